@@ -1,0 +1,7 @@
+"""``python -m foleykit`` == ``foleykit``."""
+
+import sys
+
+from foleykit.cli import main
+
+sys.exit(main())

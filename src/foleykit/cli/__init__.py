@@ -1,0 +1,71 @@
+"""The ``foleykit`` command line.
+
+Each subcommand lives in its own module ``foleykit.cli.<name>`` exposing
+
+    def add_parser(subparsers) -> argparse.ArgumentParser   # registers the subcommand
+    def run(args: argparse.Namespace) -> int                 # executes it, returns the exit code
+
+Heavy imports (torch, diffusers...) happen inside ``run`` so that ``foleykit --help`` is instant.
+Every FoleykitError becomes one clear message on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from foleykit import __version__
+from foleykit.errors import FoleykitError
+
+#: Subcommand modules, in help order.
+SUBCOMMANDS = ("generate", "controls", "eval", "train", "data", "models", "app")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="foleykit",
+        description="Give silent video its sound: timing-controlled video-to-audio generation.",
+    )
+    parser.add_argument("--version", action="version", version=f"foleykit {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"foleykit.cli.{name}")
+        except ModuleNotFoundError as e:  # a subcommand module that is not part of this build
+            if e.name == f"foleykit.cli.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``foleykit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args._run(args) or 0)
+    except FoleykitError as e:
+        print(f"foleykit: error: {e}", file=sys.stderr)
+        if os.environ.get("FOLEYKIT_TRACEBACK"):
+            raise
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("foleykit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # python -m foleykit.cli
+    sys.exit(main())
