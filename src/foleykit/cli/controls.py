@@ -1,0 +1,171 @@
+"""``foleykit controls``: timing controls from the command line.
+
+Actions (sub-subcommands), each a pair ``_add_<action>(subparsers)`` / ``_run_<action>(args)`` registered
+in :data:`ACTIONS` — add new ones (e.g. ``predict``: video -> predicted timing curve) the same way:
+
+    foleykit controls extract INPUT --kind energy|rms|rms_class|onsets|motion -o OUT.csv|OUT.json [--plot OUT.png]
+    foleykit controls plot CONTROL.csv|CONTROL.json -o OUT.png [--audio INPUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from foleykit.errors import ControlError
+
+EXIT_USAGE = 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def _size(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if v < 8:
+        raise argparse.ArgumentTypeError(f"expected at least 8 pixels, got {text!r}")
+    return v
+
+
+def _check_output(path: str, suffixes: tuple[str, ...], what: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise ControlError(f"{what} {p}: use a file name ending in {' or '.join(suffixes)}")
+    if p.is_dir():
+        raise ControlError(f"{what} {p} is a folder; give a file name")
+    return p
+
+
+# --- extract ------------------------------------------------------------------------------------------
+#: Same as ``foleykit.controls.extract.KINDS`` (kept here so that ``foleykit --help`` imports no torch).
+KINDS = ("energy", "rms", "rms_class", "onsets", "motion")
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "extract", help="compute a timing control from an audio file or a video",
+        description="Compute a timing control (ReWaS energy, Stable-V2A RMS envelope or its mu-law classes, "
+                    "onset track, optical-flow motion) from an audio file or a video, and write it as CSV "
+                    "(spreadsheet: time,<kind>) or JSON.")
+    p.add_argument("input", help="audio file or video (audio kinds use a video's audio track)")
+    p.add_argument("--kind", required=True, choices=KINDS, help="which control to compute")
+    p.add_argument("-o", "--output", required=True, help="output file, .csv or .json")
+    p.add_argument("--plot", metavar="PNG", help="also draw the control to this .png")
+    p.add_argument("--rate", type=_positive_float, metavar="HZ",
+                   help="output rate in Hz (default: energy 100, rms 125, onsets 25, motion the video fps)")
+    p.add_argument("--fps", type=_positive_float, help="motion: decode the video at this frame rate")
+    p.add_argument("--size", type=_size, metavar="PX", help="motion: analyse frames with this short side")
+    p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="S", help="segment start (s)")
+    p.add_argument("--duration", type=_positive_float, metavar="S", help="segment duration (s)")
+    p.add_argument("--no-smooth", action="store_true", help="energy: skip the Savitzky-Golay (9, 2) smoothing")
+    p.set_defaults(_controls_run=_run_extract)
+    return p
+
+
+def _run_extract(args: argparse.Namespace) -> int:
+    out = _check_output(args.output, (".csv", ".json"), "output")
+    plot = _check_output(args.plot, (".png",), "plot") if args.plot else None
+    if (args.fps or args.size) and args.kind != "motion":
+        raise ControlError("--fps and --size apply to --kind motion only")
+    from foleykit.controls.extract import extract
+
+    control = extract(args.input, args.kind, rate=args.rate, fps=args.fps, size=args.size, start=args.start,
+                      duration=args.duration, smooth=not args.no_smooth)
+    spectrogram = None
+    if plot is not None and args.kind in ("energy", "rms", "rms_class", "onsets"):
+        spectrogram = _input_mel(args.input, args.start, args.duration)
+    control.save(out)
+    if plot is not None:
+        try:
+            control.plot(plot, spectrogram=spectrogram)
+        except BaseException:
+            out.unlink(missing_ok=True)  # all or nothing
+            raise
+    print(f"{out}: {control.kind}, {control.num_frames} frames at {control.rate:g} Hz "
+          f"({control.duration:.3f} s)" + (f"; plot {plot}" if plot else ""))
+    return 0
+
+
+def _input_mel(path: str, start: float, duration: float | None):
+    from foleykit.audio import log_mel
+    from foleykit.config import SequenceConfig
+    from foleykit.media import read_audio
+
+    seq = SequenceConfig()
+    wav = read_audio(path, sample_rate=seq.sample_rate, start=start, duration=duration)
+    return log_mel(wav, seq.sample_rate, seq)
+
+
+# --- plot ---------------------------------------------------------------------------------------------
+def _add_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("plot", help="draw a control file (e.g. after editing it) to a PNG",
+                       description="Draw a .csv/.json control file to a PNG, optionally over the mel "
+                                   "spectrogram of an audio file or video.")
+    p.add_argument("control", help="control file, .csv or .json")
+    p.add_argument("-o", "--output", required=True, help="output .png")
+    p.add_argument("--audio", metavar="INPUT", help="draw over the mel spectrogram of this audio file / video")
+    p.set_defaults(_controls_run=_run_plot)
+    return p
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    out = _check_output(args.output, (".png",), "plot")
+    from foleykit.controls.base import TemporalControl
+
+    control = TemporalControl.load(args.control)
+    spectrogram = None
+    if args.audio:
+        spectrogram = _input_mel(args.audio, control.start, control.duration)
+    control.plot(out, spectrogram=spectrogram)
+    print(f"{out}: {control.kind}, {control.num_frames} frames at {control.rate:g} Hz")
+    return 0
+
+
+#: name -> add-parser function; each add-parser sets ``_controls_run``.
+ACTIONS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = {
+    "extract": _add_extract,
+    "plot": _add_plot,
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``foleykit controls`` and its actions."""
+    parser = subparsers.add_parser(
+        "controls", help="extract, edit-check and plot timing controls (energy, RMS, onsets, motion)",
+        description="Timing controls: the time-varying signals the generator follows.")
+    sub = parser.add_subparsers(dest="controls_action", metavar="ACTION")
+    for add in ACTIONS.values():
+        add(sub)
+    parser.set_defaults(_run=run, _controls_parser=parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen action; without one, print the help and exit 2."""
+    action = getattr(args, "_controls_run", None)
+    if action is None:
+        args._controls_parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return int(action(args) or 0)
