@@ -11,6 +11,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_foleykit_home(tmp_path_factory):
+    """No test reads or writes the user's $FOLEYKIT_HOME (caches, banks, user models)."""
+    old = os.environ.get("FOLEYKIT_HOME")
+    os.environ["FOLEYKIT_HOME"] = str(tmp_path_factory.mktemp("foleykit_home"))
+    yield
+    if old is None:
+        os.environ.pop("FOLEYKIT_HOME", None)
+    else:
+        os.environ["FOLEYKIT_HOME"] = old
+
+
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get("RUN_SLOW") == "1"
     try:

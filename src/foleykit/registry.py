@@ -15,8 +15,17 @@ from foleykit.errors import ConfigError
 
 _BUILDERS: dict[str, dict[str, Callable[..., Any]]] = {}
 
-#: Modules imported before a kind is looked up (they call ``register`` at import time).
-_PROVIDERS: dict[str, list[str]] = {}
+#: Modules imported before a kind is looked up (they call ``register`` at import time). Packages may
+#: declare more with ``add_provider``; these defaults make ``build(kind, ...)`` work without prior imports.
+_PROVIDERS: dict[str, list[str]] = {
+    "recipe": ["foleykit.recipes"],
+    "text_encoder": ["foleykit.encoders"],
+    "audio_encoder": ["foleykit.encoders"],
+    "video_encoder": ["foleykit.encoders"],
+    "timing_predictor": ["foleykit.models.predictors"],
+    "embedder": ["foleykit.evaluation.embedders"],
+    "extractor": ["foleykit.data.cache"],
+}
 
 
 def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
