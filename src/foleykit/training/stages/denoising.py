@@ -1,0 +1,191 @@
+"""Shared machinery of the diffusion stages (prior, adapter, semantic): the trainable unit and batch conditions.
+
+:class:`DenoiseTask` is what accelerate wraps: its ``forward`` assembles c = [text; video; audio]
+(STA-V2A eq. 5) with per-row condition dropout (classifier-free guidance training, ReWaS drops the text
+with p = 0.3), encodes the timing controls of the adapters and runs the denoiser, exactly as the
+pipeline's sampling loop does at inference. Trainable parts are registered sub-modules; frozen parts are
+held by reference only (not checkpointed, not synchronised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from foleykit.errors import ConfigError, DataError
+from foleykit.models.layers import Conditions
+from foleykit.training.stages.base import as_tensor, fit_length
+
+#: Component names a DenoiseTask knows.
+PARTS = ("denoiser", "assembler", "video_condition")
+
+
+class DenoiseTask(nn.Module):
+    """Conditions + (adapters) + denoiser as one module.
+
+    Args:
+        trainable: Trainable components by name: ``denoiser``, ``assembler``, ``video_condition`` and
+            ``adapter_<name>`` (``ControlAdapter``).
+        frozen: The same names for frozen components, plus ``codec`` (VAE control encoders need it).
+
+    Shapes:
+        ``forward(noisy Tensor[B x latent...], timesteps Tensor[B], *, parts, drop, video_features
+        Tensor[B x T_v x D] | None, controls [(adapter name, series Tensor[B x T_s] | None, local
+        Tensor[B x T x D] | None)], seconds_total Tensor[B]) -> model output like noisy``.
+    """
+
+    def __init__(self, *, trainable: Mapping[str, nn.Module], frozen: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        overlap = set(trainable) & set(frozen)
+        if overlap:
+            raise ValueError(f"components {sorted(overlap)} are both trainable and frozen")
+        self.parts = nn.ModuleDict(dict(trainable))
+        self.__dict__["_frozen"] = dict(frozen)  # not registered: not checkpointed nor DDP-synchronised
+
+    def get(self, name: str) -> nn.Module | None:
+        """A component (trainable or frozen), or None."""
+        if name in self.parts:
+            return self.parts[name]
+        return self._frozen.get(name)
+
+    def adapter_names(self) -> list[str]:
+        names = [n for n in self.parts if n.startswith("adapter_")]
+        names += [n for n in self._frozen if n.startswith("adapter_")]
+        return [n[len("adapter_"):] for n in names]
+
+    def conditions(self, parts: dict[str, Any], *, batch_size: int, drop: Mapping[str, torch.Tensor],
+                   video_features: torch.Tensor | None, seconds_total: torch.Tensor, device: torch.device) -> Conditions:
+        """Assemble :class:`Conditions` from raw encoder outputs (video features go through video_condition)."""
+        assembler = self.get("assembler")
+        parts = dict(parts)
+        vc = self.get("video_condition")
+        if "video" in assembler.config.sources and video_features is not None and vc is not None:
+            parts["video"] = (vc(video_features), None)
+        drop = {k: v for k, v in drop.items() if k in assembler.config.sources}
+        tokens, mask, glob = assembler.assemble(parts, batch_size=batch_size, drop=drop, device=device)
+        return Conditions(tokens=tokens, mask=mask, global_embed=glob,
+                          seconds_start=torch.zeros_like(seconds_total), seconds_total=seconds_total)
+
+    def control_features(self, controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]],
+                         num_latent_frames: int) -> list[tuple[nn.Module, torch.Tensor, float]]:
+        """Encode each adapter's control onto the latent grid: ``[(net, features, scale 1)]``."""
+        out = []
+        for name, series, local in controls:
+            adapter = self.get(f"adapter_{name}")
+            if adapter is None:
+                raise ConfigError(f"no adapter named {name!r} in this task")
+            feats = adapter.encoder(series, num_latent_frames=num_latent_frames, codec=self._frozen.get("codec"),
+                                    features=local)
+            out.append((adapter.net, feats, 1.0))
+        return out
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, parts: dict[str, Any],
+                drop: Mapping[str, torch.Tensor], seconds_total: torch.Tensor,
+                video_features: torch.Tensor | None = None,
+                controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]] = ()) -> torch.Tensor:
+        cond = self.conditions(parts, batch_size=noisy.shape[0], drop=drop, video_features=video_features,
+                               seconds_total=seconds_total, device=noisy.device)
+        ctrl = self.control_features(controls, noisy.shape[2])
+        return self.get("denoiser")(noisy, timesteps, cond, controls=ctrl)
+
+
+# --- batches ------------------------------------------------------------------------------------------------
+def collate_av(items: list[Mapping[str, Any]], seq: Any) -> dict[str, Any]:
+    """Collate the fields the diffusion / predictor stages read (whatever subset the items carry).
+
+    Fields: ``audio`` Tensor[T] (fitted to ``seq.num_samples``), ``latents``, ``audio_tokens``, ``audio_mask``
+    (cached, stacked),
+    ``video_features`` Tensor[T_v x D] and ``frames`` uint8 (T_v x H x W x 3) (fitted to
+    ``seq.num_video_frames``), ``caption`` str, control targets (``energy``, ``rms``, ``rms_class``,
+    ``onsets``, ``presence``) and ``onset_times`` (exact event times, lists).
+    """
+    out: dict[str, Any] = {}
+    keys = set(items[0])
+    for it in items[1:]:
+        keys &= set(it)
+    if "audio" in keys:
+        out["audio"] = torch.stack([fit_length(as_tensor(it["audio"]).reshape(-1), seq.num_samples) for it in items])
+    for key in ("latents", "audio_tokens", "audio_mask"):
+        if key in keys:
+            out[key] = torch.stack([as_tensor(it[key]) for it in items])
+    for key in ("video_features", "frames"):
+        if key in keys and all(it[key] is not None for it in items):
+            vals = [as_tensor(it[key]) for it in items]
+            n = seq.num_video_frames
+            vals = [v[:n] if v.shape[0] >= n else torch.cat([v, v[-1:].expand(n - v.shape[0], *v.shape[1:])]) for v in vals]
+            out[key] = torch.stack(vals)
+    for key, n in (("energy", seq.num_energy_frames), ("rms", seq.num_control_frames),
+                   ("rms_class", seq.num_control_frames), ("onsets", seq.num_latent_frames),
+                   ("presence", seq.num_video_frames)):
+        if key in keys:
+            out[key] = torch.stack([fit_length(as_tensor(it[key]), n) for it in items])
+    if "caption" in keys:
+        out["caption"] = [str(it["caption"]) for it in items]
+    if "onset_times" in keys:
+        out["onset_times"] = [list(it["onset_times"]) for it in items]
+    return out
+
+
+@torch.no_grad()
+def batch_latents(batch: Mapping[str, Any], codec: nn.Module) -> torch.Tensor:
+    """Clean latents: the cached ``latents`` when present, else the posterior mode of the audio (frozen VAE)."""
+    if "latents" in batch:
+        return batch["latents"].float()
+    if "audio" not in batch:
+        raise DataError("the batch has neither 'latents' (cache) nor 'audio'")
+    return codec.encode_audio(batch["audio"].float()).float()
+
+
+def video_features(batch: Mapping[str, Any], encoder: nn.Module | None) -> torch.Tensor | None:
+    """Video features: cached ``video_features``, else the video encoder on ``frames``, else None."""
+    if "video_features" in batch:
+        return batch["video_features"].float()
+    if "frames" in batch and encoder is not None:
+        return encoder.encode(batch["frames"]).float()
+    return None
+
+
+@torch.no_grad()
+def raw_parts(batch: Mapping[str, Any], *, sources: Sequence[str], use: Sequence[str],
+              text_encoder: nn.Module | None, audio_encoder: nn.Module | None, sample_rate: int,
+              device: torch.device) -> dict[str, Any]:
+    """Encoder outputs of the token conditions ``use`` ∩ ``sources`` (``video`` is handled by the task).
+
+    Text comes from ``caption``; the reference audio from ``reference_audio`` or, lacking it, the clip's own
+    ``audio`` (the timbre condition; its coarse blocks carry no precise timing) — its tokens come from the
+    feature cache (``audio_tokens`` / ``audio_mask``) when present.
+    """
+    parts: dict[str, Any] = {}
+    if "text" in sources:
+        parts["text"] = None
+        if "text" in use and text_encoder is not None and "caption" in batch:
+            tokens, mask = text_encoder.encode(list(batch["caption"]))
+            parts["text"] = (tokens.to(device), mask.to(device))
+    if "audio" in sources:
+        parts["audio"] = None
+        ref = batch.get("reference_audio", batch.get("audio"))
+        if "audio" in use and "audio_tokens" in batch and "reference_audio" not in batch:  # the feature cache's
+            parts["audio"] = (batch["audio_tokens"].float().to(device), batch["audio_mask"].bool().to(device))
+        elif "audio" in use and audio_encoder is not None and ref is not None:
+            wavs = [np.asarray(w.detach().float().cpu().numpy()) for w in ref]
+            tokens, mask = audio_encoder.encode(wavs, sample_rate)
+            parts["audio"] = (tokens.to(device), mask.to(device))
+    return parts
+
+
+def draw_dropout(probs: Mapping[str, float], names: Sequence[str], batch_size: int,
+                 generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Per-row condition dropout masks ``BoolTensor[B]`` (True = replaced by the null condition).
+
+    One uniform draw per row and condition from the run's generator (checkpointed: exact resume).
+    """
+    out = {}
+    for name in names:
+        p = float(probs.get(name, 0.0))
+        u = torch.rand(batch_size, generator=generator, device=generator.device).cpu()
+        out[name] = u < p
+    return out

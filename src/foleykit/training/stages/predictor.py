@@ -1,0 +1,206 @@
+"""Stage ``predictor``: timing predictors from video features (the controls the adapters need at inference).
+
+One stage trains every predictor its table lists (``trainable: [predictor_<kind>...]``), each on its
+ground-truth control measured on the clip's audio (:mod:`foleykit.training.targets`):
+
+- ``energy`` (ReWaS phi, sec. 4.1): MSE against the Savitzky-Golay-smoothed energy resized (nearest) to the
+  video-feature length (``EnergyPredictor.loss``);
+- ``rms`` (Stable-V2A RMS-Mapper, sec. III-C): cross-entropy on the 64 mu-law classes with Gaussian label
+  smoothing (eq. 9, ``label_sigma``, half-width ``label_window``);
+- ``onsets`` (STA-V2A onset head, eq. 1): BCE on the onset track at the latent rate (exact event times
+  when the data has them, librosa onsets otherwise); ``onset_pos_weight`` up-weights the sparse positives;
+- ``events`` (Rhythmic Foley event detector): BCE on event presence per video frame.
+
+A trainable video encoder (the demonstrator's frame CNN: ``video_encoder`` in ``trainable``) learns with
+them; frozen encoders run without gradients (or their features come from the cache).
+
+Validation (evaluation-suite metrics where they apply): energy MAE; RMS acc@1 / acc@5 (Stable-V2A) and
+tolerance accuracy (+-2 classes); onset / event average precision and frame accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from foleykit.errors import ConfigError, DataError
+from foleykit.training.stages.base import Stage, StageModules, StepInputs
+from foleykit.training.stages.components import dataset_split, export_pipeline, stage_components
+from foleykit.training.stages.denoising import collate_av
+from foleykit.training.targets import WithTargets
+
+#: Ground-truth field each predictor kind regresses.
+TARGET_OF = {"energy": "energy", "rms": "rms_class", "onsets": "onsets", "events": "presence"}
+
+
+class PredictorTask(nn.Module):
+    """Video (features, or frames through a trainable encoder) -> every predictor's output.
+
+    Args:
+        predictors: ``{kind: TimingPredictor}``.
+        video_encoder: A trainable video encoder run on ``frames`` inside the forward, or None.
+
+    Shapes:
+        ``forward(inputs: Tensor[B x T_v x D] features | uint8 Tensor[B x T_v x H x W x 3] frames, seq)``
+        -> ``{"energy": Tensor[B x T_v], "rms": Tensor[B x N_ctrl x 64], "onsets": Tensor[B x N_lat],
+        "events": Tensor[B x T_v]}`` (the kinds present).
+    """
+
+    def __init__(self, *, predictors: Mapping[str, nn.Module], video_encoder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.predictors = nn.ModuleDict(dict(predictors))
+        self.video_encoder = video_encoder
+
+    def forward(self, inputs: torch.Tensor, seq: Any) -> dict[str, torch.Tensor]:
+        feats = self.video_encoder.encode(inputs).float() if self.video_encoder is not None else inputs
+        out = {}
+        for kind, p in self.predictors.items():
+            if kind == "rms":
+                out[kind] = p(feats, seq.num_control_frames)
+            elif kind == "onsets":
+                out[kind] = p(feats, seq.num_latent_frames)
+            else:
+                out[kind] = p(feats)
+        return out
+
+
+class PredictorStage(Stage):
+    """Train timing predictors (see module docstring)."""
+
+    name = "predictor"
+
+    def build(self) -> StageModules:
+        pipe = self.ctx.pipeline
+        trainable, _frozen = stage_components(self.ctx)
+        for name, module in pipe.components().items():
+            module.requires_grad_(name in trainable)
+        kinds = [n[len("predictor_"):] for n in trainable if n.startswith("predictor_")]
+        other = [n for n in trainable if not n.startswith("predictor_") and n != "video_encoder"]
+        if not kinds or other:
+            raise ConfigError(f"stage {self.ctx.stage_dir.name!r} (predictor family) trains predictor_* components "
+                              f"(and optionally video_encoder); got {sorted(trainable)}")
+        unknown = [k for k in kinds if k not in TARGET_OF]
+        if unknown:
+            raise ConfigError(f"no training target for predictor kinds {unknown}")
+        self.kinds = kinds
+        encoder = pipe.video_encoder
+        self.train_encoder = "video_encoder" in trainable
+        if self.train_encoder:
+            encoder.frozen = False
+        task = PredictorTask(predictors={k: pipe.predictors[k] for k in kinds},
+                             video_encoder=encoder if self.train_encoder else None)
+        moved = {} if self.train_encoder or encoder is None else {"video_encoder": encoder}
+        return StageModules(trainable={"main": task}, frozen=moved)
+
+    # --- data ------------------------------------------------------------------------------------------
+    def _kinds(self) -> list[str]:
+        kinds = getattr(self, "kinds", None)
+        if kinds is None:
+            kinds = [n[len("predictor_"):] for n in self.cfg.get("trainable", []) if n.startswith("predictor_")]
+        return kinds
+
+    def _wrap(self, ds: Any) -> Any:
+        if ds is None:
+            return None
+        return WithTargets(ds, seq=self.ctx.seq, kinds=[TARGET_OF[k] for k in self._kinds()])
+
+    def train_dataset(self) -> Dataset:
+        return self._wrap(dataset_split(self.ctx, "train"))
+
+    def val_dataset(self) -> Dataset | None:
+        return self._wrap(dataset_split(self.ctx, "validation", required=False))
+
+    def collate(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
+        return collate_av(items, self.ctx.seq)
+
+    # --- loss ------------------------------------------------------------------------------------------
+    def _inputs(self, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]) -> torch.Tensor:
+        if self.train_encoder:
+            if "frames" not in batch:
+                raise DataError("the predictor stage trains the video encoder: the data needs 'frames'")
+            return batch["frames"]
+        if "video_features" in batch:
+            return batch["video_features"].float()
+        if "frames" in batch and "video_encoder" in frozen:
+            return frozen["video_encoder"].encode(batch["frames"]).float()
+        raise DataError("the predictor stage needs video: items with 'frames' or cached 'video_features'")
+
+    def _losses(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        from foleykit.controls.rms import gaussian_smoothed_targets
+
+        pipe = self.ctx.pipeline
+        losses = {}
+        for kind in self.kinds:
+            p = pipe.predictors[kind]
+            target = batch[TARGET_OF[kind]]
+            if kind == "energy":
+                losses[kind] = p.loss(out[kind], target.float())
+            elif kind == "rms":
+                soft = gaussian_smoothed_targets(target.long(), n_classes=p.num_classes,
+                                                 sigma=float(self.cfg.get("label_sigma", 1.0)),
+                                                 window=int(self.cfg.get("label_window", 2))).float()
+                losses[kind] = p.loss(out[kind], soft)
+            else:
+                pw = self.cfg.get("onset_pos_weight")
+                losses[kind] = p.loss(out[kind], target.float(), pos_weight=None if pw is None else float(pw))
+        return losses
+
+    def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
+        x = self._inputs(inputs.batch, inputs.frozen)
+        out = inputs.models["main"](x, self.ctx.seq)
+        losses = self._losses(out, inputs.batch)
+        total = sum(losses.values())
+        return total, {f"loss_{k}": float(v.detach()) for k, v in losses.items()}
+
+    # --- validation / export ---------------------------------------------------------------------------
+    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
+                 generator: torch.Generator) -> dict[str, float]:
+        from foleykit.evaluation.metrics.envelope import tolerance_accuracy, topk_accuracy
+        from foleykit.models.predictors import resize_time
+
+        collected: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in self.kinds}
+        loss_sum, n = 0.0, 0
+        for b in batches:
+            out = model(self._inputs(b, frozen), self.ctx.seq)
+            loss_sum += float(sum(self._losses(out, b).values()))
+            n += 1
+            for kind in self.kinds:
+                target = b[TARGET_OF[kind]]
+                if kind == "energy":
+                    target = resize_time(target.float(), out[kind].shape[1])
+                collected[kind].append((out[kind].float().cpu().numpy(), target.cpu().numpy()))
+        metrics: dict[str, float] = {"loss": loss_sum / max(n, 1)}
+        for kind, pairs in collected.items():
+            if not pairs:
+                continue
+            pred = np.concatenate([p.reshape(-1, *p.shape[2:]) for p, _ in pairs])
+            tgt = np.concatenate([t.reshape(-1) for _, t in pairs])
+            if kind == "energy":
+                metrics["energy_mae"] = float(np.mean(np.abs(pred - tgt)))
+            elif kind == "rms":
+                metrics["rms_acc1"] = topk_accuracy(pred, tgt, 1)
+                metrics["rms_acc5"] = topk_accuracy(pred, tgt, 5)
+                metrics["rms_acc_tol2"] = tolerance_accuracy(pred.argmax(-1), tgt, 2)
+            else:
+                metrics.update(_binary_metrics(kind, pred, tgt))
+        return metrics
+
+    def export(self, model: nn.Module, frozen: Mapping[str, nn.Module], folder: Path) -> dict[str, Path]:
+        return export_pipeline(self.ctx, folder)
+
+
+def _binary_metrics(kind: str, logits: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Frame accuracy at p >= 0.5 and average precision (when both classes occur) of a binary track."""
+    from sklearn.metrics import average_precision_score
+
+    prob = 1.0 / (1.0 + np.exp(-logits))
+    out = {f"{kind}_acc": float(np.mean((prob >= 0.5) == (target >= 0.5)))}
+    if 0 < target.sum() < target.size:
+        out[f"{kind}_ap"] = float(average_precision_score(target >= 0.5, prob))
+    return out

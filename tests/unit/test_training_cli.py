@@ -1,0 +1,65 @@
+"""`foleykit train` argument handling, --print-config, the stage plan of each recipe and CLI error paths."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from foleykit.cli import main
+from foleykit.errors import ConfigError
+
+
+def test_print_config_resolves_recipe_stages_and_overrides(capsys):
+    assert main(["train", "--recipe", "rewas", "--config", "debug", "--print-config", "train.lr=0.5",
+                 "adapter.unfreeze_base=true"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert list(cfg["stages"]) == ["autoencoder", "vocoder", "predictor", "prior", "adapter"]
+    assert cfg["stages"]["adapter"]["trainable"] == ["controlnet_energy", "control_encoder_energy"]
+    assert cfg["stages"]["adapter"]["unfreeze_base"] is True and cfg["stages"]["prior"]["lr"] == 0.5
+    assert cfg["stages"]["adapter"]["cond_dropout"]["text"] == 0.3  # ReWaS: text dropped with p 0.3
+    assert cfg["stages"]["prior"]["trainable"] == ["unet", "condition_assembler"]
+
+
+def test_recipe_stage_names_and_full_level_knobs(capsys):
+    assert main(["train", "--recipe", "sta_v2a", "--config", "full", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    # STA-V2A trains the UNet, the pooling and the onset ControlNet jointly (its "denoiser" stage)
+    assert list(cfg["stages"]) == ["autoencoder", "vocoder", "predictor", "denoiser"]
+    den = cfg["stages"]["denoiser"]
+    assert den["family"] == "prior" and den["lr"] == 3e-5 and den["batch_size"] == 10 and den["grad_accum"] == 2
+    assert den["epochs"] == 40
+    assert main(["train", "--recipe", "rhythmic_foley", "--config", "debug", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["stages"]["temporal_adapter"]["data_source"] == "audio_only"
+    assert cfg["stages"]["temporal_adapter"]["lr"] == 1e-3  # the paper's 1e-5 applies at --config full only
+
+
+def test_single_stage_selection(capsys):
+    assert main(["train", "--recipe", "vta_ldm", "--config", "debug", "--stage", "semantic", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["stages"]["semantic"]["trainable"] == ["video_condition", "condition_assembler"]
+
+
+def test_cli_errors(capsys, tmp_path):
+    assert main(["train", "--recipe", "rewas", "--config", "debug", "--print-config", "train.lr_=1"]) == 2
+    assert "Did you mean train.lr" in capsys.readouterr().err
+    assert main(["train", "--recipe", "nope", "--config", "debug", "--print-config"]) == 2
+    assert "unknown recipe" in capsys.readouterr().err
+    assert main(["train", "--recipe", "rewas", "--config", "debug", "--data", str(tmp_path / "missing"),
+                 "--output", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--recipe", "rewas", "--stage", "decoder"])
+    from foleykit.training.run import resolve_recipe_run
+
+    with pytest.raises(ConfigError, match="unknown stage"):
+        resolve_recipe_run(recipe="vta_ldm", level="debug", stage="predictor", output=tmp_path / "x")
+
+
+def test_published_backbone_skips_the_base_stages():
+    from foleykit.training.run import _build, plan_stages
+
+    rec, pipe = _build("rewas", "debug", meta=True)
+    assert list(plan_stages(rec, pipe)) == ["autoencoder", "vocoder", "predictor", "prior", "adapter"]
+    assert list(plan_stages(rec, pipe, loaded=["unet", "vae", "vocoder"])) == ["predictor", "adapter"]
+    assert list(plan_stages(rec, pipe, loaded=["vae"])) == ["vocoder", "predictor", "prior", "adapter"]
