@@ -1,0 +1,139 @@
+"""``foleykit models list | info NAME``: recipes, published backbone configs, saved models.
+
+``list`` prints the recipes (with their debug twins), the published backbones whose configs ship with
+foleykit, and the models found locally (shipped and under ``$FOLEYKIT_HOME/models``). ``info NAME`` prints a
+recipe's parts and parameter counts per component (built on the meta device: nothing is allocated or
+downloaded), or a saved model folder's ``model_index.json`` summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "models",
+        help="list recipes / models and show their parts and sizes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="models_command", metavar="{list,info}")
+    sub.add_parser("list", help="recipes, published backbones and local models")
+    info = sub.add_parser("info", help="parts and parameter counts of a recipe or a model folder")
+    info.add_argument("name", help="recipe name (e.g. rewas), recipe YAML, or model folder / name")
+    info.add_argument("--size", choices=("full", "debug"), default="full", help="recipe size (default: full)")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(_run=run)
+    return parser
+
+
+def _fmt(n: int) -> str:
+    return f"{n / 1e6:,.1f}M" if n >= 1e5 else f"{n:,}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from foleykit.errors import ConfigError
+
+    cmd = getattr(args, "models_command", None)
+    if cmd in (None, "list"):
+        return _list()
+    if cmd == "info":
+        return _info(args)
+    raise ConfigError(f"unknown models command {cmd!r}")  # pragma: no cover - argparse rejects it first
+
+
+def _local_models() -> list[tuple[str, str]]:
+    from foleykit.paths import foleykit_home, shipped_models
+
+    out = [(m, "shipped") for m in shipped_models()]
+    home = foleykit_home() / "models"
+    if home.is_dir():
+        out += [(p.name, str(p)) for p in sorted(home.iterdir()) if (p / "model_index.json").is_file()]
+    return out
+
+
+def _list() -> int:
+    import yaml
+
+    from foleykit.models import PUBLISHED_BACKBONES, published_components
+    from foleykit.paths import RECIPES_DIR
+    from foleykit.recipes import recipe_names
+
+    print("Recipes (foleykit models info NAME [--size debug]):")
+    for name in recipe_names():
+        data = yaml.safe_load((RECIPES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+        twin = " (+ debug twin)" if "debug" in data else ""
+        print(f"  {name:16s} {data.get('title', '')}{twin}")
+    print("Published backbone configs (weights are not shipped; see docs/models.md):")
+    for name, hub in PUBLISHED_BACKBONES.items():
+        print(f"  {name:24s} {hub:36s} {', '.join(published_components(name))}")
+    local = _local_models()
+    print("Local models:" if local else "Local models: none found")
+    for name, where in local:
+        print(f"  {name:24s} {where}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from foleykit.errors import ConfigError
+    from foleykit.recipes import build_pipeline, load_recipe, recipe_names
+
+    name = args.name
+    if name in recipe_names() or Path(name).suffix in (".yaml", ".yml"):
+        recipe = load_recipe(name, size=args.size)
+        pipe = build_pipeline(recipe, meta=True)
+        counts = pipe.num_parameters()
+        summary = {
+            "recipe": recipe["name"],
+            "size": args.size,
+            "title": recipe.get("title", ""),
+            "paper": recipe.get("paper", ""),
+            "sequence": pipe.seq.to_dict(),
+            "parameters": counts,
+            "external_encoders": {
+                k: v
+                for k, v in (recipe.get("conditions") or {}).items()
+                if isinstance(v, dict) and v.get("encoder")
+            },
+            "video_encoder": recipe.get("video_encoder"),
+            "sampling": pipe.defaults,
+        }
+        if args.json:
+            print(json.dumps(summary, indent=2, default=str))
+            return 0
+        print(f"{recipe['name']} ({args.size}): {summary['title']}  [{summary['paper']}]")
+        print(
+            f"  audio: {pipe.seq.sample_rate} Hz, {pipe.seq.duration:g} s window, latent "
+            f"{pipe.codec.latent_shape()} ({pipe.seq.latent_rate:g} frames/s), {type(pipe.codec).__name__}"
+        )
+        print(f"  sampling: {pipe.defaults}")
+        print("  parameters (encoders that load published weights are not counted):")
+        for comp, n in counts.items():
+            print(f"    {comp:26s} {_fmt(n):>10s}")
+        return 0
+    from foleykit.errors import WeightsNotFoundError
+    from foleykit.paths import resolve_model
+
+    try:
+        folder = resolve_model(name, expect="model_index.json")
+    except WeightsNotFoundError as err:
+        raise ConfigError(
+            f"{name!r} is neither a recipe ({', '.join(recipe_names())}) nor a model: {err}"
+        ) from None
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    fk = index.get("_foleykit", {})
+    comps = {k: v for k, v in index.items() if not k.startswith("_")}
+    if args.json:
+        print(json.dumps({"folder": str(folder), "components": comps, "foleykit": fk}, indent=2, default=str))
+        return 0
+    print(f"{folder} ({index.get('_class_name', '?')})")
+    if fk:
+        print(f"  recipe: {fk.get('recipe', {}).get('name', '?')}  dtype on disk: {fk.get('dtype', '?')}")
+        print(f"  sequence: {fk.get('sequence')}")
+    for comp, entry in comps.items():
+        print(f"  {comp:26s} {' / '.join(entry) if isinstance(entry, list) else entry}")
+    return 0

@@ -1,0 +1,333 @@
+"""Saving and loading pipeline components in diffusers / transformers folder layouts.
+
+A model folder holds ``model_index.json`` and one sub-folder per component (diffusers' pipeline layout):
+
+- diffusers models (``AutoencoderKL``, ``UNet2DConditionModel``, ``StableAudioDiTModel``, foleykit's own
+  ``ModelMixin`` modules...): ``config.json`` (with ``_class_name``) +
+  ``diffusion_pytorch_model.safetensors``;
+- transformers models (``SpeechT5HifiGan``): ``config.json`` + ``model.safetensors``;
+- schedulers: ``scheduler_config.json``;
+- any other ``nn.Module`` (the conditioning area's encoders, predictors, pooling): ``config.json`` holding
+  ``_class_name`` and the build spec (registry kind/name or class path + keyword arguments) +
+  ``model.safetensors`` (omitted for packaged frozen encoders, which are referenced by name).
+
+``model_index.json`` maps each component to ``[library, class]`` like diffusers (``"foleykit.spec"`` for
+spec-built modules), so published component folders (AudioLDM-M ``unet/``, Stable Audio Open
+``transformer/``...) drop in unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from foleykit.errors import ConfigError, ModelError, WeightsNotFoundError
+from foleykit.utils.io import atomic_write_json
+
+DIFFUSERS_WEIGHTS = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.safetensors.index.json",
+    "diffusion_pytorch_model.bin",
+)
+TRANSFORMERS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+SPEC_LIBRARY = "foleykit.spec"
+
+
+def library_of(obj: Any) -> tuple[str, str]:
+    """``[library, class]`` entry of model_index.json for a component object."""
+    from diffusers import ModelMixin, SchedulerMixin
+
+    cls = type(obj)
+    mod = cls.__module__
+    if isinstance(obj, (ModelMixin, SchedulerMixin)):
+        return ("diffusers" if mod.startswith("diffusers") else mod, cls.__name__)
+    if mod.startswith("transformers"):
+        return ("transformers", cls.__name__)
+    return (SPEC_LIBRARY, cls.__name__)
+
+
+def _state_for_saving(module: nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in module.state_dict().items():
+        v = v.detach()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v.contiguous().clone().cpu()
+    return out
+
+
+def save_component(
+    obj: Any, folder: Path, *, dtype: torch.dtype | None = None, spec: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """Write one component into ``folder`` (created) and return its ``[library, class]`` entry.
+
+    Args:
+        obj: A diffusers model / scheduler, a transformers model, or any ``nn.Module`` with a ``spec``.
+        folder: The component sub-folder.
+        dtype: Cast floating weights to this dtype on disk (e.g. ``torch.float16``); None keeps them.
+        spec: Build spec of a non-library module: ``{"registry": [kind, name]} | {"class": "pkg.mod.Class"}``,
+            ``"kwargs"``, and ``"weights": bool`` (False: frozen packaged model, referenced by name only).
+    """
+    from diffusers import ModelMixin, SchedulerMixin
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lib, cls = library_of(obj)
+    if isinstance(obj, SchedulerMixin):
+        obj.save_config(folder)
+    elif isinstance(obj, ModelMixin):
+        obj.save_config(folder)
+        save_file(_state_for_saving(obj, dtype), folder / DIFFUSERS_WEIGHTS[0], metadata={"format": "pt"})
+    elif lib == "transformers":
+        obj.config.architectures = [cls]  # as PreTrainedModel.save_pretrained records it
+        obj.config.save_pretrained(folder)
+        save_file(_state_for_saving(obj, dtype), folder / TRANSFORMERS_WEIGHTS[0], metadata={"format": "pt"})
+    else:
+        if spec is None:
+            raise ModelError(
+                f"cannot save {cls}: it is not a diffusers/transformers model and has no build spec"
+            )
+        atomic_write_json(folder / "config.json", {"_class_name": cls, "_foleykit_spec": spec})
+        if spec.get("weights", True) and any(True for _ in obj.state_dict()):
+            save_file(
+                _state_for_saving(obj, dtype), folder / TRANSFORMERS_WEIGHTS[0], metadata={"format": "pt"}
+            )
+    return lib, cls
+
+
+def _require(folder: Path, name: str, files: tuple[str, ...], what: str) -> None:
+    if not folder.is_dir():
+        raise WeightsNotFoundError(
+            f"component {name!r} is missing: expected the folder {folder} with {what}. "
+            f"Copy the complete model "
+            f"folder (model_index.json and every component sub-folder)."
+        )
+    if files and not any((folder / f).is_file() for f in files):
+        raise WeightsNotFoundError(
+            f"component {name!r}: {folder} has no weights; expected one of {', '.join(files)} "
+            f"next to its config."
+        )
+
+
+def build_from_spec(spec: dict[str, Any], *, seq: Any = None) -> nn.Module:
+    """Build a module from ``{"registry": [kind, name], "kwargs": {...}}`` or ``{"class": path, ...}``.
+
+    ``"pass_seq": true`` adds ``seq=`` (the pipeline's SequenceConfig) to the keyword arguments.
+    """
+    kwargs = dict(spec.get("kwargs", {}))
+    if spec.get("pass_seq"):
+        kwargs["seq"] = seq
+    if "registry" in spec:
+        from foleykit import registry
+
+        kind, name = spec["registry"]
+        return registry.build(kind, name, **kwargs)
+    if "class" in spec:
+        mod_name, _, cls_name = spec["class"].rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"cannot import {spec['class']!r}: {err}") from err
+        return cls(**kwargs)
+    raise ConfigError(f"a component spec needs 'registry' or 'class', got {spec}")
+
+
+def load_component(
+    name: str,
+    entry: list[str] | tuple[str, str],
+    folder: Path,
+    *,
+    dtype: torch.dtype = torch.float32,
+    seq: Any = None,
+) -> Any:
+    """Load one component written by :func:`save_component` (or a published diffusers/transformers folder).
+
+    Raises:
+        WeightsNotFoundError: the sub-folder or its weights are missing (the message names what is expected).
+    """
+    lib, cls_name = entry
+    if lib == SPEC_LIBRARY:
+        _require(folder, name, ("config.json",), "config.json (+ model.safetensors)")
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        spec = cfg.get("_foleykit_spec")
+        if spec is None:
+            raise ModelError(f"component {name!r}: {folder / 'config.json'} has no _foleykit_spec")
+        module = build_from_spec(spec, seq=seq)
+        wfile = folder / TRANSFORMERS_WEIGHTS[0]
+        if spec.get("weights", True) and any(True for _ in module.state_dict()):
+            _require(folder, name, (TRANSFORMERS_WEIGHTS[0],), "model.safetensors")
+            from safetensors.torch import load_file
+
+            state = load_file(str(wfile))
+            state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
+            missing, unexpected = module.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise ModelError(
+                    f"component {name!r}: weights do not match {cls_name} (missing {missing[:3]}, "
+                    f"unexpected {unexpected[:3]})"
+                )
+        return module.to(dtype) if spec.get("weights", True) else module
+    if lib == "transformers":
+        import transformers
+
+        _require(
+            folder, name, TRANSFORMERS_WEIGHTS, "config.json and model.safetensors (transformers layout)"
+        )
+        cls = getattr(transformers, cls_name)
+        return cls.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+    module = importlib.import_module("diffusers" if lib == "diffusers" else lib)
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise ModelError(f"component {name!r}: class {cls_name} not found in {lib}")
+    from diffusers import SchedulerMixin
+
+    if issubclass(cls, SchedulerMixin):
+        _require(folder, name, ("scheduler_config.json",), "scheduler_config.json")
+        return cls.from_pretrained(str(folder))
+    _require(
+        folder,
+        name,
+        DIFFUSERS_WEIGHTS,
+        "config.json and diffusion_pytorch_model.safetensors (diffusers layout)",
+    )
+    return cls.from_pretrained(str(folder), torch_dtype=dtype, local_files_only=True)
+
+
+# ==========================================================================================================
+# Whole pipelines
+# ==========================================================================================================
+INDEX_FILE = "model_index.json"
+
+
+def save_pipeline(pipe: Any, path: Path, *, dtype: torch.dtype | None = None) -> Path:
+    """Write ``pipe`` (a ``VideoToAudioPipeline``) to ``path`` atomically; see the module docstring."""
+    import foleykit
+    from foleykit.models.autoencoder import MelLatentCodec
+    from foleykit.models.vocoder import GriffinLimVocoder
+    from foleykit.utils.io import atomic_dir
+
+    def spec_of(name: str) -> dict[str, Any]:
+        if name not in pipe.specs:
+            raise ModelError(
+                f"cannot save component {name!r}: no build spec is known for it (build the pipeline "
+                f"with foleykit.recipes.build_pipeline, or set pipe.specs[{name!r}])"
+            )
+        return pipe.specs[name]
+
+    entries: dict[str, tuple[str, str]] = {}
+    codec, den = pipe.codec, pipe.denoiser
+    den_cfg = (
+        {"type": "unet", "conditioning": den.conditioning}
+        if den.kind == "unet"
+        else {"type": "dit", "timestep_scale": den.timestep_scale}
+    )
+    with atomic_dir(path) as tmp:
+        for name, module in pipe.components().items():
+            spec = None
+            if isinstance(module, GriffinLimVocoder):
+                spec = {
+                    "class": "foleykit.models.vocoder.GriffinLimVocoder",
+                    "pass_seq": True,
+                    "weights": False,
+                    "kwargs": {"n_iter": module.n_iter, "momentum": module.momentum, "seed": module.seed},
+                }
+            elif library_of(module)[0] == SPEC_LIBRARY:
+                spec = spec_of(name)
+            entries[name] = save_component(module, tmp / name, dtype=dtype, spec=spec)
+        entries["scheduler"] = save_component(pipe.scheduler, tmp / "scheduler")
+        index: dict[str, Any] = {
+            "_class_name": "VideoToAudioPipeline",
+            "_foleykit_version": foleykit.__version__,
+        }
+        index.update({k: list(v) for k, v in entries.items()})
+        index["_foleykit"] = {
+            "sequence": pipe.seq.to_dict(),
+            "codec": "mel" if isinstance(codec, MelLatentCodec) else "waveform",
+            "denoiser": den_cfg,
+            "defaults": pipe.defaults,
+            "adapters": [a.settings() for a in pipe.adapters.values()],
+            "specs": {k: v for k, v in pipe.specs.items() if k in entries},
+            "dtype": str(dtype or pipe.dtype).replace("torch.", ""),
+            "recipe": pipe.recipe,
+        }
+        atomic_write_json(tmp / INDEX_FILE, index)
+    return path
+
+
+def load_pipeline(
+    cls: Any, name_or_path: Any, *, device: Any = "cpu", dtype: torch.dtype = torch.float32
+) -> Any:
+    """Load a folder written by :func:`save_pipeline` (names: ``foleykit.paths.resolve_model``)."""
+    from foleykit.audio import MelSpectrogram
+    from foleykit.config import SequenceConfig
+    from foleykit.models.autoencoder import MelLatentCodec, WaveformLatentCodec
+    from foleykit.models.control_adapter import ControlAdapter
+    from foleykit.models.dit import DiTDenoiser
+    from foleykit.models.unet import UNetDenoiser
+    from foleykit.paths import resolve_model
+
+    folder = resolve_model(name_or_path, expect=INDEX_FILE)
+    try:
+        index = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelError(f"cannot read {folder / INDEX_FILE}: {err}") from err
+    fk = index.get("_foleykit")
+    if fk is None:
+        raise ModelError(
+            f"{folder} is a {index.get('_class_name', 'diffusers')} folder, not a foleykit model. Published "
+            f"backbones (AudioLDM-M, Stable Audio Open) are loaded through a recipe: "
+            f"foleykit.recipes.build_pipeline(load_recipe('rewas'), backbone='{folder}')."
+        )
+    seq = SequenceConfig.from_dict(fk["sequence"])
+
+    def comp(name: str) -> Any:
+        if name not in index:
+            raise WeightsNotFoundError(
+                f"{folder / INDEX_FILE} lists no component {name!r}; the folder is incomplete"
+            )
+        return load_component(name, index[name], folder / name, dtype=dtype, seq=seq)
+
+    vae = comp("vae")
+    if fk["codec"] == "mel":
+        codec = MelLatentCodec(
+            vae=vae, vocoder=comp("vocoder"), mel=MelSpectrogram.from_sequence(seq), seq=seq
+        )
+    else:
+        codec = WaveformLatentCodec(vae=vae, seq=seq)
+    dcfg = fk["denoiser"]
+    if dcfg["type"] == "unet":
+        denoiser = UNetDenoiser(unet=comp("unet"), conditioning=dcfg["conditioning"])
+    else:
+        denoiser = DiTDenoiser(
+            transformer=comp("transformer"),
+            projection=comp("projection_model"),
+            timestep_scale=dcfg["timestep_scale"],
+        )
+    optional = {
+        n: comp(n)
+        for n in ("text_encoder", "audio_encoder", "video_encoder", "video_condition")
+        if n in index
+    }
+    optional["predictors"] = {n[len("predictor_") :]: comp(n) for n in index if n.startswith("predictor_")}
+    adapters = [
+        ControlAdapter(encoder=comp(f"control_encoder_{s['name']}"), net=comp(f"controlnet_{s['name']}"), **s)
+        for s in fk.get("adapters", [])
+    ]
+    pipe = cls(
+        seq=seq,
+        codec=codec,
+        denoiser=denoiser,
+        scheduler=comp("scheduler"),
+        assembler=comp("condition_assembler"),
+        adapters=adapters,
+        defaults=fk.get("defaults"),
+        recipe=fk.get("recipe"),
+        specs=fk.get("specs"),
+        **optional,
+    )
+    return pipe.to(device=device)

@@ -1,0 +1,624 @@
+"""``VideoToAudioPipeline``: silent video (+ optional text / reference sound / timing controls) -> waveform.
+
+Inference only. ``__call__`` runs the numbered stages below; the denoising core (:meth:`denoise`) is a method
+of its own taking conditions, prepared controls and optionally ``init_latents`` + ``inpaint_mask`` (regenerate
+one region of a previous result, keep the rest), and :meth:`encode_audio` maps a waveform to latents.
+
+1. geometry (duration -> ``SequenceConfig``), 2. video frames, 3. video features, 4. timing controls
+(given by the user / taken from a reference audio / predicted from the video), 5. conditions
+c = [text; video; audio] and their null counterparts, 6. control features, 7. denoising with classifier-free
+guidance and the control adapters, 8. decoding (VAE -> vocoder) and trimming to the clip length.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from foleykit.config import SequenceConfig
+from foleykit.errors import ConfigError, ControlError
+from foleykit.models.control_adapter import ControlAdapter, adapter_active, check_window
+from foleykit.models.layers import Conditions
+from foleykit.pipelines import timing
+from foleykit.pipelines.guidance import combine, effective_scale
+
+DEFAULTS: dict[str, Any] = dict(
+    num_inference_steps=25,
+    guidance_scale=3.0,
+    guidance_form="standard",
+    guide_on=["text", "video", "audio"],
+    eta=0.0,
+)
+
+
+@dataclass
+class VideoToAudioOutput:
+    """Result of one generation.
+
+    Attributes:
+        audio: ``float32`` waveform ``(T,)`` (mono) or ``(C, T)``, ``T = round(duration * sample_rate)``.
+        sample_rate: Hz.
+        controls: The timing controls actually used, by adapter name (after resampling to their grid).
+        timings: Seconds spent per stage (and ``total``).
+        latents: Final latents ``Tensor[1 x ...]`` (for regeneration / inpainting), on the CPU.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    controls: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    latents: torch.Tensor | None = None
+
+
+@dataclass
+class PreparedControl:
+    """A control adapter ready for the denoising loop: encoded features and the weight / window in use."""
+
+    adapter: ControlAdapter
+    features: torch.Tensor
+    weight: float
+    start: float
+    end: float
+
+
+class VideoToAudioPipeline:
+    """Latent-diffusion video-to-audio pipeline (see the module docstring for the stages).
+
+    Args:
+        seq: Audio / video geometry; ``seq.duration`` is the default clip length.
+        codec: ``MelLatentCodec`` or ``WaveformLatentCodec``.
+        denoiser: ``UNetDenoiser`` or ``DiTDenoiser``.
+        scheduler: A diffusers scheduler (its ``prediction_type`` matches the training objective).
+        assembler: ``ConditionAssembler`` (projections + null embeddings).
+        text_encoder, audio_encoder, video_encoder: Condition encoders (conditioning area) or None.
+        video_condition: Video features -> cross-attention tokens (``AttentivePooling`` /
+            ``FrameProjector``), or None.
+        predictors: Timing predictors by the control kind they produce (``energy``: ``EnergyPredictor``,
+            ``rms``: ``RMSMapper``, ``onsets``: ``OnsetHead``, ``events``: ``EventDetector``).
+        adapters: Control adapters, applied together.
+        defaults: Sampling defaults (``num_inference_steps``, ``guidance_scale``, ``guidance_form``,
+            ``guide_on``, ``eta``).
+        recipe: The recipe dict this pipeline was built from (saved for provenance).
+        specs: Build specs of the conditioning-area components, by component name (for saving).
+    """
+
+    def __init__(
+        self,
+        *,
+        seq: SequenceConfig,
+        codec: nn.Module,
+        denoiser: nn.Module,
+        scheduler: Any,
+        assembler: nn.Module,
+        text_encoder: nn.Module | None = None,
+        audio_encoder: nn.Module | None = None,
+        video_encoder: nn.Module | None = None,
+        video_condition: nn.Module | None = None,
+        predictors: dict[str, nn.Module] | None = None,
+        adapters: list[ControlAdapter] | tuple = (),
+        defaults: dict[str, Any] | None = None,
+        recipe: dict[str, Any] | None = None,
+        specs: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.seq = seq
+        self.codec = codec
+        self.denoiser = denoiser
+        self.scheduler = scheduler
+        self.assembler = assembler
+        self.text_encoder = text_encoder
+        self.audio_encoder = audio_encoder
+        self.video_encoder = video_encoder
+        self.video_condition = video_condition
+        self.predictors = nn.ModuleDict(dict(predictors or {}))
+        self.adapters = nn.ModuleDict({a.name: a for a in adapters})
+        self.defaults = {**DEFAULTS, **(defaults or {})}
+        self.recipe = recipe or {}
+        self.specs = dict(specs or {})
+        for m in self.modules().values():
+            m.eval()
+
+    # --- modules / devices ----------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        """The top-level modules (None entries omitted)."""
+        names = (
+            "codec",
+            "denoiser",
+            "assembler",
+            "text_encoder",
+            "audio_encoder",
+            "video_encoder",
+            "video_condition",
+            "predictors",
+            "adapters",
+        )
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def components(self) -> dict[str, nn.Module]:
+        """Every saved component by its model-folder name (``vae``, ``vocoder``, ``unet`` or ``transformer`` +
+        ``projection_model``, ``condition_assembler``, encoders, ``video_condition``, ``predictor_<kind>``,
+        ``controlnet_<name>``, ``control_encoder_<name>``): the names training stages refer to."""
+        out: dict[str, nn.Module] = {"vae": self.codec.vae}
+        if getattr(self.codec, "vocoder", None) is not None:
+            out["vocoder"] = self.codec.vocoder
+        if self.denoiser.kind == "unet":
+            out["unet"] = self.denoiser.unet
+        else:
+            out["transformer"] = self.denoiser.transformer
+            out["projection_model"] = self.denoiser.projection
+        out["condition_assembler"] = self.assembler
+        for n in ("text_encoder", "audio_encoder", "video_encoder", "video_condition"):
+            if getattr(self, n) is not None:
+                out[n] = getattr(self, n)
+        for kind, p in self.predictors.items():
+            out[f"predictor_{kind}"] = p
+        for name, a in self.adapters.items():
+            out[f"controlnet_{name}"] = a.net
+            out[f"control_encoder_{name}"] = a.encoder
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.denoiser.parameters()).dtype
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> VideoToAudioPipeline:
+        for m in self.modules().values():
+            m.to(device=device, dtype=dtype)
+        return self
+
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter count per component (and ``total``)."""
+        from foleykit.models.layers import count_parameters
+
+        counts = {n: count_parameters(m) for n, m in self.components().items()}
+        counts["total"] = sum(counts.values())
+        return counts
+
+    # --- conditions -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_conditions(
+        self,
+        *,
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
+        video_features: torch.Tensor | None = None,
+        reference_audio: np.ndarray | None = None,
+        reference_sample_rate: int | None = None,
+        seq: SequenceConfig | None = None,
+        seconds_start: float = 0.0,
+        guide_on: list[str] | None = None,
+    ) -> tuple[Conditions, Conditions]:
+        """Conditional and unconditional :class:`Conditions` for one clip (batch 1).
+
+        The unconditional branch drops the conditions listed in ``guide_on`` (STA-V2A eq. 7 guides on the
+        text only: the video stays); a ``negative_prompt`` replaces the null text there.
+        """
+        seq = seq or self.seq
+        guide_on = list(self.defaults["guide_on"] if guide_on is None else guide_on)
+        device = self.device
+        sources = set(self.assembler.config.sources)
+        parts: dict[str, Any] = {}
+        if "text" in sources:
+            parts["text"] = self._encode_text(prompt)
+        elif prompt:
+            raise ConfigError("this model takes no text prompt")
+        if "video" in sources:
+            parts["video"] = None
+            if video_features is not None and self.video_condition is not None:
+                parts["video"] = (self.video_condition(video_features.to(device)), None)
+        if "audio" in sources:
+            parts["audio"] = None
+            if reference_audio is not None:
+                if self.audio_encoder is None:
+                    raise ConfigError("this model has no reference-audio encoder")
+                tok, msk = self.audio_encoder.encode(
+                    [reference_audio], int(reference_sample_rate or seq.sample_rate)
+                )
+                parts["audio"] = (tok.to(device), msk.to(device))
+        elif reference_audio is not None:
+            raise ConfigError("this model takes no reference audio")
+        tokens, mask, glob = self.assembler.assemble(parts, batch_size=1, device=device)
+        u_parts = dict(parts)
+        drop = {n: True for n in guide_on if n in sources}
+        if negative_prompt and "text" in sources:
+            u_parts["text"] = self._encode_text(negative_prompt)
+            drop.pop("text", None)
+        u_tokens, u_mask, u_glob = self.assembler.assemble(u_parts, batch_size=1, drop=drop, device=device)
+        secs = dict(
+            seconds_start=torch.tensor([float(seconds_start)], device=device),
+            seconds_total=torch.tensor([float(seq.duration)], device=device),
+        )
+        return (
+            Conditions(tokens=tokens, mask=mask, global_embed=glob, **secs),
+            Conditions(tokens=u_tokens, mask=u_mask, global_embed=u_glob, **secs),
+        )
+
+    def _encode_text(self, prompt: str | None):
+        if not prompt:
+            return None
+        if self.text_encoder is None:
+            raise ConfigError("this model has no text encoder; it cannot take a prompt")
+        tokens, mask = self.text_encoder.encode([prompt])
+        return tokens.to(self.device), mask.to(self.device)
+
+    # --- controls -------------------------------------------------------------------------------------
+    def prepare_controls(
+        self,
+        controls: dict[str, Any],
+        *,
+        seq: SequenceConfig | None = None,
+        local_features: torch.Tensor | None = None,
+        weights: dict[str, float] | None = None,
+        windows: dict[str, tuple[float, float]] | None = None,
+    ) -> list[PreparedControl]:
+        """Encode one ``TemporalControl`` per adapter (by adapter name) onto the latent grid.
+
+        Args:
+            controls: ``{adapter name: TemporalControl}`` (already on any grid; resampled here).
+            seq: Geometry of the clip.
+            local_features: ``Tensor[1 x T x D]`` for adapters with ``features="local"`` (STA-V2A e_lv).
+            weights: Per-adapter weight overrides (0 disables an adapter).
+            windows: Per-adapter ``(start, end)`` overrides (fractions of the denoising steps).
+        """
+        seq = seq or self.seq
+        weights, windows = dict(weights or {}), dict(windows or {})
+        unknown = (set(weights) | set(windows)) - set(self.adapters)
+        if unknown:
+            raise ConfigError(
+                f"unknown adapters {sorted(unknown)}; this model has {sorted(self.adapters) or 'none'}"
+            )
+        out = []
+        for name, adapter in self.adapters.items():
+            weight = float(weights.get(name, adapter.weight))
+            start, end = windows.get(name, (adapter.start, adapter.end))
+            check_window(start, end, what=f"adapter {name!r}")
+            control = controls.get(name)
+            if control is None:
+                raise ControlError(f"adapter {name!r} needs a {adapter.control_kind!r} control")
+            series = torch.from_numpy(control.to_grid(seq, adapter.grid).values.astype(np.float32))[None]
+            with torch.no_grad():
+                feats = adapter.encoder(
+                    series.to(self.device),
+                    num_latent_frames=seq.num_latent_frames,
+                    codec=self.codec,
+                    features=local_features,
+                )
+            out.append(PreparedControl(adapter, feats, weight, float(start), float(end)))
+        return out
+
+    def control_from_audio(
+        self, kind: str, audio: Any, sample_rate: int | None, seq: SequenceConfig, start: float = 0.0
+    ):
+        """A timing control of ``kind`` measured on a recording (``timing.control_from_audio``)."""
+        return timing.control_from_audio(kind, audio, sample_rate, seq, start)
+
+    _control_from_audio = control_from_audio  # kept for callers of the first API
+
+    # --- latents ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_audio(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Waveform ``(T,)`` / ``(C, T)`` at ``sample_rate`` -> latents ``Tensor[1 x ...]`` (VAE mode)."""
+        from foleykit.audio import resample
+
+        x = wav if isinstance(wav, torch.Tensor) else torch.from_numpy(np.asarray(wav, dtype=np.float32))
+        if int(sample_rate) != self.seq.sample_rate:
+            x = resample(x, int(sample_rate), self.seq.sample_rate)
+        return self.codec.encode_audio(x[None].float().to(self.device))
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
+        """Latents -> waveform ``Tensor[B x T]`` (or ``B x C x T``), trimmed to ``num_samples`` when given."""
+        wav = self.codec.decode_latents(latents.to(self.device))
+        return wav[..., :num_samples] if num_samples is not None else wav
+
+    @torch.no_grad()
+    def denoise(
+        self,
+        conditions: Conditions,
+        *,
+        uncond: Conditions | None = None,
+        controls: list[PreparedControl] | tuple = (),
+        seq: SequenceConfig | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        init_latents: torch.Tensor | None = None,
+        inpaint_mask: torch.Tensor | None = None,
+        callback: Callable[[int, Any, torch.Tensor], None] | None = None,
+    ) -> torch.Tensor:
+        """The sampling loop: noise -> latents ``Tensor[B x latent_shape(seq)]``.
+
+        Args:
+            conditions: Conditional :class:`Conditions` (batch B).
+            uncond: Unconditional counterpart; None (or guidance scale 1) disables guidance.
+            controls: Prepared control adapters (batch 1 or B features).
+            seq: Geometry (duration) of the clip.
+            num_inference_steps, guidance_scale: Default from the recipe; the scale is in the standard form.
+            generator: Seeds the initial noise (and stochastic samplers).
+            latents: Start from these noise latents instead of drawing them.
+            init_latents: Known latents ``Tensor[B x ...]`` to keep outside ``inpaint_mask``.
+            inpaint_mask: ``Tensor[T_lat]`` or ``Tensor[B x T_lat]``, 1 (True) where latents are
+                regenerated, 0 where
+                ``init_latents`` are kept; at every step the kept region is replaced by ``init_latents``
+                noised to
+                the next noise level (mask blending, as diffusers' inpainting with non-inpainting models).
+            callback: ``callback(step, timestep, latents)`` after each step.
+        """
+        seq = seq or self.seq
+        steps = int(num_inference_steps or self.defaults["num_inference_steps"])
+        scale = effective_scale(
+            self.defaults["guidance_scale"] if guidance_scale is None else guidance_scale,
+            self.defaults["guidance_form"] if guidance_scale is None else "standard",
+        )
+        device, dtype = self.device, self.dtype
+        batch = conditions.batch_size
+        shape = (batch, *self.codec.latent_shape(seq))
+        do_cfg = uncond is not None and scale != 1.0
+        cond = (Conditions.cat([uncond, conditions]) if do_cfg else conditions).to(device, dtype)
+        feats = []
+        for pc in controls:
+            f = pc.features.to(device, dtype)
+            f = f.expand(batch, *f.shape[1:]) if f.shape[0] == 1 else f
+            feats.append(torch.cat([f, f]) if do_cfg else f)
+
+        # 1. timesteps and initial noise
+        self.scheduler.set_timesteps(steps, device=device)
+        timesteps = self.scheduler.timesteps
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        x = (noise if latents is None else latents.to(device, dtype)) * self.scheduler.init_noise_sigma
+        mask = None
+        if init_latents is not None:
+            mask = self._latent_mask(inpaint_mask, shape, device, dtype)
+            init = init_latents.to(device, dtype).expand(shape)
+            x = mask * x + (1 - mask) * self.scheduler.add_noise(init, noise, timesteps[:1])
+        step_kw = (
+            {"eta": self.defaults["eta"]}
+            if "eta" in inspect.signature(self.scheduler.step).parameters
+            else {}
+        )
+        if "generator" in inspect.signature(self.scheduler.step).parameters:
+            step_kw["generator"] = generator
+        for i, t in enumerate(timesteps):
+            # 2. adapters acting at this step (weight 0 or outside their window: skipped)
+            active = [
+                (pc.adapter.net, f, pc.weight)
+                for pc, f in zip(controls, feats)
+                if pc.weight != 0.0 and adapter_active(i, len(timesteps), pc.start, pc.end)
+            ]
+            # 3. model input: the unconditional / conditional pair in one batch
+            model_in = torch.cat([x, x]) if do_cfg else x
+            model_in = self.scheduler.scale_model_input(model_in, t)
+            # 4. denoiser forward (+ control residuals)
+            out = self.denoiser(model_in, t, cond, controls=active)
+            # 5. classifier-free guidance
+            if do_cfg:
+                out_u, out_c = out.chunk(2)
+                out = combine(out_c, out_u, scale)
+            # 6. scheduler step
+            x = self.scheduler.step(out, t, x, **step_kw).prev_sample
+            # 7. inpainting: put back the kept region at the next noise level
+            if mask is not None:
+                known = (
+                    init
+                    if i == len(timesteps) - 1
+                    else self.scheduler.add_noise(init, noise, timesteps[i + 1 : i + 2])
+                )
+                x = mask * x + (1 - mask) * known
+            if callback is not None:
+                callback(i, t, x)
+        return x
+
+    @staticmethod
+    def _latent_mask(mask: torch.Tensor | None, shape: tuple[int, ...], device, dtype) -> torch.Tensor:
+        if mask is None:
+            raise ConfigError("init_latents needs an inpaint_mask (1 where latents are regenerated)")
+        m = torch.as_tensor(mask, device=device).to(dtype)
+        if m.ndim == 1:
+            m = m[None]
+        if m.ndim != 2 or m.shape[-1] != shape[2]:
+            raise ConfigError(
+                f"inpaint_mask must be Tensor[T_lat] or Tensor[B x T_lat] with T_lat={shape[2]}, "
+                f"got {tuple(m.shape)}"
+            )
+        return m.view(m.shape[0], 1, shape[2], *([1] * (len(shape) - 3)))
+
+    # --- generation -------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        video: str | os.PathLike | None = None,
+        *,
+        frames: np.ndarray | None = None,
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
+        reference_audio: Any = None,
+        reference_sample_rate: int | None = None,
+        controls: Any = None,
+        control_audio: Any = None,
+        control_audio_sample_rate: int | None = None,
+        start: float = 0.0,
+        duration: float | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        adapter_weights: dict[str, float] | None = None,
+        adapter_windows: dict[str, tuple[float, float]] | None = None,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+        init_latents: torch.Tensor | None = None,
+        inpaint_mask: torch.Tensor | None = None,
+    ) -> VideoToAudioOutput:
+        """Generate audio for a video (or ``frames`` at ``seq.video_fps``, or text only + ``duration``).
+
+        Args:
+            video: Video file; ``start`` / ``duration`` select a segment (default: the model window).
+            frames: uint8 ``(T, H, W, 3)`` frames at ``seq.video_fps`` instead of a file.
+            prompt, negative_prompt: Text condition and the text of the unconditional branch.
+            reference_audio: Timbre reference (array at ``reference_sample_rate``, or a file).
+            controls: ``TemporalControl`` objects / control files, one per adapter: a dict by adapter name or
+                by kind, a single control, or a list. They override predicted controls.
+            control_audio: Audio (array or file) whose measured controls drive the adapters.
+            num_inference_steps, guidance_scale: Override the recipe's defaults (scale in standard form).
+            adapter_weights, adapter_windows: Per-adapter weight / ``(start, end)`` overrides.
+            seed / generator: Random state of the initial noise (same seed -> same audio).
+            init_latents, inpaint_mask: Regenerate only the masked latent frames of a previous result.
+        """
+        timings: dict[str, float] = {}
+        t_all = clock = time.perf_counter()
+
+        def tick(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = now - clock
+            clock = now
+
+        # 1. Geometry
+        if video is not None and frames is not None:
+            raise ConfigError("give either a video file or frames, not both")
+        if duration is None:
+            if video is not None:
+                from foleykit.media import probe
+
+                info = probe(video)
+                duration = min(self.seq.duration, max(0.0, (info.video_duration or info.duration) - start))
+            elif frames is not None:
+                duration = len(frames) / self.seq.video_fps
+            else:
+                duration = self.seq.duration
+        if not duration or duration <= 0:
+            raise ConfigError(f"nothing to generate: duration {duration}")
+        seq = self.seq.with_duration(duration)
+        # 2. Video frames
+        if video is not None:
+            from foleykit.media import read_video
+
+            size = getattr(self.video_encoder, "input_size", None)
+            frames = read_video(
+                video, fps=seq.video_fps, size=size, start=start, duration=seq.duration
+            ).frames
+        tick("read_video")
+        # 3. Video features
+        feats = None
+        if frames is not None and self.video_encoder is not None:
+            with torch.no_grad():
+                feats = self.video_encoder.encode(frames).to(self.device)
+        tick("video_features")
+        # 4. Timing controls: user > reference audio > predictor
+        given = timing.normalise_controls(controls)
+        used, local = {}, None
+        for name, adapter in self.adapters.items():
+            c = given.get(name, given.get(adapter.control_kind))
+            if c is None and control_audio is not None:
+                c = self.control_from_audio(
+                    adapter.control_kind, control_audio, control_audio_sample_rate, seq, start
+                )
+            if c is None and feats is not None and adapter.control_kind in self.predictors:
+                c, lf = timing.predict_control(self.predictors[adapter.control_kind], feats, seq)
+                local = lf if lf is not None else local
+            if c is None:
+                raise ControlError(
+                    f"adapter {name!r} needs a {adapter.control_kind!r} control: pass controls=, "
+                    f"control_audio=, or a video for the model's predictor"
+                )
+            used[name] = timing.convert_kind(c, adapter.control_kind).to_grid(seq, adapter.grid)
+        if any(a.features == "local" for a in self.adapters.values()) and local is None:
+            if feats is None:
+                raise ConfigError("this model's adapter needs local video features: give a video")
+            local = (
+                timing.predict_control(self.predictors["onsets"], feats, seq)[1]
+                if "onsets" in self.predictors
+                else feats
+            )
+        tick("controls")
+        # 5. Conditions
+        if isinstance(reference_audio, (str, os.PathLike)):
+            from foleykit.media import read_audio
+
+            reference_audio, reference_sample_rate = (
+                read_audio(reference_audio, sample_rate=self.seq.sample_rate),
+                self.seq.sample_rate,
+            )
+        cond, uncond = self.encode_conditions(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            video_features=feats,
+            reference_audio=reference_audio,
+            reference_sample_rate=reference_sample_rate,
+            seq=seq,
+            seconds_start=start,
+        )
+        tick("conditions")
+        # 6. Control features
+        prepared = self.prepare_controls(
+            used, seq=seq, local_features=local, weights=adapter_weights, windows=adapter_windows
+        )
+        tick("control_features")
+        # 7. Denoising
+        if generator is None and seed is not None:
+            generator = torch.Generator("cpu").manual_seed(int(seed))
+        latents = self.denoise(
+            cond,
+            uncond=uncond,
+            controls=prepared,
+            seq=seq,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=generator,
+            init_latents=init_latents,
+            inpaint_mask=inpaint_mask,
+        )
+        tick("denoise")
+        # 8. Decode and trim to the clip
+        wav = self.decode_latents(latents, seq.num_samples)[0].float().clamp(-1, 1).cpu().numpy()
+        tick("decode")
+        timings["total"] = time.perf_counter() - t_all
+        return VideoToAudioOutput(
+            audio=wav.astype(np.float32),
+            sample_rate=seq.sample_rate,
+            controls=used,
+            timings=timings,
+            latents=latents.cpu(),
+        )
+
+    # --- save / load ------------------------------------------------------------------------------------
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Path:
+        """Write the model folder atomically (``model_index.json`` + one sub-folder per component).
+
+        Args:
+            path: Target folder (replaced as a whole).
+            dtype: Weight dtype on disk (``torch.float16`` halves the size; loading casts back to float32).
+        """
+        from foleykit.pipelines.components import save_pipeline
+
+        return save_pipeline(self, Path(path), dtype=dtype)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> VideoToAudioPipeline:
+        """Load a model folder or a name (``resolve_model``; default: the shipped demonstrator)."""
+        from foleykit.pipelines.components import load_pipeline
+
+        return load_pipeline(cls, name_or_path, device=device, dtype=dtype)
+
+    def __repr__(self) -> str:
+        counts = self.num_parameters()
+        parts = ", ".join(f"{k}={v / 1e6:.2f}M" for k, v in counts.items())
+        return f"VideoToAudioPipeline({self.recipe.get('name', '?')}: {parts})"

@@ -1,0 +1,583 @@
+"""Recipes: one YAML per seed method (+ the embedded demonstrator), each with a ``debug`` twin.
+
+A recipe names the parts and their sizes; :func:`build_pipeline` is the only place where it becomes objects
+(together with the registered builders). Sections (see docs/models.md for every key):
+
+``sequence`` (SequenceConfig preset + overrides), ``codec`` (mel VAE + vocoder, or waveform VAE),
+``denoiser`` (UNet or DiT), ``scheduler``, ``conditions`` (text / video / audio sources, nulls, FiLM),
+``video_encoder``, ``predictors`` (timing predictors by control kind), ``adapters`` (control adapters),
+``sampling`` (inference defaults), ``training`` (what the training stages read), ``debug`` (overrides that
+make the debug twin: same architecture, tiny sizes, short clips).
+
+Model specs (``vae``, ``unet``, ``transformer``...) are ``{preset: NAME}``, ``{published:
+BACKBONE/COMPONENT}``
+(the shipped published config, e.g. ``audioldm-m-full/unet``) or ``{config: {...}}``, plus key overrides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from foleykit import registry
+from foleykit.config import SequenceConfig
+from foleykit.errors import ConfigError, WeightsNotFoundError
+from foleykit.paths import RECIPES_DIR
+
+RECIPES = ("foleykit_demo", "sta_v2a", "rewas", "vta_ldm", "stable_v2a", "rhythmic_foley")
+SIZES = ("full", "debug")
+
+
+# ==========================================================================================================
+# Loading recipes
+# ==========================================================================================================
+def deep_merge(base: Any, override: Any) -> Any:
+    """Merge ``override`` into ``base``: dicts recursively, lists of named dicts by ``name``, else replace.
+
+    A dict override with ``_replace: true`` replaces the base value instead of merging into it.
+    """
+    if isinstance(override, dict) and override.get("_replace"):
+        return {k: copy.deepcopy(v) for k, v in override.items() if k != "_replace"}
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = deep_merge(base[k], v) if k in base else copy.deepcopy(v)
+        return out
+    if (
+        isinstance(base, list)
+        and isinstance(override, list)
+        and base
+        and override
+        and all(isinstance(x, dict) and "name" in x for x in base + override)
+    ):
+        by_name = {x["name"]: x for x in base}
+        unknown = [x["name"] for x in override if x["name"] not in by_name]
+        if unknown:
+            raise ConfigError(f"debug overrides name unknown entries {unknown}")
+        return [deep_merge(x, next((o for o in override if o["name"] == x["name"]), {})) for x in base]
+    return copy.deepcopy(override)
+
+
+def recipe_names() -> list[str]:
+    """Recipes shipped in ``configs/recipes``."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str | os.PathLike, size: str = "full") -> dict[str, Any]:
+    """Read a recipe by name (``configs/recipes/<name>.yaml``) or path; ``size="debug"`` applies its twin.
+
+    Returns:
+        The recipe dict (``size`` recorded under ``"size"``; the ``debug`` section removed).
+    """
+    import yaml
+
+    if size not in SIZES:
+        raise ConfigError(f"recipe size must be one of {', '.join(SIZES)}, got {size!r}")
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = RECIPES_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown recipe {str(name_or_path)!r}; shipped recipes: {', '.join(recipe_names())}"
+        )
+    try:
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from err
+    if not isinstance(recipe, dict) or "name" not in recipe:
+        raise ConfigError(f"{path}: a recipe is a mapping with at least a 'name'")
+    debug = recipe.pop("debug", None)
+    if size == "debug":
+        if debug is None:
+            raise ConfigError(f"recipe {recipe['name']!r} has no debug twin")
+        recipe = deep_merge(recipe, debug)
+    recipe["size"] = size
+    return recipe
+
+
+# ==========================================================================================================
+# Parts
+# ==========================================================================================================
+def build_sequence(spec: dict[str, Any]) -> SequenceConfig:
+    """``{preset: default|audioldm|stable_audio_open, <SequenceConfig fields>...}`` -> SequenceConfig."""
+    spec = dict(spec or {})
+    preset = spec.pop("preset", "default")
+    presets = {
+        "default": SequenceConfig,
+        "audioldm": SequenceConfig.audioldm,
+        "stable_audio_open": SequenceConfig.stable_audio_open,
+    }
+    if preset not in presets:
+        raise ConfigError(f"unknown sequence preset {preset!r}; valid: {', '.join(presets)}")
+    return presets[preset]().replace(**spec) if spec else presets[preset]()
+
+
+def model_config(spec: dict[str, Any], presets: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
+    """Resolve a model spec (``preset`` / ``published`` / ``config`` + overrides) to constructor kwargs."""
+    from foleykit.models import published_config
+
+    spec = dict(spec or {})
+    # a debug twin sets a preset over a published config: preset > config > published
+    preset, inline, published = (
+        spec.pop("preset", None),
+        spec.pop("config", None),
+        spec.pop("published", None),
+    )
+    if preset is not None:
+        if preset not in presets:
+            raise ConfigError(f"unknown {what} preset {preset!r}; valid: {', '.join(presets)}")
+        cfg = dict(presets[preset])
+    elif inline is not None:
+        cfg = dict(inline)
+    elif published is not None:
+        backbone, _, component = published.partition("/")
+        cfg = published_config(backbone, component)
+    else:
+        raise ConfigError(f"{what}: give a preset, a published config or an inline config")
+    cfg.update(spec)
+    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+
+
+def _presets() -> dict[str, dict[str, dict[str, Any]]]:
+    from foleykit.models import autoencoder as ae
+    from foleykit.models import dit, unet, vocoder
+
+    return {
+        "vae": {"demo": ae.DEMO_MEL_VAE, "debug": ae.DEBUG_MEL_VAE, "oobleck_debug": ae.DEBUG_OOBLECK},
+        "vocoder": {"demo": vocoder.DEMO_HIFIGAN, "debug": vocoder.DEBUG_HIFIGAN},
+        "unet": {
+            "debug": unet.DEBUG_UNET,
+            "debug_audioldm": unet.DEBUG_AUDIOLDM_UNET,
+            "sd_8ch": unet.SD_UNET_8CH,
+        },
+        "transformer": {"demo": dit.DEMO_DIT, "debug": dit.DEBUG_DIT},
+        "projection": {"demo": dit.DEMO_PROJECTION, "debug": dit.DEBUG_PROJECTION},
+    }
+
+
+def build_codec(spec: dict[str, Any], seq: SequenceConfig, *, meta: bool = False):
+    """The latent codec of a recipe (mel VAE + vocoder, or waveform VAE)."""
+    from foleykit.models.autoencoder import (
+        MelLatentCodec,
+        WaveformLatentCodec,
+        build_mel_vae,
+        build_waveform_vae,
+    )
+    from foleykit.models.vocoder import GriffinLimVocoder, build_hifigan
+
+    p = _presets()
+    kind = spec.get("type", "mel")
+    if kind == "waveform":
+        return WaveformLatentCodec(
+            vae=build_waveform_vae(model_config(spec["vae"], p["vae"], "vae"), meta=meta), seq=seq
+        )
+    if kind != "mel":
+        raise ConfigError(f"codec type must be mel or waveform, got {kind!r}")
+    from foleykit.audio import MelSpectrogram
+
+    vae = build_mel_vae(model_config(spec["vae"], p["vae"], "vae"), meta=meta)
+    vspec = dict(spec.get("vocoder", {"type": "griffin_lim"}))
+    vtype = vspec.pop("type", "hifigan")
+    if vtype == "griffin_lim":
+        voc = GriffinLimVocoder(seq=seq, **vspec)
+    elif vtype == "hifigan":
+        voc = build_hifigan(model_config(vspec, p["vocoder"], "vocoder"), meta=meta)
+    else:
+        raise ConfigError(f"vocoder type must be hifigan or griffin_lim, got {vtype!r}")
+    return MelLatentCodec(vae=vae, vocoder=voc, mel=MelSpectrogram.from_sequence(seq), seq=seq)
+
+
+def build_denoiser(spec: dict[str, Any], *, meta: bool = False):
+    """``UNetDenoiser`` or ``DiTDenoiser`` of a recipe."""
+    from foleykit.models.dit import DiTDenoiser, build_dit, build_projection
+    from foleykit.models.unet import UNetDenoiser, build_unet
+
+    p = _presets()
+    kind = spec.get("type")
+    if kind == "unet":
+        return UNetDenoiser(
+            unet=build_unet(model_config(spec["unet"], p["unet"], "unet"), meta=meta),
+            conditioning=spec.get("conditioning", "cross_attention"),
+        )
+    if kind == "dit":
+        tr = build_dit(model_config(spec["transformer"], p["transformer"], "transformer"), meta=meta)
+        pr = build_projection(model_config(spec["projection"], p["projection"], "projection"), meta=meta)
+        return DiTDenoiser(
+            transformer=tr, projection=pr, timestep_scale=float(spec.get("timestep_scale", 1.0))
+        )
+    raise ConfigError(f"denoiser type must be unet or dit, got {kind!r}")
+
+
+def build_scheduler_from(spec: dict[str, Any]):
+    """Scheduler of a recipe: ``{name, published?, config?}``."""
+    from foleykit.models import published_config
+    from foleykit.pipelines.sampling import build_scheduler
+
+    cfg: dict[str, Any] = {}
+    if "published" in spec:
+        backbone, _, comp = spec["published"].partition("/")
+        cfg.update(published_config(backbone, comp))
+    cfg.update(spec.get("config", {}))
+    return build_scheduler(spec.get("name", cfg.get("_class_name", "ddim")), cfg)
+
+
+def _load_backbone(den, codec, backbone: str | os.PathLike, components: list[str]) -> None:
+    """Replace the listed components by the published weights of a local diffusers pipeline folder."""
+    from diffusers import AutoencoderKL, AutoencoderOobleck, StableAudioDiTModel, UNet2DConditionModel
+    from diffusers.pipelines.stable_audio.modeling_stable_audio import StableAudioProjectionModel
+    from transformers import SpeechT5HifiGan
+
+    from foleykit.paths import resolve_model
+    from foleykit.pipelines.components import load_component
+
+    folder = resolve_model(backbone, expect="model_index.json")
+    classes = {
+        "unet": UNet2DConditionModel,
+        "transformer": StableAudioDiTModel,
+        "vocoder": SpeechT5HifiGan,
+        "projection_model": StableAudioProjectionModel,
+        "vae": AutoencoderOobleck if codec.seq.latent_space == "waveform" else AutoencoderKL,
+    }
+    for name in components:
+        lib = "transformers" if name == "vocoder" else "diffusers"
+        try:
+            module = load_component(name, (lib, classes[name].__name__), folder / name)
+        except WeightsNotFoundError as err:
+            raise WeightsNotFoundError(f"backbone {backbone}: {err}") from None
+        target = {
+            "unet": (den, "unet"),
+            "transformer": (den, "transformer"),
+            "projection_model": (den, "projection"),
+            "vae": (codec, "vae"),
+            "vocoder": (codec, "vocoder"),
+        }[name]
+        setattr(*target, module)
+
+
+# ==========================================================================================================
+# Pipeline
+# ==========================================================================================================
+def build_pipeline(
+    recipe: dict[str, Any] | str,
+    *,
+    size: str = "full",
+    backbone: str | os.PathLike | None = None,
+    meta: bool = False,
+    encoders: bool = True,
+):
+    """Build a ``VideoToAudioPipeline`` from a recipe.
+
+    Args:
+        recipe: A recipe dict (:func:`load_recipe`) or a recipe name / path (then ``size`` applies).
+        backbone: A local folder (or cached hub id) of the published backbone (AudioLDM-M, Stable Audio Open)
+            whose weights replace the listed ``backbone.components`` before the adapters are copied from them.
+        meta: Build on the meta device (nothing allocated: parameter counts of full-size recipes). External
+            encoders are skipped (their sizes come from the recipe's ``dim``).
+        encoders: Build the text / audio / video encoders (False: skip them, e.g. to count parameters).
+    """
+    from foleykit.pipelines.guidance import ConditionAssembler
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+    if not isinstance(recipe, dict):
+        recipe = load_recipe(recipe, size=size)
+    seq = build_sequence(recipe.get("sequence", {}))
+
+    def ctx():
+        if not meta:
+            return contextlib.nullcontext()
+        from accelerate import init_empty_weights
+
+        return init_empty_weights()
+
+    with ctx():
+        codec = build_codec(recipe["codec"], seq, meta=meta)
+        den = build_denoiser(recipe["denoiser"], meta=meta)
+    if backbone is not None:
+        _load_backbone(den, codec, backbone, list(recipe.get("backbone", {}).get("components", [])))
+    specs: dict[str, dict[str, Any]] = {}
+    built = {} if meta or not encoders else _build_encoders(recipe, specs)
+    with ctx():
+        conds = dict(recipe.get("conditions", {}))
+        global_from, global_dim = conds.pop("global_from", None), conds.pop("global_dim", None)
+        cross_dim = den.cross_attention_dim
+        video_dim = _dim(recipe.get("video_encoder"), built.get("video_encoder"), "video_encoder")
+        sources, video_condition = {}, None
+        for name, c in conds.items():
+            c = dict(c)
+            if name == "video":
+                video_condition, vspec = _video_condition(c, video_dim, cross_dim)
+                specs["video_condition"] = vspec
+                sources["video"] = {"dim": cross_dim, "null": c.get("null", "learned"), "project": False}
+            else:
+                dim = _dim(c, built.get(f"{name}_encoder"), f"conditions.{name}")
+                sources[name] = {
+                    "dim": dim,
+                    "null": c.get("null", "learned"),
+                    "tokens": c.get("tokens", True),
+                }
+        assembler = ConditionAssembler(
+            cross_dim=cross_dim,
+            sources=sources,
+            global_from=global_from,
+            global_dim=global_dim,
+            num_null_tokens=int(recipe.get("num_null_tokens", 1)),
+        )
+        predictors = {}
+        for kind, pspec in (recipe.get("predictors") or {}).items():
+            import foleykit.models.predictors  # noqa: F401  (registers the timing predictors)
+
+            kwargs = {"size": pspec.get("size", "full"), "in_dim": video_dim, **pspec.get("kwargs", {})}
+            predictors[kind] = registry.build("timing_predictor", kind, **kwargs)
+            specs[f"predictor_{kind}"] = {"registry": ["timing_predictor", kind], "kwargs": kwargs}
+        adapters = [_build_adapter(a, den, codec, seq) for a in recipe.get("adapters") or []]
+        sampling = dict(recipe.get("sampling", {}))
+        defaults = {
+            "num_inference_steps": sampling.get("steps", 25),
+            "guidance_scale": sampling.get("guidance_scale", 3.0),
+            "guidance_form": sampling.get("guidance_form", "standard"),
+            "guide_on": list(sampling.get("guide_on", ["text", "video", "audio"])),
+            "eta": sampling.get("eta", 0.0),
+        }
+        try:
+            scheduler = build_scheduler_from(recipe.get("scheduler", {}))
+        except ConfigError:
+            if not meta:
+                raise
+            scheduler = None  # counting parameters does not need the sampler (e.g. torchsde missing)
+        pipe = VideoToAudioPipeline(
+            seq=seq,
+            codec=codec,
+            denoiser=den,
+            scheduler=scheduler,
+            assembler=assembler,
+            text_encoder=built.get("text_encoder"),
+            audio_encoder=built.get("audio_encoder"),
+            video_encoder=built.get("video_encoder"),
+            video_condition=video_condition,
+            predictors=predictors,
+            adapters=adapters,
+            defaults=defaults,
+            recipe=recipe,
+            specs=specs,
+        )
+    return pipe
+
+
+def _dim(spec: dict[str, Any] | None, module: Any, what: str) -> int | None:
+    if module is not None:
+        return int(module.dim)
+    if spec is None:
+        return None
+    if "dim" not in spec:
+        raise ConfigError(f"{what}: give 'dim' (needed when the encoder is not built)")
+    return int(spec["dim"])
+
+
+def _build_encoders(recipe: dict[str, Any], specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    import foleykit.encoders  # noqa: F401  (declares the encoder providers)
+
+    out = {}
+    plan = [
+        (f"{n}_encoder", c)
+        for n, c in (recipe.get("conditions") or {}).items()
+        if n in ("text", "audio") and isinstance(c, dict) and c.get("encoder")
+    ]
+    if recipe.get("video_encoder"):
+        plan.append(
+            ("video_encoder", {"encoder": recipe["video_encoder"]["name"], **recipe["video_encoder"]})
+        )
+    for comp, c in plan:
+        kwargs = dict(c.get("kwargs", {}))
+        module = registry.build(comp, c["encoder"], **kwargs)
+        frozen = bool(getattr(module, "frozen", True))
+        specs[comp] = {"registry": [comp, c["encoder"]], "kwargs": kwargs, "weights": not frozen}
+        out[comp] = module
+    return out
+
+
+def _video_condition(c: dict[str, Any], video_dim: int | None, cross_dim: int | None):
+    from foleykit.models.pooling import AttentivePooling, FrameProjector
+
+    if video_dim is None or cross_dim is None:
+        raise ConfigError("a video condition needs a video encoder and a cross-attention denoiser")
+    if "pooling" in c:
+        kwargs = {
+            "in_dim": video_dim,
+            "out_dim": cross_dim,
+            "num_tokens": int(c.get("num_tokens", 4)),
+            **c.get("kwargs", {}),
+        }
+        return AttentivePooling(**kwargs), {
+            "class": "foleykit.models.pooling.AttentivePooling",
+            "kwargs": kwargs,
+        }
+    kwargs = {"in_dim": video_dim, "out_dim": cross_dim, **(c.get("projector") or {})}
+    return FrameProjector(**kwargs), {"class": "foleykit.models.pooling.FrameProjector", "kwargs": kwargs}
+
+
+def _build_adapter(a: dict[str, Any], den, codec, seq: SequenceConfig):
+    """One control adapter: encoder on the latent grid + ControlNet copied from the base denoiser."""
+    from foleykit.models.control_adapter import (
+        ControlAdapter,
+        DiTControlNetModel,
+        LocalFeatureControlEncoder,
+        SeriesControlEncoder,
+        UNetControlNetModel,
+        VAEControlEncoder,
+    )
+
+    a = dict(a)
+    enc = dict(a.get("encoder", {}))
+    etype = enc.pop("type", "series")
+    layout = "tokens" if den.kind == "dit" else "image"
+    grid = a.get("grid", "control")
+    if etype == "series":
+        rates = {
+            "control": seq.control_rate,
+            "mel": seq.mel_rate,
+            "energy": seq.mel_rate,
+            "latent": seq.latent_rate,
+            "video": seq.video_fps,
+        }
+        k = enc.pop("frames_per_latent", max(1, round(rates[grid] / seq.latent_rate)))
+        encoder = SeriesControlEncoder(
+            frames_per_latent=k,
+            layout=layout,
+            freq_bins=seq.latent_freq_bins if layout == "image" else 1,
+            **enc,
+        )
+    elif etype == "local":
+        encoder = LocalFeatureControlEncoder(
+            layout=layout, freq_bins=seq.latent_freq_bins if layout == "image" else 1, **enc
+        )
+    elif etype == "vae":
+        mode = enc.pop("mode", "tile_mel" if seq.latent_space == "mel" else "waveform")
+        encoder = VAEControlEncoder(mode=mode, latent_channels=codec.latent_channels, **enc)
+    else:
+        raise ConfigError(
+            f"adapter {a.get('name')!r}: encoder type must be series, local or vae, got {etype!r}"
+        )
+    out_ch = encoder.config.out_channels
+    if den.kind == "unet":
+        net = UNetControlNetModel.from_unet(
+            den.unet,
+            conditioning_channels=out_ch,
+            conditioning_embedding_channels=tuple(a.get("conditioning_embedding_channels", (32,))),
+        )
+    else:
+        net = DiTControlNetModel.from_transformer(
+            den.transformer, depth_factor=float(a.get("depth_factor", 0.2)), control_dim=out_ch
+        )
+    return ControlAdapter(
+        name=a["name"],
+        encoder=encoder,
+        net=net,
+        control_kind=a["control_kind"],
+        grid=grid,
+        weight=float(a.get("weight", 1.0)),
+        start=float(a.get("start", 0.0)),
+        end=float(a.get("end", 1.0)),
+        features=a.get("features"),
+    )
+
+
+# ==========================================================================================================
+# Training helpers (read by the training area)
+# ==========================================================================================================
+def stage_modules(pipe, stage: str) -> tuple[dict[str, torch.nn.Module], dict[str, torch.nn.Module]]:
+    """(trainable, frozen) components of a training stage of the pipeline's recipe.
+
+    A stage (``recipe["training"]["stages"][stage]``) lists ``trainable`` component names (those of
+    ``pipe.components()``); every other component is frozen.
+    """
+    stages = (pipe.recipe.get("training") or {}).get("stages") or {}
+    if stage not in stages:
+        raise ConfigError(
+            f"recipe {pipe.recipe.get('name')!r} has no training stage {stage!r}; stages: {sorted(stages)}"
+        )
+    comps = pipe.components()
+    names = list(stages[stage].get("trainable", []))
+    unknown = [n for n in names if n not in comps]
+    if unknown:
+        raise ConfigError(f"stage {stage!r}: unknown components {unknown}; the pipeline has {sorted(comps)}")
+    return {n: comps[n] for n in names}, {n: m for n, m in comps.items() if n not in names}
+
+
+# ==========================================================================================================
+# Registry
+# ==========================================================================================================
+def _recipe_builder(name: str):
+    def build(*, size: str = "full", **kwargs: Any):
+        return build_pipeline(load_recipe(name, size=size), **kwargs)
+
+    build.__doc__ = f"Build the {name} pipeline (size full/debug)."
+    return build
+
+
+for _name in RECIPES:
+    registry.register("recipe", _name)(_recipe_builder(_name))
+
+
+def _part_builder(kind: str, spec: dict[str, Any]):
+    def build(*, meta: bool = False, **overrides: Any):
+        from foleykit.models.autoencoder import build_mel_vae, build_waveform_vae
+        from foleykit.models.dit import build_dit, build_projection
+        from foleykit.models.unet import build_unet
+        from foleykit.models.vocoder import build_hifigan
+
+        cfg = model_config({**spec, **overrides}, _presets()[kind], kind)
+        if kind == "vae":
+            return (build_waveform_vae if "downsampling_ratios" in cfg else build_mel_vae)(cfg, meta=meta)
+        fn = {
+            "vocoder": build_hifigan,
+            "unet": build_unet,
+            "transformer": build_dit,
+            "projection": build_projection,
+        }
+        return fn[kind](cfg, meta=meta)
+
+    build.__doc__ = (
+        f"Build the {kind} {spec} (meta=True allocates nothing; keyword overrides change the config)."
+    )
+    return build
+
+
+#: Model parts by name (kind -> name -> spec): the presets and the published backbone configs.
+PARTS: dict[str, dict[str, dict[str, Any]]] = {
+    "vae": {
+        "demo": {"preset": "demo"},
+        "debug": {"preset": "debug"},
+        "oobleck_debug": {"preset": "oobleck_debug"},
+        "audioldm-m": {"published": "audioldm-m-full/vae"},
+        "oobleck": {"published": "stable-audio-open-1.0/vae"},
+    },
+    "vocoder": {
+        "demo": {"preset": "demo"},
+        "debug": {"preset": "debug"},
+        "audioldm-m": {"published": "audioldm-m-full/vocoder"},
+    },
+    "unet": {
+        "debug": {"preset": "debug"},
+        "debug_audioldm": {"preset": "debug_audioldm"},
+        "sd_8ch": {"preset": "sd_8ch"},
+        "audioldm-m": {"published": "audioldm-m-full/unet"},
+    },
+    "transformer": {
+        "demo": {"preset": "demo"},
+        "debug": {"preset": "debug"},
+        "stable-audio-open": {"published": "stable-audio-open-1.0/transformer"},
+    },
+    "projection": {
+        "demo": {"preset": "demo"},
+        "debug": {"preset": "debug"},
+        "stable-audio-open": {"published": "stable-audio-open-1.0/projection_model"},
+    },
+}
+for _kind, _names in PARTS.items():
+    for _pname, _spec in _names.items():
+        registry.register(_kind, _pname)(_part_builder(_kind, _spec))

@@ -1,0 +1,339 @@
+"""VideoToAudioPipeline on the demonstrator's debug twin: generation, guidance, adapters, inpaint, save."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from foleykit.controls import TemporalControl
+from foleykit.errors import ConfigError, ControlError, WeightsNotFoundError
+from foleykit.pipelines import VideoToAudioPipeline
+from foleykit.pipelines.guidance import combine, effective_scale
+from foleykit.recipes import build_pipeline
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread, and do not stall when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _active(pipe) -> VideoToAudioPipeline:
+    """Make the zero-initialised adapters matter (as after training)."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for a in pipe.adapters.values():
+            for name, p in a.net.named_parameters():
+                if name.startswith("control_"):
+                    p.add_(torch.randn(p.shape, generator=g) * 0.2)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def pipe() -> VideoToAudioPipeline:
+    return build_pipeline("foleykit_demo", size="debug")
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    from foleykit.testing import make_moving_square_frames
+
+    return make_moving_square_frames(25, size=(32, 32), move_frames=(6, 18))
+
+
+def _inputs(pipe, frames):
+    feats = pipe.video_encoder.encode(frames)
+    cond, uncond = pipe.encode_conditions(prompt="glass breaking", video_features=feats)
+    rms = TemporalControl("rms", np.abs(np.sin(np.linspace(0, 6, 125))).astype(np.float32) * 0.3, 125.0)
+    return cond, uncond, rms
+
+
+def test_generation_output_and_stages(pipe, frames):
+    out = pipe(
+        frames=frames,
+        prompt="glass breaking",
+        reference_audio=np.zeros(8000, np.float32),
+        reference_sample_rate=16000,
+    )
+    assert out.audio.dtype == np.float32 and out.audio.shape == (16000,) and out.sample_rate == 16000
+    assert np.all(np.abs(out.audio) <= 1.0) and np.isfinite(out.audio).all()
+    assert list(out.controls) == ["rms"] and out.controls["rms"].kind == "rms"
+    assert (
+        out.controls["rms"].num_frames == 125 and out.controls["rms"].rate == 125.0
+    )  # predicted, control grid
+    assert {"video_features", "controls", "conditions", "denoise", "decode", "total"} <= set(out.timings)
+    assert out.latents.shape == (1, 8, 25, 16)
+
+
+def test_any_duration_is_generated_padded_and_trimmed(pipe, frames):
+    out = pipe(frames=frames[:17], prompt="steps")  # 0.68 s of video at 25 fps
+    assert out.audio.shape == (round(0.68 * 16000),)
+    assert out.latents.shape[2] == 17  # ceil(10880 / 640)
+    assert pipe(
+        prompt="rain", duration=0.3, controls={"rms": TemporalControl("rms", np.ones(40, np.float32), 125)}
+    ).audio.shape == (4800,)
+
+
+def test_same_seed_same_audio(pipe, frames):
+    a = pipe(frames=frames, prompt="dog", seed=3).audio
+    assert np.array_equal(a, pipe(frames=frames, prompt="dog", seed=3).audio)
+    assert not np.array_equal(a, pipe(frames=frames, prompt="dog", seed=4).audio)
+
+
+def test_guidance_scale_one_equals_the_conditional_output(pipe, frames):
+    cond, uncond, _ = _inputs(pipe, frames)
+    assert torch.equal(combine(torch.ones(2), torch.zeros(2), 1.0), torch.ones(2))
+    assert torch.equal(combine(torch.ones(2), torch.zeros(2), 3.0), torch.full((2,), 3.0))
+    assert effective_scale(3.0, "one_plus_w") == 4.0 and effective_scale(3.0) == 3.0
+    kw = dict(num_inference_steps=2)
+    plain = pipe.denoise(cond, generator=_gen(), **kw)
+    assert torch.equal(pipe.denoise(cond, uncond=uncond, guidance_scale=1.0, generator=_gen(), **kw), plain)
+    guided = pipe.denoise(cond, uncond=uncond, guidance_scale=3.0, generator=_gen(), **kw)
+    assert not torch.allclose(guided, plain)
+    # the conditional half of the batched pair equals the conditional forward alone
+    from foleykit.models.layers import Conditions
+
+    x = torch.randn(1, *pipe.codec.latent_shape(), generator=_gen(1))
+    both = pipe.denoiser(torch.cat([x, x]), 500, Conditions.cat([uncond, cond]))
+    assert torch.allclose(both[1:], pipe.denoiser(x, 500, cond), atol=1e-5)
+
+
+def test_guidance_per_condition_keeps_the_video(pipe, frames):
+    feats = pipe.video_encoder.encode(frames)
+    _, text_only = pipe.encode_conditions(prompt="dog", video_features=feats, guide_on=["text"])
+    _, everything = pipe.encode_conditions(prompt="dog", video_features=feats, guide_on=["text", "video"])
+    cond, _ = pipe.encode_conditions(prompt="dog", video_features=feats)
+    n_text = pipe.text_encoder.encode(["dog"])[0].shape[1]
+    video = slice(n_text, n_text + 4)  # K = 4 pooled tokens follow the text (STA-V2A eq. 5)
+    assert torch.equal(text_only.tokens[:, video], cond.tokens[:, video])  # eq. 7: video stays
+    assert not torch.equal(everything.tokens[:, video], cond.tokens[:, video])
+    assert torch.equal(text_only.tokens[0, 0], pipe.assembler.null["text"][0])  # learned null text
+    _, neg = pipe.encode_conditions(prompt="dog", negative_prompt="music", video_features=feats)
+    assert not torch.equal(neg.tokens[:, :1], text_only.tokens[:, :1])
+
+
+def test_adapter_weight_and_window(frames):
+    p = _active(build_pipeline("foleykit_demo", size="debug"))
+    cond, uncond, rms = _inputs(p, frames)
+
+    def run(**w):
+        controls = p.prepare_controls({"rms": rms}, **w)
+        return p.denoise(cond, uncond=uncond, generator=_gen(), num_inference_steps=4, controls=controls)
+
+    base = p.denoise(cond, uncond=uncond, generator=_gen(), num_inference_steps=4)
+    on = run()
+    assert not torch.allclose(on, base)
+    assert torch.equal(run(weights={"rms": 0.0}), base)  # weight 0 == no adapter
+    assert torch.equal(run(windows={"rms": (1.0, 1.0)}), base)  # window outside every step == no adapter
+    half = run(windows={"rms": (0.0, 0.5)})
+    assert not torch.allclose(half, base) and not torch.allclose(half, on)
+    with pytest.raises(ConfigError, match="unknown adapters"):
+        run(weights={"nope": 1.0})
+    with pytest.raises(ConfigError, match="start"):
+        run(windows={"rms": (0.8, 0.2)})
+
+
+def test_fresh_adapter_leaves_the_base_unchanged(pipe, frames):
+    cond, uncond, rms = _inputs(pipe, frames)
+    base = pipe.denoise(cond, uncond=uncond, generator=_gen(), num_inference_steps=2)
+    with_adapter = pipe.denoise(
+        cond,
+        uncond=uncond,
+        generator=_gen(),
+        num_inference_steps=2,
+        controls=pipe.prepare_controls({"rms": rms}),
+    )
+    assert torch.equal(with_adapter, base)
+
+
+def test_inpainting_keeps_the_known_region(pipe, frames):
+    cond, uncond, _ = _inputs(pipe, frames)
+    init = torch.randn(1, *pipe.codec.latent_shape(), generator=_gen(9))
+    mask = torch.zeros(25)
+    mask[10:15] = 1
+    out = pipe.denoise(
+        cond, uncond=uncond, generator=_gen(), num_inference_steps=3, init_latents=init, inpaint_mask=mask
+    )
+    keep = mask == 0
+    assert torch.equal(out[:, :, keep], init[:, :, keep])
+    assert not torch.allclose(out[:, :, 10:15], init[:, :, 10:15])
+    nothing = pipe.denoise(
+        cond, generator=_gen(), num_inference_steps=2, init_latents=init, inpaint_mask=torch.zeros(25)
+    )
+    assert torch.equal(nothing, init)
+    with pytest.raises(ConfigError, match="inpaint_mask"):
+        pipe.denoise(cond, num_inference_steps=2, init_latents=init)
+    with pytest.raises(ConfigError, match="T_lat=25"):
+        pipe.denoise(cond, num_inference_steps=2, init_latents=init, inpaint_mask=torch.ones(24))
+
+
+def test_encode_audio_resamples_and_matches_the_latent_grid(pipe):
+    z = pipe.encode_audio(np.zeros(22050, np.float32), 22050)
+    assert z.shape == (1, 8, 25, 16)
+    assert pipe.decode_latents(z, 16000).shape == (1, 16000)
+
+
+def test_controls_given_by_the_user_or_measured_on_audio(pipe, frames, tmp_path):
+    from foleykit.controls import save_control
+    from foleykit.testing import make_click_track
+
+    values = np.linspace(0, 0.5, 125).astype(np.float32)
+    given = TemporalControl("rms", values, 125.0)
+    out = pipe(frames=frames, controls=given)
+    assert np.array_equal(out.controls["rms"].values, values)
+    path = save_control(given, tmp_path / "rms.json")
+    assert np.array_equal(pipe(frames=frames, controls=[path]).controls["rms"].values, values)
+    classes = TemporalControl("rms_class", np.full(125, 40), 125.0)  # mu-law classes are decoded
+    assert pipe(frames=frames, controls={"rms": classes}).controls["rms"].kind == "rms"
+    with pytest.raises(ControlError, match="'onsets' control was given"):
+        pipe(frames=frames, controls={"rms": TemporalControl("onsets", np.zeros(25, np.float32), 25.0)})
+    clicks = make_click_track([0.5], sample_rate=16000, duration=1.0)
+    env = pipe(frames=frames, control_audio=clicks, control_audio_sample_rate=16000).controls["rms"]
+    assert (
+        abs(int(np.argmax(env.values)) / 125.0 - 0.5) < 0.05
+    )  # the click's envelope peak drives the adapter
+    with pytest.raises(ControlError, match="needs a 'rms' control"):
+        pipe(prompt="rain", duration=1.0)  # no video, no control
+    with pytest.raises(ConfigError, match="either a video file or frames"):
+        pipe("x.mp4", frames=frames)
+
+
+def test_video_file_input(pipe, tmp_path):
+    from foleykit.testing import make_moving_square_video
+
+    path = make_moving_square_video(tmp_path / "v.mp4", duration=0.8, size=(64, 48), move_frames=(5, 12))
+    out = pipe(path, prompt="clack")
+    assert out.audio.shape == (12800,)  # the video is shorter than the model window
+
+
+def test_save_and_load_round_trip_is_bit_identical(pipe, frames, tmp_path):
+    folder = pipe.save_pretrained(tmp_path / "model")
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "VideoToAudioPipeline"
+    assert index["vae"] == ["diffusers", "AutoencoderKL"]
+    assert index["vocoder"] == ["transformers", "SpeechT5HifiGan"]
+    assert index["transformer"] == ["diffusers", "StableAudioDiTModel"]
+    assert index["controlnet_rms"] == ["foleykit.models.control_adapter", "DiTControlNetModel"]
+    assert index["text_encoder"] == ["foleykit.spec", "DebugTextEncoder"]
+    assert index["_foleykit"]["recipe"]["name"] == "foleykit_demo"
+    back = VideoToAudioPipeline.from_pretrained(folder)
+    a, b = pipe.components(), back.components()
+    assert a.keys() == b.keys()
+    for name in a:
+        sa, sb = a[name].state_dict(), b[name].state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), name
+    assert back.defaults == pipe.defaults and back.seq == pipe.seq
+    assert np.array_equal(back(frames=frames, prompt="dog").audio, pipe(frames=frames, prompt="dog").audio)
+
+
+def test_fp16_save_loads_in_float32(pipe, frames, tmp_path):
+    full = pipe.save_pretrained(tmp_path / "fp32")
+    half = pipe.save_pretrained(tmp_path / "fp16", dtype=torch.float16)
+
+    def size(folder):
+        return (folder / "transformer" / "diffusion_pytorch_model.safetensors").stat().st_size
+
+    assert size(half) < 0.6 * size(full)
+    back = VideoToAudioPipeline.from_pretrained(half)
+    assert back.dtype == torch.float32
+    w, w16 = pipe.denoiser.transformer.proj_in.weight, back.denoiser.transformer.proj_in.weight
+    assert torch.equal(w16, w.half().float())
+    assert np.isfinite(back(frames=frames, prompt="dog").audio).all()
+
+
+def test_saving_is_atomic_and_loading_checks_components(pipe, tmp_path, monkeypatch):
+    folder = pipe.save_pretrained(tmp_path / "model")
+    import foleykit.pipelines.components as comp
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(comp, "save_component", boom)
+    with pytest.raises(RuntimeError):
+        pipe.save_pretrained(tmp_path / "model")
+    assert (folder / "model_index.json").is_file()  # the previous folder is intact
+    assert not any(p.name.startswith(".model.tmp") for p in tmp_path.iterdir())
+    monkeypatch.undo()
+    import shutil
+
+    shutil.rmtree(folder / "controlnet_rms")
+    with pytest.raises(WeightsNotFoundError, match="controlnet_rms"):
+        VideoToAudioPipeline.from_pretrained(folder)
+    with pytest.raises(WeightsNotFoundError, match="not-a-model"):
+        VideoToAudioPipeline.from_pretrained("not-a-model")
+
+
+def test_condition_assembler_nulls_and_film_embedding():
+    from foleykit.pipelines.guidance import ConditionAssembler
+
+    torch.manual_seed(0)
+    asm = ConditionAssembler(
+        cross_dim=4,
+        sources={
+            "text": {"dim": 6, "null": "zero"},
+            "video": {"dim": 4, "null": "learned", "project": False},
+        },
+        global_from="text",
+        global_dim=3,
+    )
+    text = (torch.ones(2, 3, 6), torch.tensor([[True, True, False], [True, True, True]]))
+    video = (torch.full((2, 2, 4), 5.0), None)
+    tok, mask, glob = asm.assemble(
+        {"text": text, "video": video},
+        batch_size=2,
+        drop={"text": torch.tensor([True, False]), "video": False},
+    )
+    assert tok.shape == (2, 5, 4) and glob.shape == (2, 3)
+    assert torch.all(tok[0, :3] == 0) and mask[0, :3].all()  # zero null: zeros that are attended to
+    assert torch.equal(tok[:, 3:], video[0])  # video kept, not projected
+    assert torch.equal(glob[0], asm.global_null_embedding) and not torch.equal(
+        glob[1], asm.global_null_embedding
+    )
+    tok2, mask2, _ = asm.assemble({"text": None, "video": None}, batch_size=1)
+    assert tok2.shape == (1, 2, 4) and torch.equal(tok2[0, 1], asm.null["video"][0])  # absent -> nulls
+    with pytest.raises(ConfigError, match="not used by this model"):
+        asm.assemble({"audio": None}, batch_size=1)
+    with pytest.raises(ConfigError, match="batch"):
+        asm.assemble({"text": text}, batch_size=3)
+    with pytest.raises(ConfigError, match="unknown condition sources"):
+        ConditionAssembler(cross_dim=4, sources={"smell": {"dim": 2}})
+
+
+def test_samplers_and_training_schedule():
+    from foleykit.pipelines.sampling import build_scheduler, is_continuous, swap_scheduler, training_scheduler
+
+    dpm = build_scheduler(
+        "dpmsolver++", {"prediction_type": "v_prediction", "beta_schedule": "squaredcos_cap_v2"}
+    )
+    assert type(dpm).__name__ == "DPMSolverMultistepScheduler" and dpm.config.algorithm_type == "dpmsolver++"
+    ddim = swap_scheduler(dpm, "ddim")
+    assert type(ddim).__name__ == "DDIMScheduler" and ddim.config.prediction_type == "v_prediction"
+    train = training_scheduler(dpm)
+    assert torch.equal(train.alphas_cumprod, ddim.alphas_cumprod) and not is_continuous(dpm)
+    with pytest.raises(ConfigError, match="unknown scheduler"):
+        build_scheduler("warp-drive")
+
+
+def test_griffin_lim_pipeline_saves_without_vocoder_weights(frames, tmp_path):
+    from foleykit.recipes import load_recipe
+
+    recipe = load_recipe("foleykit_demo", size="debug")
+    recipe["codec"]["vocoder"] = {"type": "griffin_lim", "n_iter": 4}
+    p = build_pipeline(recipe)
+    out = p(frames=frames, prompt="door")
+    folder = p.save_pretrained(tmp_path / "gl")
+    assert json.loads((folder / "vocoder" / "config.json").read_text())["_foleykit_spec"]["pass_seq"] is True
+    assert not (folder / "vocoder" / "model.safetensors").exists()
+    back = VideoToAudioPipeline.from_pretrained(folder)
+    assert back.codec.vocoder.n_iter == 4
+    assert np.array_equal(back(frames=frames, prompt="door").audio, out.audio)
