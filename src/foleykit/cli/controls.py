@@ -150,6 +150,53 @@ ACTIONS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParse
 }
 
 
+# --- predict (the product area: foleykit.product.generate.predict_timing) -----------------------------------
+def _add_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "predict", help="predict a video's timing curve with a model (edit it, then `generate --control`)",
+        description="Predict the timing curve the model would follow for a video (e.g. the RMS envelope of "
+                    "foleykit-demo) and write it as CSV (time,<kind>: edit it in a spreadsheet) or JSON. Feed "
+                    "the edited file back with `foleykit generate VIDEO --control FILE`.")
+    p.add_argument("input", help="video file")
+    p.add_argument("-o", "--output", required=True, help="output file, .csv or .json")
+    p.add_argument("--plot", metavar="PNG", help="also draw the curve to this .png")
+    p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
+    p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="S", help="segment start (s)")
+    p.add_argument("--duration", type=_positive_float, metavar="S", help="segment duration (s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
+    p.set_defaults(_controls_run=_run_predict)
+    return p
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    out = _check_output(args.output, (".csv", ".json"), "output")
+    plot = _check_output(args.plot, (".png",), "plot") if args.plot else None
+    from foleykit.product.generate import GenerateOptions, check_video, predict_timing
+    from foleykit.product.runtime import load_model, resolve_device
+
+    check_video(args.input)
+    pipe = load_model(args.model, device=resolve_device(args.device))
+    controls = predict_timing(pipe, args.input, GenerateOptions(start=args.start, duration=args.duration))
+    many = len(controls) > 1
+    written = []
+    try:
+        for name, control in controls.items():
+            target = out.with_name(f"{out.stem}_{name}{out.suffix}") if many else out
+            written.append(control.save(target))
+            if plot is not None:
+                written.append(control.plot(plot.with_name(f"{plot.stem}_{name}.png") if many else plot))
+            print(f"{target}: predicted {control.kind}, {control.num_frames} frames at {control.rate:g} Hz "
+                  f"({control.duration:.3f} s)")
+    except BaseException:
+        for p in written:  # all or nothing
+            p.unlink(missing_ok=True)
+        raise
+    return 0
+
+
+ACTIONS["predict"] = _add_predict
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``foleykit controls`` and its actions."""
     parser = subparsers.add_parser(

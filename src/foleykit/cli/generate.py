@@ -1,0 +1,223 @@
+"""``foleykit generate``: give a video (or a folder / CSV list of videos) its sound.
+
+    foleykit generate VIDEO -o OUT.mp4|OUT.wav [--prompt TEXT] [--negative-prompt TEXT] [--audio-prompt SOUND]
+        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--steps N] [--guidance F] [--seed N]
+        [--start S] [--duration S] [--model NAME_OR_DIR] [--keep-original-audio] [--device auto|cpu|cuda|mps]
+        [--save-controls] [--regenerate START-END --from PREVIOUS]
+    foleykit generate FOLDER|LIST.csv -o OUT_FOLDER [--format mp4|wav|...] [same options]
+
+The work lives in :mod:`foleykit.product`; this module only parses and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from foleykit.errors import ConfigError
+
+EXIT_BATCH_FAILURES = 1
+
+
+def _number(kind: type, *, minimum: float | None = None, strict: bool = False):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole number' if kind is int else 'number'}, "
+                                             f"got {text!r}") from None
+        if minimum is not None and (v <= minimum if strict else v < minimum):
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if strict else '>='} {minimum:g}, got {text!r}")
+        return v
+
+    return parse
+
+
+def parse_region(text: str) -> tuple[float, float]:
+    """``"START-END"`` (seconds, also ``START:END``) -> ``(start, end)`` with ``0 <= start < end``."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*[-:]\s*(\d+(?:\.\d*)?|\.\d+)\s*", text or "")
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected START-END in seconds (e.g. 2.5-4), got {text!r}")
+    r0, r1 = float(m.group(1)), float(m.group(2))
+    if r1 <= r0:
+        raise argparse.ArgumentTypeError(f"the region's end must be after its start, got {text!r}")
+    return r0, r1
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``foleykit generate``."""
+    p = subparsers.add_parser(
+        "generate", help="generate the sound of a video (or of a folder / CSV list of videos)",
+        description="Generate a soundtrack that follows the video's timing. OUT.mp4/.mov/.mkv: the input picture "
+                    "untouched with the new sound; OUT.wav/.flac: the sound alone. A sidecar OUT.json records every "
+                    "setting (seed, model, versions) to reproduce it. Videos of any length are generated in "
+                    "overlapping windows joined at scene cuts where possible.")
+    p.add_argument("video", help="video file, or a folder of videos / a .csv list (path,prompt,... columns)")
+    p.add_argument("-o", "--output", required=True, help="output file (batch: output folder)")
+    p.add_argument("--prompt", help="what it should sound like (text)")
+    p.add_argument("--negative-prompt", help="what it should not sound like")
+    p.add_argument("--audio-prompt", metavar="SOUND", help="reference sound whose timbre to follow")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--control", metavar="FILE", help="timing curve (.csv/.json, e.g. from `controls predict`)")
+    g.add_argument("--control-from-audio", metavar="SOUND", help="take the timing from a reference recording")
+    p.add_argument("--control-scale", type=_number(float, minimum=0), metavar="F",
+                   help="how strongly the timing curve is followed (default: the model's, usually 1)")
+    p.add_argument("--steps", type=_number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)")
+    p.add_argument("--guidance", type=_number(float, minimum=0), metavar="F",
+                   help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--seed", type=_number(int, minimum=0), metavar="N", help="random seed (default: random, recorded)")
+    p.add_argument("--start", type=_number(float, minimum=0), metavar="S", help="generate from this time (s)")
+    p.add_argument("--duration", type=_number(float, minimum=0, strict=True), metavar="S",
+                   help="generate this many seconds")
+    p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
+    p.add_argument("--keep-original-audio", action="store_true", default=None,
+                   help="video outputs: keep the source's sound as a second track")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
+    p.add_argument("--save-controls", action="store_true",
+                   help="also write the timing curve used (OUT_timing.csv) and OUT_timing.png")
+    p.add_argument("--regenerate", type=parse_region, metavar="START-END",
+                   help="regenerate only this region of a previous result (with --from)")
+    p.add_argument("--from", dest="previous", metavar="PREVIOUS",
+                   help="the previous result (.mp4/.wav...) whose sound is kept outside --regenerate")
+    p.add_argument("--window", type=_number(float, minimum=0, strict=True), metavar="S",
+                   help="longest window for long videos (default: the model's clip length)")
+    p.add_argument("--overlap", type=_number(float, minimum=0, strict=True), metavar="S",
+                   help="overlap of consecutive windows (default: a fifth of the window, at most 1 s)")
+    p.add_argument("--no-scene-cuts", dest="scene_cuts", action="store_false", default=None,
+                   help="do not align window edges with detected scene cuts")
+    p.add_argument("--format", default="mp4", help="batch: output format (mp4, mov, mkv, wav, flac)")
+    p.set_defaults(_run=run)
+    return p
+
+
+#: Options copied from a previous result's sidecar when regenerating (unless given again).
+_INHERITED = ("prompt", "negative_prompt", "audio_prompt", "control", "control_from_audio", "control_scale",
+              "steps", "guidance", "start", "duration", "window", "overlap", "scene_cuts", "keep_original_audio")
+
+
+def _options(args: argparse.Namespace, previous: dict | None):
+    from foleykit.product.generate import GenerateOptions
+
+    values = {k: getattr(args, k) for k in _INHERITED}
+    if previous is not None:
+        old = previous.get("parameters", {})
+        for k in _INHERITED:
+            if values[k] is None and old.get(k) is not None:
+                values[k] = old[k]
+        if args.control is not None or args.control_from_audio is not None:  # a new timing replaces the old one
+            values["control"], values["control_from_audio"] = args.control, args.control_from_audio
+    seed = args.seed
+    if seed is None and previous is not None and isinstance(previous.get("parameters", {}).get("seed"), int):
+        seed = previous["parameters"]["seed"] + 1  # a regeneration with the old seed would sound the same
+    values["start"] = values["start"] or 0.0
+    values["scene_cuts"] = True if values["scene_cuts"] is None else bool(values["scene_cuts"])
+    values["keep_original_audio"] = bool(values["keep_original_audio"])
+    return GenerateOptions(seed=seed, save_controls=args.save_controls, regenerate=args.regenerate,
+                           previous=args.previous, **values)
+
+
+def _note(text: str) -> None:
+    print(f"foleykit: note: {text}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate one video, or a batch (folder / CSV) with a summary; see the module docstring."""
+    from foleykit.product.batch import is_batch_input
+
+    if is_batch_input(args.video):
+        return _run_batch(args)
+    return _run_single(args)
+
+
+def _run_single(args: argparse.Namespace) -> int:
+    from foleykit.product.generate import check_video
+    from foleykit.product.outputs import check_output, read_sidecar
+
+    previous = None
+    if args.previous is not None:
+        if not Path(args.previous).is_file():
+            raise ConfigError(f"--from {args.previous}: no such file (the previous result to keep)")
+        previous = read_sidecar(args.previous)
+        if previous is None:
+            _note(f"no sidecar next to {args.previous}: the original settings are not known, defaults are used")
+    opts = _options(args, previous)
+    opts.check()
+    check_output(args.output, video=args.video, keep_original_audio=opts.keep_original_audio)
+    check_video(args.video)  # bad input fails before the model loads
+    model = args.model or (previous or {}).get("model", {}).get("path")
+
+    from foleykit.product.generate import generate_audio
+    from foleykit.product.outputs import write_outputs
+    from foleykit.product.runtime import load_model, resolve_device
+
+    device = resolve_device(args.device)
+    pipe = load_model(model, device=device)
+    origin = float(((previous or {}).get("output") or {}).get("segment", [0.0])[0])
+    bar = _WindowBar(Path(args.video).name)
+    try:
+        result = generate_audio(pipe, args.video, opts, previous_origin=origin, progress=bar)
+    finally:
+        bar.close()
+    for n in result.notes:
+        _note(n)
+    written = write_outputs(result, args.video, args.output, opts, model_info=_model_info(pipe, args.model),
+                            device=device)
+    extra = ", ".join(str(p) for k, p in written.items() if k != "output")
+    what = f"regenerated {result.regenerated['region'][0]:g}-{result.regenerated['region'][1]:g} s" \
+        if result.regenerated else f"{len(result.windows)} window(s)"
+    print(f"{written['output']}: {result.end - result.start:.2f} s of sound ({what}, seed {result.seed}) in "
+          f"{result.timings['total']:.1f} s; {extra}")
+    return 0
+
+
+def _model_info(pipe, name: str | None) -> dict:
+    info = dict(getattr(pipe, "model_info", {}) or {})
+    if name is not None:
+        info["name"] = name
+    return info
+
+
+class _WindowBar:
+    """A tqdm bar over the windows of a long video (shown on a terminal, when there is more than one)."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.bar = label, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 2:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="window", disable=None)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from foleykit.product.batch import collect_items, run_batch
+    from foleykit.product.runtime import load_model, resolve_device, shard, shard_info
+
+    if args.regenerate is not None or args.previous is not None:
+        raise ConfigError("--regenerate works on one video at a time, not on a folder or a list")
+    opts = _options(args, None)
+    opts.check()
+    items = collect_items(args.video, args.output, fmt=args.format)
+    rank, world = shard_info()
+    mine = shard(items, rank, world)
+    if world > 1:
+        print(f"process {rank + 1} of {world}: {len(mine)} of {len(items)} videos", file=sys.stderr)
+    if not mine:
+        print(f"process {rank + 1} of {world}: nothing to do", file=sys.stderr)
+        return 0
+    device = resolve_device(args.device)
+    pipe = load_model(args.model, device=device)
+    summary = run_batch(pipe, mine, opts, model_info=_model_info(pipe, args.model), device=device,
+                        log=lambda s: print(s, file=sys.stderr))
+    print(summary.text(rank, world))
+    return 0 if summary.ok else EXIT_BATCH_FAILURES

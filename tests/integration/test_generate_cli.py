@@ -1,0 +1,343 @@
+"""`foleykit generate` and `foleykit controls predict` end to end with a debug model (in-process CLI)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from foleykit.cli import main
+from foleykit.controls import TemporalControl
+from foleykit.media import probe, read_audio, write_audio, write_video
+from foleykit.testing import (
+    make_audio_only_file,
+    make_empty_file,
+    make_moving_square_video,
+    make_not_media_file,
+    make_truncated_copy,
+    make_zero_frame_video,
+    write_click_track,
+)
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """A debug model (1 s windows, audible Griffin-Lim vocoder) and test media."""
+    from foleykit.product.debug import save_debug_model
+
+    d = tmp_path_factory.mktemp("media")
+    model = save_debug_model(d / "model")
+    clip = make_moving_square_video(d / "clip.mp4", duration=1.6, size=(64, 48), move_frames=(10, 30))
+    talk = make_moving_square_video(d / "talk.mp4", duration=1.2, size=(64, 48), move_frames=(10,), audio="clicks")
+    frames = np.empty((80, 48, 64, 3), np.uint8)  # two shots: a scene cut at frame 40 (1.6 s)
+    frames[:40], frames[40:] = (30, 40, 160), (200, 60, 40)
+    for i in range(80):
+        frames[i, 10:30, (2 * i) % 50:(2 * i) % 50 + 10] = 128
+    long = write_video(d / "long.mp4", frames, 25, crf=12)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
+    ref = write_audio(d / "tone.wav", tone, SR)
+    clicks = write_click_track(d / "clicks.wav", [0.4, 1.2], sample_rate=SR, duration=1.6)
+    return {"dir": d, "model": str(model), "clip": clip, "talk": talk, "long": long, "ref": ref, "clicks": clicks}
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def gen(capsys, media, video, out, *extra):
+    return run(capsys, "generate", video, "-o", out, "--model", media["model"], *extra)
+
+
+def _video_packets(path: Path) -> list[bytes]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def test_mp4_has_the_picture_untouched_and_sound_of_its_duration(media, tmp_path, capsys):
+    out = tmp_path / "take.mp4"
+    rc, stdout, _ = gen(capsys, media, media["clip"], out, "--prompt", "footsteps on gravel", "--seed", "5")
+    assert rc == 0 and "take.mp4" in stdout
+    assert _video_packets(out) == _video_packets(media["clip"])
+    info = probe(out)
+    assert info.has_audio and info.audio_codec == "aac"
+    assert info.audio_duration == pytest.approx(info.video_duration, abs=1e-3) and info.video_duration == 1.6
+    wav = read_audio(out, sample_rate=SR)
+    assert np.sqrt(np.mean(wav**2)) > 0.01  # audible
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["parameters"]["seed"] == 5 and side["parameters"]["prompt"] == "footsteps on gravel"
+    assert side["parameters"]["steps"] == 2 and side["parameters"]["guidance"] == 3.0
+    assert side["model"]["recipe"] == "foleykit_demo" and len(side["model"]["fingerprint"]) == 16
+    assert side["foleykit"]["version"] and side["output"]["segment"] == [0.0, 1.6]
+    assert side["controls"]["rms"]["source"] == "predicted" and "total" in side["timings"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.json", "take.mp4"]
+
+
+def test_same_seed_same_sound_and_the_sidecar_reproduces_it(media, tmp_path, capsys):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    assert gen(capsys, media, media["clip"], a, "--seed", "11", "--prompt", "rain")[0] == 0
+    cmd = shlex.split(json.loads(a.with_suffix(".json").read_text())["reproduce"])
+    assert cmd[:2] == ["foleykit", "generate"] and "--seed" in cmd
+    cmd[cmd.index("-o") + 1] = str(b)
+    assert run(capsys, *cmd[1:])[0] == 0
+    wa, wb = sf.read(a)[0], sf.read(b)[0]
+    assert len(wa) == round(1.6 * SR) and np.array_equal(wa, wb)
+    c = tmp_path / "c.wav"
+    assert gen(capsys, media, media["clip"], c, "--seed", "12", "--prompt", "rain")[0] == 0
+    assert not np.array_equal(sf.read(c)[0], wa)
+
+
+def test_long_video_windows_meet_at_the_scene_cut_and_join_smoothly(media, tmp_path, capsys, monkeypatch):
+    import foleykit.media as fm
+
+    reads = []
+    real = fm.read_video
+
+    def spy(path, **kw):
+        import inspect
+
+        reads.append((inspect.stack()[1].function, kw))
+        return real(path, **kw)
+
+    monkeypatch.setattr(fm, "read_video", spy)
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+    calls = []
+    real_call = VideoToAudioPipeline.__call__
+
+    def call_spy(self, video=None, **kw):
+        out = real_call(self, video, **kw)
+        calls.append((kw, out.latents))
+        return out
+
+    monkeypatch.setattr(VideoToAudioPipeline, "__call__", call_spy)
+    out = tmp_path / "long.wav"
+    rc, _, _ = gen(capsys, media, media["long"], out, "--seed", "1", "--save-controls", "--overlap", "0.2")
+    assert rc == 0
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["scene_cuts"] == [pytest.approx(1.6, abs=0.041)]
+    wins = side["windows"]
+    assert len(wins) >= 4 and all(w["end"] - w["start"] <= 1.0 + 1e-6 for w in wins)
+    cut_join = [(a, b) for a, b in itertools.pairwise(wins) if a["join_out"] == "cut"]
+    assert len(cut_join) == 1 and cut_join[0][0]["end"] == pytest.approx(1.64) and cut_join[0][1]["start"] == 1.56
+    # a window after an overlap join continues the previous one: its first 0.2 s (5 latent frames) are kept
+    assert len(calls) == len(wins)
+    for (kw, lat), w in zip(calls, wins, strict=True):
+        assert kw["start"] == pytest.approx(w["start"]) and kw["seed"] == 1
+        if w["join_in"] == "overlap":
+            assert kw["inpaint_mask"].tolist()[:6] == [0, 0, 0, 0, 0, 1] and kw["inpaint_mask"][5:].all()
+            np.testing.assert_allclose(lat[:, :, :5], kw["init_latents"][:, :, :5], atol=1e-5)
+        else:  # the first window and the one after the scene cut start fresh
+            assert kw["init_latents"] is None and kw["inpaint_mask"] is None
+    # memory stays bounded: frames are decoded one window at a time (the cut detector reads tiny frames in chunks)
+    model_reads = [kw for caller, kw in reads if caller != "detect_scene_cuts"]
+    assert len(model_reads) == 2 * len(wins)  # timing prediction + generation, per window
+    assert all(kw["duration"] is not None and kw["duration"] <= 1.0 + 1e-6 for kw in model_reads)
+    assert all(kw["size"] == 32 for caller, kw in reads if caller == "detect_scene_cuts")
+    wav, sr = sf.read(out, dtype="float32")
+    assert sr == SR and len(wav) == round(3.2 * SR)
+    hop = SR // 100  # 10 ms RMS frames
+    rms = np.sqrt(np.mean(wav[: len(wav) // hop * hop].reshape(-1, hop) ** 2, axis=1))
+    for a, b in itertools.pairwise(wins):  # no click, bump or gap where windows meet
+        i0, i1 = round(b["start"] * 100), round(a["end"] * 100)
+        around = np.concatenate([rms[max(0, i0 - 20):i0], rms[i1:i1 + 20]])
+        assert rms[i0:i1].max() < 2.0 * np.median(around) and rms[i0:i1].min() > 0.4 * np.median(around)
+    saved = TemporalControl.load(tmp_path / "long_timing.csv")
+    assert saved.kind == "rms" and saved.duration == pytest.approx(3.2, abs=0.01)
+    assert (tmp_path / "long_timing.png").stat().st_size > 1000
+
+
+def test_editable_timing_loop(media, tmp_path, capsys):
+    timing = tmp_path / "timing.csv"
+    rc, out, _ = run(capsys, "controls", "predict", media["clip"], "-o", timing, "--plot", tmp_path / "t.png",
+                     "--model", media["model"])
+    assert rc == 0 and "predicted rms" in out
+    c = TemporalControl.load(timing)
+    assert c.kind == "rms" and c.rate == 125 and c.num_frames == 200
+    edited = tmp_path / "edited.csv"
+    c.replace(values=np.where(c.times < 0.8, 0.0, 0.5).astype(np.float32)).save(edited)  # silence, then sound
+    out_wav = tmp_path / "take.wav"
+    rc, _, err = gen(capsys, media, media["clip"], out_wav, "--control", edited, "--save-controls",
+                     "--control-scale", "0.7")
+    assert rc == 0 and "note" not in err
+    used = TemporalControl.load(tmp_path / "take_timing.csv")
+    np.testing.assert_allclose(used.values, TemporalControl.load(edited).values, atol=1e-6)
+    side = json.loads(out_wav.with_suffix(".json").read_text())
+    assert side["controls"]["rms"]["source"] == "file" and side["parameters"]["control_scale"] == 0.7
+
+
+def test_control_with_another_rate_and_length_is_fitted_with_notes(media, tmp_path, capsys):
+    ctl = tmp_path / "slow.csv"
+    TemporalControl("rms", np.full(64, 0.2, np.float32), 50.0).save(ctl)  # 1.28 s of 1.6 s, at 50 Hz
+    rc, _, err = gen(capsys, media, media["clip"], tmp_path / "a.wav", "--control", ctl, "--save-controls")
+    assert rc == 0 and "resampled to the model's 125 Hz" in err and "rest was padded" in err
+    used = TemporalControl.load(tmp_path / "a_timing.csv")
+    assert used.rate == 50.0 and used.num_frames == 80 and np.allclose(used.values, 0.2)
+    short = tmp_path / "short.csv"
+    TemporalControl("rms", np.full(20, 0.2, np.float32), 50.0).save(short)  # 0.4 s: under half
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    rc, _, err = gen(capsys, media, media["clip"], out_dir / "b.mp4", "--control", short)
+    assert rc == 2 and "less than half" in err and list(out_dir.iterdir()) == []
+
+
+def test_control_from_a_recording_follows_its_timing(media, tmp_path, capsys):
+    out = tmp_path / "a.wav"
+    rc, _, _ = gen(capsys, media, media["clip"], out, "--control-from-audio", media["clicks"], "--save-controls")
+    assert rc == 0
+    used = TemporalControl.load(tmp_path / "a_timing.csv")
+    v = used.values
+    peaks = [used.times[i] for i in range(1, len(v) - 1) if v[i] >= v[i - 1] and v[i] > v[i + 1] and v[i] > 0.3 * v.max()]
+    assert len(peaks) == 2 and np.allclose(peaks, [0.4, 1.2], atol=0.03)
+    assert json.loads(out.with_suffix(".json").read_text())["controls"]["rms"]["source"] == "audio"
+
+
+def test_text_and_reference_sound_together(media, tmp_path, capsys):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    assert gen(capsys, media, media["clip"], a, "--prompt", "a bell", "--seed", "3")[0] == 0
+    assert gen(capsys, media, media["clip"], b, "--prompt", "a bell", "--audio-prompt", media["ref"], "--seed", "3")[0] == 0
+    side = json.loads(b.with_suffix(".json").read_text())["parameters"]
+    assert side["prompt"] == "a bell" and side["audio_prompt"].endswith("tone.wav")
+    assert not np.array_equal(sf.read(a)[0], sf.read(b)[0])  # the reference sound changes the result
+
+
+def test_regenerate_one_region_keeps_the_rest(media, tmp_path, capsys):
+    first = tmp_path / "first.wav"
+    assert gen(capsys, media, media["clip"], first, "--seed", "2", "--prompt", "steps")[0] == 0
+    second = tmp_path / "second.wav"
+    rc, out, _ = run(capsys, "generate", media["clip"], "-o", second, "--regenerate", "0.3-1.3", "--from", first)
+    assert rc == 0 and "regenerated 0.3-1.3 s" in out
+    a, b = sf.read(first, dtype="float32")[0], sf.read(second, dtype="float32")[0]
+    i0, i1 = int(0.3 * SR), int(1.3 * SR)
+    assert np.array_equal(a[:i0], b[:i0]) and np.array_equal(a[i1:], b[i1:])
+    assert np.abs(a[i0:i1] - b[i0:i1]).mean() > 0.01
+    side = json.loads(second.with_suffix(".json").read_text())
+    assert side["parameters"]["prompt"] == "steps" and side["parameters"]["seed"] == 3  # inherited, seed + 1
+    assert side["regenerated"]["region"] == [0.3, 1.3] and side["regenerated"]["fade"] == 0.1
+    assert len(side["windows"]) == 2  # 0.05-1.55 s with context: two windows, the second continues the first
+    # from a video: the kept parts survive the AAC round trip
+    v1, v2 = tmp_path / "v1.mp4", tmp_path / "v2.mp4"
+    assert gen(capsys, media, media["clip"], v1, "--seed", "2")[0] == 0
+    assert gen(capsys, media, media["clip"], v2, "--regenerate", "1.0-1.6", "--from", v1)[0] == 0
+    x, y = read_audio(v1, sample_rate=SR), read_audio(v2, sample_rate=SR)
+
+    def snr(part: slice) -> float:
+        return float(10 * np.log10(np.sum(x[part] ** 2) / np.sum((x[part] - y[part]) ** 2)))
+
+    # one more AAC generation of full-scale noise costs ~18 dB; the regenerated region is a new sound (~0 dB)
+    assert snr(slice(0, int(0.95 * SR))) > 15 and snr(slice(int(1.1 * SR), None)) < 5
+
+
+def test_segment_and_original_audio_track(media, tmp_path, capsys):
+    out = tmp_path / "seg.mp4"
+    assert gen(capsys, media, media["talk"], out, "--start", "0.4", "--duration", "0.6", "--keep-original-audio")[0] == 0
+    import av
+
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 2
+    wav = read_audio(out, sample_rate=SR)
+    assert len(wav) == round(1.2 * SR)
+    assert np.abs(wav[: int(0.35 * SR)]).max() < 1e-3 and np.abs(wav[int(1.05 * SR):]).max() < 1e-3
+    assert np.sqrt(np.mean(wav[int(0.45 * SR):int(0.95 * SR)] ** 2)) > 0.01
+    seg = tmp_path / "seg.wav"
+    assert gen(capsys, media, media["talk"], seg, "--start", "0.4", "--duration", "0.6")[0] == 0
+    assert len(sf.read(seg)[0]) == round(0.6 * SR)
+
+
+def _bad_cases(media, d: Path) -> dict[str, tuple[list, str]]:
+    garbage = d / "garbage.csv"
+    garbage.write_bytes(b"\x00\xff\xfe binary \x00")
+    energy = d / "energy.csv"
+    TemporalControl("energy", np.zeros(200, np.float32), 100.0).save(energy)
+    silent = write_audio(d / "silent.wav", np.zeros(SR, np.float32), SR)
+    short = write_audio(d / "short.wav", 0.5 * np.ones(800, np.float32), SR)
+    clip = media["clip"]
+    return {
+        "missing video": ([d / "nope.mp4"], "no such file"),
+        "not a video": ([make_not_media_file(d / "text.mp4")], "not a media file"),
+        "truncated video": ([make_truncated_copy(clip, d / "cut.mp4", 0.5)], "corrupt"),
+        "audio only": ([make_audio_only_file(d / "sound.m4a")], "no video stream"),
+        "empty file": ([make_empty_file(d / "empty.mp4")], "empty"),
+        "zero frames": ([make_zero_frame_video(d / "noframes.mkv")], "no frames"),
+        "unknown model": ([clip, "--model", "no-such-model"], "was not found locally"),
+        "unreadable control": ([clip, "--control", garbage], "garbage.csv"),
+        "missing control": ([clip, "--control", d / "none.csv"], "not found"),
+        "control of another kind": ([clip, "--control", energy], "holds 'energy'"),
+        "silent reference": ([clip, "--audio-prompt", silent], "silent"),
+        "short reference": ([clip, "--audio-prompt", short], "lasts 0.050 s"),
+        "silent timing recording": ([clip, "--control-from-audio", silent], "silent"),
+        "region outside": ([clip, "--regenerate", "1-9", "--from", media["clicks"]], "outside the generated segment"),
+        "from without region": ([clip, "--from", media["clicks"]], "go together"),
+        "start past the end": ([clip, "--start", "5"], "past the end"),
+    }
+
+
+def test_bad_input_gives_one_clear_message_and_writes_nothing(media, tmp_path, capsys):
+    cases = _bad_cases(media, tmp_path)
+    for name, (args, message) in cases.items():
+        out_dir = tmp_path / name.replace(" ", "_")
+        out_dir.mkdir()
+        video, *rest = args
+        rest = rest if "--model" in rest else [*rest, "--model", media["model"]]
+        rc, _, err = run(capsys, "generate", video, "-o", out_dir / "out.mp4", *rest)
+        assert rc == 2, name
+        assert err.count("foleykit: error:") == 1, name
+        assert "Traceback" not in err, name
+        assert message in err, (name, err)
+        assert list(out_dir.iterdir()) == [], name
+    rc, _, err = run(capsys, "generate", media["clip"], "-o", tmp_path / "x.avi", "--model", media["model"])
+    assert rc == 2 and "ending in" in err
+
+
+def test_batch_continues_after_a_failure_and_summarises(media, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.mp4", "c.mp4"):
+        (src / name).write_bytes(Path(media["clip"]).read_bytes())
+    make_not_media_file(src / "b.mp4")
+    rc, out, err = gen(capsys, media, src, tmp_path / "out", "--format", "wav", "--seed", "1")
+    assert rc == 1
+    assert "2 generated, 1 failed" in out and "b.mp4" in out
+    assert "foleykit: error:" in err and "b.mp4" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "a.wav", "c.json", "c.wav"]
+    lst = tmp_path / "list.csv"
+    lst.write_text("path,prompt,seed\nin/a.mp4,thunder,4\n", encoding="utf-8")
+    rc, out, _ = gen(capsys, media, lst, tmp_path / "out2")
+    assert rc == 0 and "1 generated, 0 failed" in out
+    side = json.loads((tmp_path / "out2" / "a.json").read_text())["parameters"]
+    assert side["prompt"] == "thunder" and side["seed"] == 4
+
+
+def test_batch_shards_across_processes(media, tmp_path, capsys, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (src / name).write_bytes(Path(media["clip"]).read_bytes())
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    rc, out, err = gen(capsys, media, src, tmp_path / "out", "--format", "wav", "--device", "cpu")
+    assert rc == 0 and "process 2 of 2: 1 of 3 videos" in err and "(process 2 of 2)" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.json", "b.wav"]
+
+
+def test_console_script_exit_code_and_message(tmp_path):
+    exe = Path(sys.executable).with_name("foleykit")
+    proc = subprocess.run([str(exe), "generate", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("foleykit: error:") and "missing.mp4" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.mp4").exists()
