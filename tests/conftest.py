@@ -10,6 +10,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Tests run tiny models: one intra-op thread is as fast when the machine is idle and much faster when it
+# is shared (2 threads on a busy 2-core machine were measured 10-20x slower). Override with
+# FOLEYKIT_TEST_THREADS.
+try:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("FOLEYKIT_TEST_THREADS", "1")))
+except ImportError:  # pragma: no cover
+    pass
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_foleykit_home(tmp_path_factory):

@@ -19,6 +19,11 @@ _BUILDERS: dict[str, dict[str, Callable[..., Any]]] = {}
 #: declare more with ``add_provider``; these defaults make ``build(kind, ...)`` work without prior imports.
 _PROVIDERS: dict[str, list[str]] = {
     "recipe": ["foleykit.recipes"],
+    "vae": ["foleykit.recipes"],
+    "vocoder": ["foleykit.recipes"],
+    "unet": ["foleykit.recipes"],
+    "transformer": ["foleykit.recipes"],
+    "projection": ["foleykit.recipes"],
     "text_encoder": ["foleykit.encoders"],
     "audio_encoder": ["foleykit.encoders"],
     "video_encoder": ["foleykit.encoders"],

@@ -306,7 +306,6 @@ class VideoToAudioPipeline:
         """A timing control of ``kind`` measured on a recording (``timing.control_from_audio``)."""
         return timing.control_from_audio(kind, audio, sample_rate, seq, start)
 
-    _control_from_audio = control_from_audio  # kept for callers of the first API
 
     # --- latents ----------------------------------------------------------------------------------------
     @torch.no_grad()

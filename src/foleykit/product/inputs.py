@@ -154,7 +154,7 @@ def controls_from_audio(pipe: Any, path: str | os.PathLike, *, start: float, dur
     rec_seq = pipe.seq.with_duration(len(wav) / sr)
     out, notes = {}, []
     for name, kind in kinds.items():
-        c = pipe._control_from_audio(kind, wav, sr, rec_seq, 0.0)
+        c = pipe.control_from_audio(kind, wav, sr, rec_seq, 0.0)
         c.meta["input"] = str(path)
         out[name], n = fit_control(c.replace(start=start), start=start, duration=duration,
                                    what=f"timing recording {Path(path).name}")
@@ -181,6 +181,7 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any]) ->
 
     from foleykit.controls import TemporalControl
     from foleykit.media import read_video
+    from foleykit.pipelines.timing import predict_control
 
     kinds = adapter_kinds(pipe)
     missing = sorted({k for k in kinds.values() if k not in pipe.predictors})
@@ -201,7 +202,7 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any]) ->
         lo = seg_start if k == 0 else 0.5 * (w.start + windows[k - 1].end)
         hi = seg_end if k == len(windows) - 1 else 0.5 * (windows[k + 1].start + w.end)
         for name, kind in kinds.items():
-            c, _ = pipe._predict_controls(kind, feats, seq)
+            c, _ = predict_control(pipe.predictors[kind], feats, seq)
             parts[name].append((lo, hi, c.replace(start=w.start)))
     out = {}
     for name, pieces in parts.items():
