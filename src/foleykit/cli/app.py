@@ -9,22 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from foleykit.cli._args import number
 from foleykit.errors import ConfigError
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return v
-
-    return parse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -36,11 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network; default "
                                                        "127.0.0.1)")
-    p.add_argument("--port", type=_positive(int), default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=number(int, minimum=0, strict=True), default=7860, help="port (default 7860)")
     p.add_argument("--workdir", default="foleykit-app", help="the only folder the app uses (uploads, results)")
-    p.add_argument("--max-duration", type=_positive(float), default=60.0, metavar="S",
+    p.add_argument("--max-duration", type=number(float, minimum=0, strict=True), default=60.0, metavar="S",
                    help="longest video accepted, in seconds (default 60)")
-    p.add_argument("--max-upload-mb", type=_positive(int), default=100, metavar="N",
+    p.add_argument("--max-upload-mb", type=number(int, minimum=0, strict=True), default=100, metavar="N",
                    help="largest upload in MB (default 100)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
     p.set_defaults(_run=run)

@@ -10,43 +10,13 @@ in :data:`ACTIONS` — add new ones (e.g. ``predict``: video -> predicted timing
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from foleykit.cli._args import add_actions, non_negative_float, number, positive_float, run_action
 from foleykit.errors import ControlError
 
-EXIT_USAGE = 2
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
-
-
-def _size(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
-    if v < 8:
-        raise argparse.ArgumentTypeError(f"expected at least 8 pixels, got {text!r}")
-    return v
+_size = number(int, minimum=8, unit="pixels")
 
 
 def _check_output(path: str, suffixes: tuple[str, ...], what: str) -> Path:
@@ -73,14 +43,14 @@ def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--kind", required=True, choices=KINDS, help="which control to compute")
     p.add_argument("-o", "--output", required=True, help="output file, .csv or .json")
     p.add_argument("--plot", metavar="PNG", help="also draw the control to this .png")
-    p.add_argument("--rate", type=_positive_float, metavar="HZ",
+    p.add_argument("--rate", type=positive_float, metavar="HZ",
                    help="output rate in Hz (default: energy 100, rms 125, onsets 25, motion the video fps)")
-    p.add_argument("--fps", type=_positive_float, help="motion: decode the video at this frame rate")
+    p.add_argument("--fps", type=positive_float, help="motion: decode the video at this frame rate")
     p.add_argument("--size", type=_size, metavar="PX", help="motion: analyse frames with this short side")
-    p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="S", help="segment start (s)")
-    p.add_argument("--duration", type=_positive_float, metavar="S", help="segment duration (s)")
+    p.add_argument("--start", type=non_negative_float, default=0.0, metavar="S", help="segment start (s)")
+    p.add_argument("--duration", type=positive_float, metavar="S", help="segment duration (s)")
     p.add_argument("--no-smooth", action="store_true", help="energy: skip the Savitzky-Golay (9, 2) smoothing")
-    p.set_defaults(_controls_run=_run_extract)
+    p.set_defaults(_action=_run_extract)
     return p
 
 
@@ -126,7 +96,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("control", help="control file, .csv or .json")
     p.add_argument("-o", "--output", required=True, help="output .png")
     p.add_argument("--audio", metavar="INPUT", help="draw over the mel spectrogram of this audio file / video")
-    p.set_defaults(_controls_run=_run_plot)
+    p.set_defaults(_action=_run_plot)
     return p
 
 
@@ -143,7 +113,7 @@ def _run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-#: name -> add-parser function; each add-parser sets ``_controls_run``.
+#: name -> add-parser function; each add-parser sets ``_action``.
 ACTIONS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = {
     "extract": _add_extract,
     "plot": _add_plot,
@@ -161,10 +131,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file, .csv or .json")
     p.add_argument("--plot", metavar="PNG", help="also draw the curve to this .png")
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
-    p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="S", help="segment start (s)")
-    p.add_argument("--duration", type=_positive_float, metavar="S", help="segment duration (s)")
+    p.add_argument("--start", type=non_negative_float, default=0.0, metavar="S", help="segment start (s)")
+    p.add_argument("--duration", type=positive_float, metavar="S", help="segment duration (s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
-    p.set_defaults(_controls_run=_run_predict)
+    p.set_defaults(_action=_run_predict)
     return p
 
 
@@ -202,17 +172,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "controls", help="extract, edit-check and plot timing controls (energy, RMS, onsets, motion)",
         description="Timing controls: the time-varying signals the generator follows.")
-    sub = parser.add_subparsers(dest="controls_action", metavar="ACTION")
-    for add in ACTIONS.values():
-        add(sub)
-    parser.set_defaults(_run=run, _controls_parser=parser)
+    add_actions(parser, ACTIONS.values(), run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; without one, print the help and exit 2."""
-    action = getattr(args, "_controls_run", None)
-    if action is None:
-        args._controls_parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    return int(action(args) or 0)
+    return run_action(args)

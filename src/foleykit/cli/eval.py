@@ -16,29 +16,12 @@ import os
 import sys
 from pathlib import Path
 
+from foleykit.cli._args import number, positive_int
+
 METRIC_HELP = "av_align, aa_align, onset (onset_acc + onset_ap), e_l1, rms_acc, energy_mae, fd, fad, kl, is, clap"
 
 
-def _positive_float_or_none(text: str) -> float | None:
-    if text.lower() in ("none", "all", "full"):
-        return None
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds or 'all', got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return v
+_positive_float_or_none = number(float, minimum=0, strict=True, unit="seconds", none_words=("none", "all", "full"))
 
 
 def _default_workers() -> int:
@@ -68,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="onset protocol clip length (default 2, Greatest Hits; 'all' for whole clips)")
     p.add_argument("--energy-seconds", type=_positive_float_or_none, default=None, metavar="S",
                    help="energy MAE window from 0 s (default: the common length of each pair)")
-    p.add_argument("--e-l1-sample-rate", type=_positive_int, default=22050, metavar="HZ",
+    p.add_argument("--e-l1-sample-rate", type=positive_int, default=22050, metavar="HZ",
                    help="E-L1 sample rate (22050 T-Foley; 16000 Stable-V2A)")
     p.add_argument("--rms-tolerance", type=int, default=2, metavar="T", help="class tolerance of rms_acc_tolT")
     p.add_argument("--embedder", default="aisfx", help="embedder for fd/fad/kl/is: aisfx (offline), panns, vggish, clap")
@@ -76,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="checkpoint file / folder of the embedder (panns, vggish) or model folder (clap)")
     p.add_argument("--clap-model", metavar="DIR", help="local CLAP model folder (transformers layout) for 'clap'")
     p.add_argument("--prompts", metavar="FILE", help="prompts for 'clap': JSON {stem: text} or 'stem<TAB>text' lines")
-    p.add_argument("--workers", type=_positive_int, default=_default_workers(), metavar="N",
+    p.add_argument("--workers", type=positive_int, default=_default_workers(), metavar="N",
                    help="parallel worker processes (default: min(8, CPUs))")
     p.add_argument("--allow-unpaired", action="store_true", help="evaluate paired stems only, listing the others")
     p.add_argument("--skip-errors", action="store_true", help="leave out files that fail to decode (listed)")

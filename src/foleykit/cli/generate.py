@@ -16,23 +16,10 @@ import re
 import sys
 from pathlib import Path
 
+from foleykit.cli._args import number
 from foleykit.errors import ConfigError
 
 EXIT_BATCH_FAILURES = 1
-
-
-def _number(kind: type, *, minimum: float | None = None, strict: bool = False):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {'whole number' if kind is int else 'number'}, "
-                                             f"got {text!r}") from None
-        if minimum is not None and (v <= minimum if strict else v < minimum):
-            raise argparse.ArgumentTypeError(f"expected a number {'>' if strict else '>='} {minimum:g}, got {text!r}")
-        return v
-
-    return parse
 
 
 def parse_region(text: str) -> tuple[float, float]:
@@ -62,14 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g = p.add_mutually_exclusive_group()
     g.add_argument("--control", metavar="FILE", help="timing curve (.csv/.json, e.g. from `controls predict`)")
     g.add_argument("--control-from-audio", metavar="SOUND", help="take the timing from a reference recording")
-    p.add_argument("--control-scale", type=_number(float, minimum=0), metavar="F",
+    p.add_argument("--control-scale", type=number(float, minimum=0), metavar="F",
                    help="how strongly the timing curve is followed (default: the model's, usually 1)")
-    p.add_argument("--steps", type=_number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)")
-    p.add_argument("--guidance", type=_number(float, minimum=0), metavar="F",
+    p.add_argument("--steps", type=number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)")
+    p.add_argument("--guidance", type=number(float, minimum=0), metavar="F",
                    help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--seed", type=_number(int, minimum=0), metavar="N", help="random seed (default: random, recorded)")
-    p.add_argument("--start", type=_number(float, minimum=0), metavar="S", help="generate from this time (s)")
-    p.add_argument("--duration", type=_number(float, minimum=0, strict=True), metavar="S",
+    p.add_argument("--seed", type=number(int, minimum=0), metavar="N", help="random seed (default: random, recorded)")
+    p.add_argument("--start", type=number(float, minimum=0), metavar="S", help="generate from this time (s)")
+    p.add_argument("--duration", type=number(float, minimum=0, strict=True), metavar="S",
                    help="generate this many seconds")
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
     p.add_argument("--keep-original-audio", action="store_true", default=None,
@@ -81,9 +68,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="regenerate only this region of a previous result (with --from)")
     p.add_argument("--from", dest="previous", metavar="PREVIOUS",
                    help="the previous result (.mp4/.wav...) whose sound is kept outside --regenerate")
-    p.add_argument("--window", type=_number(float, minimum=0, strict=True), metavar="S",
+    p.add_argument("--window", type=number(float, minimum=0, strict=True), metavar="S",
                    help="longest window for long videos (default: the model's clip length)")
-    p.add_argument("--overlap", type=_number(float, minimum=0, strict=True), metavar="S",
+    p.add_argument("--overlap", type=number(float, minimum=0, strict=True), metavar="S",
                    help="overlap of consecutive windows (default: a fifth of the window, at most 1 s)")
     p.add_argument("--no-scene-cuts", dest="scene_cuts", action="store_false", default=None,
                    help="do not align window edges with detected scene cuts")
