@@ -16,15 +16,6 @@ from foleykit.models import vocoder as voc
 from foleykit.models.layers import Conditions, resample_series, series_to_latent_grid
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not stall when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _seq(duration: float = 1.0) -> SequenceConfig:
     return SequenceConfig(duration=duration)
 

@@ -28,14 +28,6 @@ EXPECTED = {
 BUILDERS = {"unet": un.build_unet, "transformer": dt.build_dit, "vocoder": voc.build_hifigan}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not stall when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _build(backbone: str, component: str, **kw):
     cfg = published_config(backbone, component)

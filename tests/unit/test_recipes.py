@@ -16,15 +16,6 @@ from foleykit.pipelines.sampling import training_scheduler
 from foleykit.recipes import RECIPES, build_pipeline, deep_merge, load_recipe, recipe_names, stage_modules
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not stall when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _condition_parts(pipe, batch: int, frames: np.ndarray):
     parts = {}
     sources = pipe.assembler.sources

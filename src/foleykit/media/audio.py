@@ -18,6 +18,7 @@ from foleykit.media._core import (
     _open,
     _origin,
     _probe,
+    _resample,
     _segment,
 )
 from foleykit.utils.io import atomic_path
@@ -91,9 +92,7 @@ def read_audio(
     if mono:
         y = y.mean(axis=0)
     if native_sr != sample_rate:
-        import librosa
-
-        y = librosa.resample(y, orig_sr=native_sr, target_sr=int(sample_rate), res_type="soxr_hq")
+        y = _resample(y, int(native_sr), int(sample_rate))  # == librosa.resample(res_type="soxr_hq")
     return np.ascontiguousarray(y, dtype=np.float32)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from foleykit.errors import MediaError, NoVideoStreamError, ZeroFramesError
 from foleykit.media._core import MediaInfo, _open, _origin, _probe
+from foleykit.media._core import _resample as _resample_soxr_hq
 from foleykit.media.audio import _as_channels_first
 from foleykit.utils.io import atomic_path
 
@@ -42,11 +43,7 @@ def _mux_options(path: Path, faststart: bool) -> dict[str, str]:
 def _resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     if orig_sr == target_sr:
         return wav
-    import librosa
-
-    return np.ascontiguousarray(
-        librosa.resample(wav, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq"), dtype=np.float32
-    )
+    return np.ascontiguousarray(_resample_soxr_hq(wav, orig_sr, target_sr), dtype=np.float32)
 
 
 class _AudioFeeder:

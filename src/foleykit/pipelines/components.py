@@ -198,6 +198,27 @@ def load_component(
     return cls.from_pretrained(str(folder), torch_dtype=dtype, local_files_only=True)
 
 
+class LazyMelSpectrogram(nn.Module):
+    """``foleykit.audio.MelSpectrogram.from_sequence(seq)``, built on first use.
+
+    A loaded pipeline needs the mel transform only to *encode* audio (continuing a window, regenerating a
+    region); building it imports librosa for the filter bank (~0.3 s of a command's start-up), so generation
+    alone never pays for it. ``Tensor[B x T] -> Tensor[B x n_mels x T_mel]``, exactly like the eager module.
+    """
+
+    def __init__(self, *, seq: Any) -> None:
+        super().__init__()
+        self.seq = seq
+        self.inner: nn.Module | None = None
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        if self.inner is None:
+            from foleykit.audio import MelSpectrogram
+
+            self.inner = MelSpectrogram.from_sequence(self.seq).to(wav.device)
+        return self.inner(wav)
+
+
 # ==========================================================================================================
 # Whole pipelines
 # ==========================================================================================================
@@ -263,7 +284,6 @@ def load_pipeline(
     cls: Any, name_or_path: Any, *, device: Any = "cpu", dtype: torch.dtype = torch.float32
 ) -> Any:
     """Load a folder written by :func:`save_pipeline` (names: ``foleykit.paths.resolve_model``)."""
-    from foleykit.audio import MelSpectrogram
     from foleykit.config import SequenceConfig
     from foleykit.models.autoencoder import MelLatentCodec, WaveformLatentCodec
     from foleykit.models.control_adapter import ControlAdapter
@@ -294,9 +314,7 @@ def load_pipeline(
 
     vae = comp("vae")
     if fk["codec"] == "mel":
-        codec = MelLatentCodec(
-            vae=vae, vocoder=comp("vocoder"), mel=MelSpectrogram.from_sequence(seq), seq=seq
-        )
+        codec = MelLatentCodec(vae=vae, vocoder=comp("vocoder"), mel=LazyMelSpectrogram(seq=seq), seq=seq)
     else:
         codec = WaveformLatentCodec(vae=vae, seq=seq)
     dcfg = fk["denoiser"]

@@ -4,6 +4,7 @@ Names a recipe may use for ``sampling.scheduler``:
 
 - ``ddim`` -> ``DDIMScheduler`` (ReWaS, STA-V2A, VTA-LDM; AudioLDM's published scheduler config),
 - ``dpmsolver++`` -> ``DPMSolverMultistepScheduler(algorithm_type="dpmsolver++")`` (the demonstrator),
+- ``dpmsolver++3m`` -> the same with ``solver_order=3``; ``unipc`` -> ``UniPCMultistepScheduler`` (order 2),
 - ``cosine_dpmsolver`` -> ``CosineDPMSolverMultistepScheduler`` (Stable Audio Open's published scheduler),
 - or any diffusers scheduler class name.
 
@@ -23,6 +24,8 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "ddim": ("DDIMScheduler", {"clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1}),
     "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
     "dpmsolver": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpmsolver++3m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 3}),
+    "unipc": ("UniPCMultistepScheduler", {"solver_order": 2}),
     "cosine_dpmsolver": ("CosineDPMSolverMultistepScheduler", {}),
     "ddpm": ("DDPMScheduler", {}),
 }

@@ -8,6 +8,11 @@ one region of a previous result, keep the rest), and :meth:`encode_audio` maps a
 (given by the user / taken from a reference audio / predicted from the video), 5. conditions
 c = [text; video; audio] and their null counterparts, 6. control features, 7. denoising with classifier-free
 guidance and the control adapters, 8. decoding (VAE -> vocoder) and trimming to the clip length.
+
+Fast inference (:meth:`VideoToAudioPipeline.set_inference_options`): reduced precision (bf16 / fp16 autocast)
+for the denoiser and the decoders, and optional ``torch.compile`` of the denoiser; attention always goes
+through ``torch.nn.functional.scaled_dot_product_attention`` (diffusers' ``*AttnProcessor2_0``), which picks
+the flash / memory-efficient kernels on GPUs. See docs/speed.md.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from foleykit.errors import ConfigError, ControlError
 from foleykit.models.control_adapter import ControlAdapter, adapter_active, check_window
 from foleykit.models.layers import Conditions
 from foleykit.pipelines import timing
+from foleykit.pipelines.fast import FastInferenceMixin
 from foleykit.pipelines.guidance import combine, effective_scale
 
 DEFAULTS: dict[str, Any] = dict(
@@ -70,7 +76,7 @@ class PreparedControl:
     end: float
 
 
-class VideoToAudioPipeline:
+class VideoToAudioPipeline(FastInferenceMixin):
     """Latent-diffusion video-to-audio pipeline (see the module docstring for the stages).
 
     Args:
@@ -123,6 +129,8 @@ class VideoToAudioPipeline:
         self.defaults = {**DEFAULTS, **(defaults or {})}
         self.recipe = recipe or {}
         self.specs = dict(specs or {})
+        self.precision = "fp32"
+        self._compiled: Callable[..., torch.Tensor] | None = None
         for m in self.modules().values():
             m.eval()
 
@@ -321,7 +329,8 @@ class VideoToAudioPipeline:
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
         """Latents -> waveform ``Tensor[B x T]`` (or ``B x C x T``), trimmed to ``num_samples`` when given."""
-        wav = self.codec.decode_latents(latents.to(self.device))
+        with self.autocast():
+            wav = self.codec.decode_latents(latents.to(self.device)).float()
         return wav[..., :num_samples] if num_samples is not None else wav
 
     @torch.no_grad()
@@ -403,7 +412,10 @@ class VideoToAudioPipeline:
             model_in = torch.cat([x, x]) if do_cfg else x
             model_in = self.scheduler.scale_model_input(model_in, t)
             # 4. denoiser forward (+ control residuals)
-            out = self.denoiser(model_in, t, cond, controls=active)
+            with self.autocast():
+                forward = self.denoiser if self._compiled is None else self._compiled
+                out = forward(model_in, t, cond, controls=active)
+            out = out.to(x.dtype)
             # 5. classifier-free guidance
             if do_cfg:
                 out_u, out_c = out.chunk(2)
@@ -442,6 +454,7 @@ class VideoToAudioPipeline:
         video: str | os.PathLike | None = None,
         *,
         frames: np.ndarray | None = None,
+        video_features: torch.Tensor | None = None,
         prompt: str | None = None,
         negative_prompt: str | None = None,
         reference_audio: Any = None,
@@ -465,6 +478,9 @@ class VideoToAudioPipeline:
         Args:
             video: Video file; ``start`` / ``duration`` select a segment (default: the model window).
             frames: uint8 ``(T, H, W, 3)`` frames at ``seq.video_fps`` instead of a file.
+            video_features: The video encoder's features of the segment, ``Tensor[1 x T_v x D]``, computed
+                earlier (``video_encoder.encode(frames)``): nothing is decoded or encoded again (the product
+                layer computes them once per window for the timing prediction and the generation).
             prompt, negative_prompt: Text condition and the text of the unconditional branch.
             reference_audio: Timbre reference (array at ``reference_sample_rate``, or a file).
             controls: ``TemporalControl`` objects / control files, one per adapter: a dict by adapter name or
@@ -478,8 +494,12 @@ class VideoToAudioPipeline:
         timings: dict[str, float] = {}
         t_all = clock = time.perf_counter()
 
+        cuda = self.device.type == "cuda"
+
         def tick(name: str) -> None:
             nonlocal clock
+            if cuda:  # honest per-stage times: wait for the kernels of the stage
+                torch.cuda.synchronize(self.device)
             now = time.perf_counter()
             timings[name] = now - clock
             clock = now
@@ -501,7 +521,13 @@ class VideoToAudioPipeline:
             raise ConfigError(f"nothing to generate: duration {duration}")
         seq = self.seq.with_duration(duration)
         # 2. Video frames
-        if video is not None:
+        if video_features is not None:
+            if video_features.ndim != 3 or video_features.shape[0] != 1:
+                raise ConfigError(
+                    f"video_features must be Tensor[1 x T_v x D], got {tuple(video_features.shape)}"
+                )
+            frames = None
+        elif video is not None:
             from foleykit.media import read_video
 
             size = getattr(self.video_encoder, "input_size", None)
@@ -510,7 +536,7 @@ class VideoToAudioPipeline:
             ).frames
         tick("read_video")
         # 3. Video features
-        feats = None
+        feats = None if video_features is None else video_features.to(self.device)
         if frames is not None and self.video_encoder is not None:
             with torch.no_grad():
                 feats = self.video_encoder.encode(frames).to(self.device)
@@ -580,9 +606,12 @@ class VideoToAudioPipeline:
             inpaint_mask=inpaint_mask,
         )
         tick("denoise")
-        # 8. Decode and trim to the clip
-        wav = self.decode_latents(latents, seq.num_samples)[0].float().clamp(-1, 1).cpu().numpy()
+        # 8. Decode and trim to the clip (mel codecs: VAE decoder, then vocoder; timed apart)
+        wav = self._decode_timed(latents, timings)[..., : seq.num_samples]
+        wav = wav[0].float().clamp(-1, 1).cpu().numpy()
         tick("decode")
+        if "decode_vae" in timings:
+            timings["decode_vocoder"] = timings["decode"] - timings["decode_vae"]
         timings["total"] = time.perf_counter() - t_all
         return VideoToAudioOutput(
             audio=wav.astype(np.float32),

@@ -170,6 +170,7 @@ def run_batch(pipe: Any, items: list[BatchItem], opts: Any, *, model_info: dict[
 
     from foleykit.product.generate import generate_audio
     from foleykit.product.outputs import write_outputs
+    from foleykit.product.runtime import configure_threads
 
     summary = BatchSummary()
     t0 = time.perf_counter()
@@ -177,6 +178,7 @@ def run_batch(pipe: Any, items: list[BatchItem], opts: Any, *, model_info: dict[
     for item in bar:
         try:
             item_opts = dataclasses.replace(opts, **item.overrides)
+            configure_threads()  # the machine's load changes during a long batch
             result = generate_audio(pipe, item.video, item_opts)
             written = write_outputs(result, item.video, item.output, item_opts, model_info=model_info, device=device)
             summary.done.append((item, written["output"]))

@@ -20,6 +20,7 @@ import numpy as np
 
 from foleykit.errors import ConfigError, MediaError, NoVideoStreamError, ZeroDurationError, ZeroFramesError
 from foleykit.product.inputs import (
+    WindowFeatures,
     assign_controls,
     controls_from_audio,
     fit_control,
@@ -115,6 +116,7 @@ class GenerationResult:
         notes: Adjustments made to the inputs (control resampled / padded...).
         timings: Seconds per stage (summed over windows) and ``total``.
         regenerated: ``{"from", "region", "fade"}`` for a regeneration, else None.
+        precision: The arithmetic of the denoiser and decoders (``fp32``, ``bf16``, ``fp16``).
     """
 
     audio: np.ndarray
@@ -133,6 +135,7 @@ class GenerationResult:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     regenerated: dict[str, Any] | None = None
+    precision: str = "fp32"
 
 
 def check_video(video: str | os.PathLike) -> Any:
@@ -178,7 +181,9 @@ def _window_control(c: Any, w: Window) -> Any:
 
 
 def _resolve_controls(pipe: Any, video: Any, opts: GenerateOptions, seg: tuple[float, float],
-                      plan: list[Window]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+                      plan: list[Window], features: WindowFeatures | None = None,
+                      timings: dict[str, float] | None = None
+                      ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     start, end = seg
     notes: list[str] = []
     controls: dict[str, Any] = {}
@@ -199,7 +204,7 @@ def _resolve_controls(pipe: Any, video: Any, opts: GenerateOptions, seg: tuple[f
         notes += rate_note(pipe, name, controls[name])
     missing = [n for n in pipe.adapters if n not in controls]
     if missing:
-        predicted = predict_controls(pipe, video, plan)
+        predicted = predict_controls(pipe, video, plan, features=features, timings=timings)
         for n in missing:
             controls[n], sources[n] = predicted[n], "predicted"
     return controls, sources, notes
@@ -306,8 +311,12 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     plan = plan_windows(span[0], span[1], window=window, overlap=overlap, grid=grid, cuts=cuts)
     timings["scene_cuts"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    controls, sources, notes = _resolve_controls(pipe, video, opts, (start, end), plan)
-    timings["controls"] = time.perf_counter() - clock
+    features = WindowFeatures(pipe, video) if pipe.video_encoder is not None else None
+    controls, sources, notes = _resolve_controls(pipe, video, opts, (start, end), plan, features, timings)
+    # the rest of resolving the controls (files, recordings, stitching); decoding, features and the
+    # predictors have their own entries
+    timings["controls"] = time.perf_counter() - clock - timings.get("timing_prediction", 0.0) - (
+        sum(features.timings.values()) if features is not None else 0.0)
     ref = read_reference_sound(opts.audio_prompt, sr) if opts.audio_prompt else None
     seed = int(opts.seed) if opts.seed is not None else secrets.randbelow(2**31)
     steps = int(opts.steps or pipe.defaults["num_inference_steps"])
@@ -320,8 +329,9 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     with conditions_encoded_once(pipe):
         for k, w in enumerate(plan):
             init, mask = _known_latents(pipe, w, plan[k - 1] if k else None, timeline, base, start, region, grid)
-            out = pipe(video, prompt=opts.prompt or None, negative_prompt=opts.negative_prompt or None,
-                       reference_audio=ref, reference_sample_rate=sr if ref is not None else None,
+            feats = features.features(w) if features is not None else None
+            out = pipe(video, video_features=feats, prompt=opts.prompt or None,
+                       negative_prompt=opts.negative_prompt or None, reference_audio=ref, reference_sample_rate=sr if ref is not None else None,
                        controls={n: _window_control(c, w) for n, c in controls.items()},
                        start=w.start, duration=w.duration, num_inference_steps=steps, guidance_scale=guidance,
                        adapter_weights=weights, seed=seed, init_latents=init, inpaint_mask=mask)
@@ -331,6 +341,9 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
                     timings[key] = timings.get(key, 0.0) + v
             if progress is not None:
                 progress(k + 1, len(plan))
+    if features is not None:
+        for key, v in features.timings.items():
+            timings[key] = timings.get(key, 0.0) + v
     regenerated = None
     if base is not None:
         audio, fade = _splice(base, timeline, start, region, sr)
@@ -342,7 +355,8 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     return GenerationResult(audio=audio, sample_rate=sr, start=start, end=end, video_duration=vdur,
                             controls=controls, control_sources=sources, windows=plan, cuts=cuts, seed=seed,
                             steps=steps, guidance=guidance, control_scale=opts.control_scale, notes=notes,
-                            timings=timings, regenerated=regenerated)
+                            timings=timings, regenerated=regenerated,
+                            precision=str(getattr(pipe, "precision", "fp32")))
 
 
 def _known_latents(pipe: Any, w: Window, prev: Window | None, timeline: Timeline, base: np.ndarray | None,

@@ -162,7 +162,50 @@ def controls_from_audio(pipe: Any, path: str | os.PathLike, *, start: float, dur
     return out, notes
 
 
-def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any]) -> dict[str, Any]:
+class WindowFeatures:
+    """The video encoder's features of each window, computed once and shared by the timing prediction and the
+    generation of that window (the frames are decoded once, at the encoder's size and the model's frame rate,
+    and not kept).
+
+    Args:
+        pipe: A pipeline with a video encoder.
+        video: The video file.
+
+    ``features(window) -> Tensor[1 x T_v x D]`` (on ``pipe.device``); ``timings`` accumulates
+    ``read_video`` and ``video_features`` seconds.
+    """
+
+    def __init__(self, pipe: Any, video: str | os.PathLike) -> None:
+        self.pipe, self.video = pipe, video
+        self.cache: dict[tuple[float, float], Any] = {}
+        self.timings = {"read_video": 0.0, "video_features": 0.0}
+
+    def features(self, window: Any) -> Any:
+        import time
+
+        import torch
+
+        from foleykit.media import read_video
+
+        key = (round(float(window.start), 6), round(float(window.duration), 6))
+        if key not in self.cache:
+            pipe = self.pipe
+            seq = pipe.seq.with_duration(window.duration)
+            size = getattr(pipe.video_encoder, "input_size", None)
+            t0 = time.perf_counter()
+            frames = read_video(self.video, fps=seq.video_fps, size=size, start=window.start,
+                                duration=seq.duration).frames
+            t1 = time.perf_counter()
+            with torch.no_grad():
+                self.cache[key] = pipe.video_encoder.encode(frames).to(pipe.device)
+            self.timings["read_video"] += t1 - t0
+            self.timings["video_features"] += time.perf_counter() - t1
+        return self.cache[key]
+
+
+def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any], *,
+                     features: WindowFeatures | None = None, timings: dict[str, float] | None = None
+                     ) -> dict[str, Any]:
     """The model's predicted timing controls over the windows' span, one prediction per window, stitched at
     the middle of each overlap.
 
@@ -170,6 +213,8 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any]) ->
         pipe: A pipeline whose adapters' control kinds all have a predictor.
         video: The video file.
         windows: :class:`foleykit.product.windows.Window` list covering the segment.
+        features: Per-window video features to use (and fill); None computes them here.
+        timings: Adds ``timing_prediction`` seconds (the predictors alone) when given.
 
     Returns:
         ``{adapter name: TemporalControl}`` starting at the first window's start, covering the segment.
@@ -177,10 +222,9 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any]) ->
     Raises:
         ConfigError: the model cannot predict a control it needs (no predictor of that kind).
     """
-    import torch
+    import time
 
     from foleykit.controls import TemporalControl
-    from foleykit.media import read_video
     from foleykit.pipelines.timing import predict_control
 
     kinds = adapter_kinds(pipe)
@@ -190,20 +234,23 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any]) ->
                           f"--control FILE or --control-from-audio SOUND")
     if pipe.video_encoder is None:
         raise ConfigError("this model has no video encoder; it cannot predict timing from a video")
+    features = features if features is not None else WindowFeatures(pipe, video)
     seq0 = pipe.seq
-    size = getattr(pipe.video_encoder, "input_size", None)
     seg_start, seg_end = windows[0].start, windows[-1].end
     parts: dict[str, list[tuple[float, float, Any]]] = {n: [] for n in kinds}
+    spent = 0.0
     for k, w in enumerate(windows):
         seq = seq0.with_duration(w.duration)
-        frames = read_video(video, fps=seq.video_fps, size=size, start=w.start, duration=w.duration).frames
-        with torch.no_grad():
-            feats = pipe.video_encoder.encode(frames).to(pipe.device)
+        feats = features.features(w)
         lo = seg_start if k == 0 else 0.5 * (w.start + windows[k - 1].end)
         hi = seg_end if k == len(windows) - 1 else 0.5 * (windows[k + 1].start + w.end)
+        t0 = time.perf_counter()
         for name, kind in kinds.items():
             c, _ = predict_control(pipe.predictors[kind], feats, seq)
             parts[name].append((lo, hi, c.replace(start=w.start)))
+        spent += time.perf_counter() - t0
+    if timings is not None:
+        timings["timing_prediction"] = timings.get("timing_prediction", 0.0) + spent
     out = {}
     for name, pieces in parts.items():
         rate = pieces[0][2].rate

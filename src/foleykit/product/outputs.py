@@ -138,6 +138,7 @@ def sidecar(video: str | os.PathLike, out: Path, opts: Any, result: Any, model_i
                    "files": {k: p.name for k, p in files.items()}},
         "model": model_info,
         "device": device,
+        "precision": getattr(result, "precision", "fp32"),
         "parameters": opt,
         "controls": {n: {"source": result.control_sources.get(n), "kind": c.kind, "rate": c.rate,
                          "frames": c.num_frames, "start": round(c.start, 6)} for n, c in result.controls.items()},
