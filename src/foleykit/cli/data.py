@@ -14,33 +14,13 @@ foleykit data filter --input MANIFEST_OR_DIR --output KEPT.csv [--av-align-min 0
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from foleykit.cli._args import add_actions, positive_float, positive_int, run_action
 from foleykit.errors import DataError
 
 SPLIT_CHOICES = ("train", "validation", "test", "all")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -135,15 +115,15 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bank", help="sound bank folder (default: the prepared default bank)")
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument(
-        "--num-clips", type=_positive_int, required=True, help="clips (with --split all: in total, 80/10/10)"
+        "--num-clips", type=positive_int, required=True, help="clips (with --split all: in total, 80/10/10)"
     )
     p.add_argument("--split", choices=SPLIT_CHOICES, default="all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the bank split (keep it fixed)")
-    p.add_argument("--duration", type=_positive_float, default=10.0, help="clip seconds (default 10)")
+    p.add_argument("--duration", type=positive_float, default=10.0, help="clip seconds (default 10)")
     p.add_argument("--size", type=_size, default=(160, 120), help="WIDTHxHEIGHT (default 160x120)")
-    p.add_argument("--fps", type=_positive_float, default=25.0)
-    p.add_argument("--workers", type=_positive_int, default=1)
+    p.add_argument("--fps", type=positive_float, default=25.0)
+    p.add_argument("--workers", type=positive_int, default=1)
     p.add_argument("--scenes", help="comma-separated subset of footsteps,impact,break,door")
     p.add_argument(
         "--no-audio-track", action="store_true", help="write silent mp4s (the wav still holds the sound)"
@@ -197,11 +177,11 @@ def _add_events(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("events", help="write audio-only event sequences (wav + json + manifest.csv)")
     p.add_argument("--bank", help="sound bank folder (default: the prepared default bank)")
     p.add_argument("--output", required=True)
-    p.add_argument("--num", type=_positive_int, required=True)
+    p.add_argument("--num", type=positive_int, required=True)
     p.add_argument("--split", choices=SPLIT_CHOICES[:3], default="train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--duration", type=_positive_float, default=10.0)
+    p.add_argument("--duration", type=positive_float, default=10.0)
     p.set_defaults(_action=_run_events)
 
 
@@ -243,17 +223,17 @@ def _add_cache(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--extract", required=True, help="comma-separated: audio,rms,energy,onsets,motion,frames,events"
     )
-    p.add_argument("--workers", type=_positive_int, default=1)
+    p.add_argument("--workers", type=positive_int, default=1)
     p.add_argument(
-        "--duration", type=_positive_float, default=10.0, help="model window (SequenceConfig.duration)"
+        "--duration", type=positive_float, default=10.0, help="model window (SequenceConfig.duration)"
     )
     p.add_argument(
-        "--frame-size", type=_positive_int, default=64, help="frames extractor: short side in pixels"
+        "--frame-size", type=positive_int, default=64, help="frames extractor: short side in pixels"
     )
     p.add_argument(
-        "--motion-size", type=_positive_int, default=128, help="motion extractor: short side in pixels"
+        "--motion-size", type=positive_int, default=128, help="motion extractor: short side in pixels"
     )
-    p.add_argument("--shard-size", type=_positive_int, default=64)
+    p.add_argument("--shard-size", type=positive_int, default=64)
     p.add_argument("--overwrite", action="store_true", help="replace a cache made with other settings")
     p.set_defaults(_action=_run_cache)
 
@@ -348,16 +328,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "data", help="sound banks, synthetic data, caches and filters",
         description="Sound banks, synthetic audio-visual data, audio-only examples, caches and filters.",
     )
-    sub = parser.add_subparsers(dest="data_action", metavar="ACTION")
-    for add in ACTIONS:
-        add(sub)
-    parser.set_defaults(_run=run, _parser=parser)
+    add_actions(parser, ACTIONS, run_action)
     return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    action = getattr(args, "_action", None)
-    if action is None:
-        args._parser.print_help(sys.stderr)
-        return 2
-    return int(action(args) or 0)

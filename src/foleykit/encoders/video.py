@@ -216,6 +216,39 @@ class ConcatVideoEncoder(VideoEncoder):
     def _encode(self, frames: Tensor) -> Tensor:
         return torch.cat([e.encode(frames) for e in self.parts], dim=-1)
 
+    def encode_cached(self, frames: np.ndarray | Tensor, cached: dict[int, Tensor]) -> Tensor:
+        """Features with some parts' outputs given (training with precomputed motion statistics, so that
+        only the trainable parts run per step).
+
+        Args:
+            frames: uint8 ``Tensor[B x T x H x W x 3]`` (or ``T x H x W x 3``) for the parts not in ``cached``.
+            cached: Part index -> its features ``Tensor[B x T x dim_part]`` (e.g. ``{0: motion}`` for
+                ``motion+frame_cnn``), exactly what ``parts[i].encode(frames)`` returns.
+
+        Returns:
+            ``Tensor[B x T x dim]``, equal to ``encode(frames)`` when the cached features are exact.
+
+        Raises:
+            ConfigError: a part index out of range, or cached features of the wrong shape.
+        """
+        bad = [i for i in cached if not 0 <= i < len(self.parts)]
+        if bad:
+            raise ConfigError(f"encode_cached: part indices {bad} out of range (this encoder has {len(self.parts)})")
+        out = []
+        for i, e in enumerate(self.parts):
+            if i not in cached:
+                out.append(e.encode(frames))
+                continue
+            f = torch.as_tensor(cached[i], device=self.device).float()
+            f = f[None] if f.dim() == 2 else f
+            if f.shape[-1] != e.dim:
+                raise ConfigError(f"encode_cached: part {i} gives {e.dim} features, the cached ones have {f.shape[-1]}")
+            out.append(f)
+        t = min(o.shape[1] for o in out)
+        if any(o.shape[1] != t for o in out):
+            raise ConfigError(f"encode_cached: frame counts differ between parts: {[o.shape[1] for o in out]}")
+        return torch.cat(out, dim=-1)
+
 
 class CLIPVideoEncoder(VideoEncoder):
     """CLIP vision tower per frame (transformers ``CLIPVisionModelWithProjection``), frozen.

@@ -103,14 +103,14 @@ _TRAIN_LEVEL: dict[str, dict[str, Any]] = {
 _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # AudioLDM mel VAE: L1 mel reconstruction + KL (weight 1e-6 in AudioLDM); adversarial term off.
     "autoencoder": {"recon_loss": "l1", "kl_weight": 1.0e-6, "adversarial": False, "adv_weight": 0.1,
-                    "adv_start": 0},
+                    "adv_start": 0, "crop_seconds": None},
     # HiFi-GAN (Kong et al. 2020): AdamW(0.8, 0.99); mel L1 x 45 + multi-resolution STFT; discriminators
     # optional (off by default so that CPU runs stay cheap).
     "vocoder": {"lr": 2.0e-4, "betas": [0.8, 0.99], "mel_weight": 45.0, "stft_weight": 1.0,
                 "discriminators": False, "adv_weight": 1.0, "feat_weight": 2.0, "segment_seconds": 0.5},
     # Text/audio-to-audio prior ("T2A initialisation", STA-V2A sec. II-C1): diffusion loss, CFG dropout.
     "prior": {"lr": 3.0e-5, "cond_dropout": {"text": 0.1, "audio": 0.1, "video": 0.1},
-              "snr_gamma": None, "conditions": None},
+              "snr_gamma": None, "conditions": None, "control_dropout": 0.0},
     # Semantic pieces: attentive pooling / projector (trained through the diffusion loss with the
     # denoiser frozen) and the Rhythmic Foley event detector (BCE on event presence).
     "semantic": {"lr": 1.0e-4, "cond_dropout": {"text": 0.1, "audio": 0.1, "video": 0.0},
@@ -119,10 +119,10 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # Timing predictors: energy MSE (ReWaS), RMS CE on Gaussian-smoothed mu-law classes (Stable-V2A:
     # Adam 1e-3 wd 1e-3), onset BCE (STA-V2A eq. 1).
     "predictor": {"lr": 1.0e-3, "weight_decay": 1.0e-3, "optimizer": "adam", "label_sigma": 1.0,
-                  "label_window": 2, "onset_pos_weight": None},
+                  "label_window": 2, "onset_pos_weight": None, "category_weight": 0.0},
     # Control adapters (ControlNet): base frozen by default; ReWaS drops text with p = 0.3.
     "adapter": {"lr": 3.0e-5, "unfreeze_base": False, "cond_dropout": {"text": 0.3, "audio": 0.1, "video": 0.0},
-                "val_steps": 4, "val_generate": 2, "snr_gamma": None, "conditions": None},
+                "val_steps": 4, "val_generate": 2, "snr_gamma": None, "conditions": None, "control_dropout": 0.0},
 }
 
 _STAGE_LEVEL: dict[str, dict[str, dict[str, Any]]] = {

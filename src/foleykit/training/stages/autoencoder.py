@@ -86,8 +86,20 @@ class AutoencoderStage(Stage):
     def val_dataset(self) -> Dataset | None:
         return dataset_split(self.ctx, "validation", required=False)
 
+    def crop_samples(self) -> int:
+        """Samples per training clip: ``crop_seconds`` (short crops train the convolutional VAE as well as
+        whole windows at a fraction of the cost), or the model window."""
+        seq = self.ctx.seq
+        crop = self.cfg.get("crop_seconds")
+        if crop is None:
+            return seq.num_samples
+        n = int(round(float(crop) * seq.sample_rate))
+        if n < seq.latent_hop:
+            raise ConfigError(f"stages.autoencoder.crop_seconds: {crop} s is shorter than one latent frame")
+        return min(n, seq.num_samples)
+
     def collate(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return collate_fields(items, tensors={"audio": self.ctx.seq.num_samples})
+        return collate_fields(items, tensors={"audio": self.crop_samples()})
 
     # --- loss ------------------------------------------------------------------------------------------
     def _mel_image(self, frozen: Mapping[str, nn.Module], wav: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,8 @@ class DenoiseTask(nn.Module):
     Shapes:
         ``forward(noisy Tensor[B x latent...], timesteps Tensor[B], *, parts, drop, video_features
         Tensor[B x T_v x D] | None, controls [(adapter name, series Tensor[B x T_s] | None, local
-        Tensor[B x T x D] | None)], seconds_total Tensor[B]) -> model output like noisy``.
+        Tensor[B x T x D] | None)], seconds_total Tensor[B], control_scale Tensor[B] | None) -> model output
+        like noisy`` (``control_scale`` multiplies every adapter's residuals per row).
     """
 
     def __init__(self, *, trainable: Mapping[str, nn.Module], frozen: Mapping[str, nn.Module]) -> None:
@@ -71,25 +72,29 @@ class DenoiseTask(nn.Module):
                           seconds_start=torch.zeros_like(seconds_total), seconds_total=seconds_total)
 
     def control_features(self, controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]],
-                         num_latent_frames: int) -> list[tuple[nn.Module, torch.Tensor, float]]:
-        """Encode each adapter's control onto the latent grid: ``[(net, features, scale 1)]``."""
+                         num_latent_frames: int, scale: torch.Tensor | None = None
+                         ) -> list[tuple[nn.Module, torch.Tensor, float | torch.Tensor]]:
+        """Encode each adapter's control onto the latent grid: ``[(net, features, scale)]``; ``scale`` is 1, or
+        per row ``Tensor[B x 1 x 1]`` (0 = that row is denoised without the adapter: control dropout)."""
         out = []
+        s: float | torch.Tensor = 1.0 if scale is None else scale.float().view(-1, 1, 1)
         for name, series, local in controls:
             adapter = self.get(f"adapter_{name}")
             if adapter is None:
                 raise ConfigError(f"no adapter named {name!r} in this task")
             feats = adapter.encoder(series, num_latent_frames=num_latent_frames, codec=self._frozen.get("codec"),
                                     features=local)
-            out.append((adapter.net, feats, 1.0))
+            out.append((adapter.net, feats, s))
         return out
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, parts: dict[str, Any],
                 drop: Mapping[str, torch.Tensor], seconds_total: torch.Tensor,
                 video_features: torch.Tensor | None = None,
-                controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]] = ()) -> torch.Tensor:
+                controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]] = (),
+                control_scale: torch.Tensor | None = None) -> torch.Tensor:
         cond = self.conditions(parts, batch_size=noisy.shape[0], drop=drop, video_features=video_features,
                                seconds_total=seconds_total, device=noisy.device)
-        ctrl = self.control_features(controls, noisy.shape[2])
+        ctrl = self.control_features(controls, noisy.shape[2], control_scale)
         return self.get("denoiser")(noisy, timesteps, cond, controls=ctrl)
 
 

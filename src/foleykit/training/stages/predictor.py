@@ -12,7 +12,14 @@ ground-truth control measured on the clip's audio (:mod:`foleykit.training.targe
 - ``events`` (Rhythmic Foley event detector): BCE on event presence per video frame.
 
 A trainable video encoder (the demonstrator's frame CNN: ``video_encoder`` in ``trainable``) learns with
-them; frozen encoders run without gradients (or their features come from the cache).
+them; frozen encoders run without gradients (or their features come from the cache). When the batch
+carries precomputed ``motion`` statistics (``foleykit.training.arrays``) and the encoder is the
+``motion+frame_cnn`` concatenation, only its trainable CNN runs per step (``encode_cached``). Batches may be
+windows shorter than the model window (the targets then cover the same window).
+
+``category_weight > 0`` adds an auxiliary cross-entropy: a linear head on the time-averaged video features
+predicts the clip's category (``category_index``), so the trained features also carry WHAT sounds
+(material / colour / texture) for the pooled video tokens of the diffusion stages; the head is not exported.
 
 Validation (evaluation-suite metrics where they apply): energy MAE; RMS acc@1 / acc@5 (Stable-V2A) and
 tolerance accuracy (+-2 classes); onset / event average precision and frame accuracy.
@@ -52,13 +59,27 @@ class PredictorTask(nn.Module):
         "events": Tensor[B x T_v]}`` (the kinds present).
     """
 
-    def __init__(self, *, predictors: Mapping[str, nn.Module], video_encoder: nn.Module | None = None) -> None:
+    def __init__(self, *, predictors: Mapping[str, nn.Module], video_encoder: nn.Module | None = None,
+                 num_categories: int = 0) -> None:
         super().__init__()
         self.predictors = nn.ModuleDict(dict(predictors))
         self.video_encoder = video_encoder
+        self.category_head = None
+        if num_categories > 0:
+            dim = int(getattr(video_encoder, "dim", 0) or getattr(next(iter(self.predictors.values())), "in_dim"))
+            self.category_head = nn.Linear(dim, num_categories)
 
-    def forward(self, inputs: torch.Tensor, seq: Any) -> dict[str, torch.Tensor]:
-        feats = self.video_encoder.encode(inputs).float() if self.video_encoder is not None else inputs
+    def forward(self, inputs: torch.Tensor, seq: Any, cached: Mapping[int, torch.Tensor] | None = None
+                ) -> dict[str, torch.Tensor]:
+        """``cached``: precomputed features of some encoder parts (``ConcatVideoEncoder.encode_cached``).
+        ``seq`` is the geometry of the window (``seq.with_duration`` for windows shorter than the model's)."""
+        if self.video_encoder is None:
+            feats = inputs
+        elif cached:
+            feats = self.video_encoder.encode_cached(inputs, dict(cached)).float()
+        else:
+            feats = self.video_encoder.encode(inputs).float()
+        seq = seq.with_duration(feats.shape[1] / seq.video_fps) if feats.shape[1] != seq.num_video_frames else seq
         out = {}
         for kind, p in self.predictors.items():
             if kind == "rms":
@@ -67,6 +88,8 @@ class PredictorTask(nn.Module):
                 out[kind] = p(feats, seq.num_latent_frames)
             else:
                 out[kind] = p(feats)
+        if self.category_head is not None:
+            out["category"] = self.category_head(feats.mean(dim=1))
         return out
 
 
@@ -93,8 +116,15 @@ class PredictorStage(Stage):
         self.train_encoder = "video_encoder" in trainable
         if self.train_encoder:
             encoder.frozen = False
+        self.categories: list[str] = []
+        if float(self.cfg.get("category_weight") or 0.0) > 0:
+            self.categories = list(getattr(dataset_split(self.ctx, "train"), "categories", None) or [])
+            if not self.categories:
+                raise ConfigError("stages.predictor.category_weight > 0 needs training data with a category "
+                                  "vocabulary (e.g. foleykit.training.arrays.FrameWindows)")
         task = PredictorTask(predictors={k: pipe.predictors[k] for k in kinds},
-                             video_encoder=encoder if self.train_encoder else None)
+                             video_encoder=encoder if self.train_encoder else None,
+                             num_categories=len(self.categories))
         moved = {} if self.train_encoder or encoder is None else {"video_encoder": encoder}
         return StageModules(trainable={"main": task}, frozen=moved)
 
@@ -117,9 +147,34 @@ class PredictorStage(Stage):
         return self._wrap(dataset_split(self.ctx, "validation", required=False))
 
     def collate(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return collate_av(items, self.ctx.seq)
+        seq = self.ctx.seq
+        first = items[0].get("frames", items[0].get("motion"))
+        if first is not None and len(first) != seq.num_video_frames:  # windows shorter than the model window
+            seq = seq.with_duration(len(first) / seq.video_fps)
+        batch = collate_av(items, seq)
+        if "motion" in items[0]:
+            batch["motion"] = torch.stack([torch.as_tensor(it["motion"]).float() for it in items])
+        if "category_index" in items[0]:
+            batch["category_index"] = torch.as_tensor([int(it["category_index"]) for it in items])
+        return batch
 
     # --- loss ------------------------------------------------------------------------------------------
+    def _cached(self, batch: Mapping[str, Any]) -> dict[int, torch.Tensor] | None:
+        """Precomputed motion statistics for the ``motion`` part of a ``motion+frame_cnn`` encoder."""
+        from foleykit.encoders.video import ConcatVideoEncoder, MotionVideoEncoder
+
+        enc = self.ctx.pipeline.video_encoder
+        if "motion" not in batch or not isinstance(enc, ConcatVideoEncoder):
+            return None
+        idx = [i for i, p in enumerate(enc.parts) if isinstance(p, MotionVideoEncoder)]
+        return {idx[0]: batch["motion"]} if idx else None
+
+    def _forward(self, model: nn.Module, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]
+                 ) -> dict[str, torch.Tensor]:
+        x = self._inputs(batch, frozen)
+        cached = self._cached(batch) if self.train_encoder else None
+        return model(x, self.ctx.seq, cached) if cached else model(x, self.ctx.seq)
+
     def _inputs(self, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]) -> torch.Tensor:
         if self.train_encoder:
             if "frames" not in batch:
@@ -149,11 +204,18 @@ class PredictorStage(Stage):
             else:
                 pw = self.cfg.get("onset_pos_weight")
                 losses[kind] = p.loss(out[kind], target.float(), pos_weight=None if pw is None else float(pw))
+        if "category" in out:
+            if "category_index" not in batch:
+                raise DataError("category_weight > 0: the batch needs 'category_index'")
+            target = batch["category_index"].long()
+            ok = target >= 0
+            ce = torch.nn.functional.cross_entropy(out["category"][ok], target[ok]) if bool(ok.any()) \
+                else out["category"].sum() * 0.0
+            losses["category"] = float(self.cfg["category_weight"]) * ce
         return losses
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
-        x = self._inputs(inputs.batch, inputs.frozen)
-        out = inputs.models["main"](x, self.ctx.seq)
+        out = self._forward(inputs.models["main"], inputs.batch, inputs.frozen)
         losses = self._losses(out, inputs.batch)
         total = sum(losses.values())
         return total, {f"loss_{k}": float(v.detach()) for k, v in losses.items()}
@@ -166,16 +228,23 @@ class PredictorStage(Stage):
 
         collected: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in self.kinds}
         loss_sum, n = 0.0, 0
+        cat_hits, cat_n = 0, 0
         for b in batches:
-            out = model(self._inputs(b, frozen), self.ctx.seq)
+            out = self._forward(model, b, frozen)
             loss_sum += float(sum(self._losses(out, b).values()))
             n += 1
+            if "category" in out:
+                ok = b["category_index"] >= 0
+                cat_hits += int((out["category"].argmax(-1)[ok] == b["category_index"][ok]).sum())
+                cat_n += int(ok.sum())
             for kind in self.kinds:
                 target = b[TARGET_OF[kind]]
                 if kind == "energy":
                     target = resize_time(target.float(), out[kind].shape[1])
                 collected[kind].append((out[kind].float().cpu().numpy(), target.cpu().numpy()))
         metrics: dict[str, float] = {"loss": loss_sum / max(n, 1)}
+        if cat_n:
+            metrics["category_acc"] = cat_hits / cat_n
         for kind, pairs in collected.items():
             if not pairs:
                 continue

@@ -13,6 +13,11 @@ text-to-audio: ``[text]``); the others stay null. Which components train is the 
 
 Validation: the diffusion loss on validation clips with fixed noise (STA-V2A keeps the checkpoint with the
 best validation loss).
+
+A prior stage may also list control adapters in ``trainable`` (joint training of the base and its
+ControlNet, as STA-V2A trains its UNet with the onset ControlNet): ``control_dropout`` is then the
+probability, per clip, that the adapters are switched off (residual scale 0), so the same base also learns
+to denoise without any timing control (the no-control twin of an ablation is this model with adapter weight 0).
 """
 
 from __future__ import annotations
@@ -198,9 +203,14 @@ class DiffusionStage(Stage):
         if "video" in self.sources and "video" not in self.use:
             drop["video"] = torch.ones(b, dtype=torch.bool)
         secs = torch.full((b,), float(self.ctx.seq.duration), device=device)
+        scale = None
+        p_ctrl = float(self.cfg.get("control_dropout") or 0.0) if dropout else 0.0
+        if p_ctrl > 0 and self.adapter_names:  # rows denoised without the adapters: the no-control twin
+            u = torch.rand(b, generator=generator, device=generator.device).cpu()
+            scale = (u >= p_ctrl).float().to(device)
         pred = model(noised.noisy, noised.timesteps, parts=parts, drop=drop, seconds_total=secs,
                      video_features=feats if "video" in self.use else None,
-                     controls=self.controls(batch, frozen, feats))
+                     controls=self.controls(batch, frozen, feats), control_scale=scale)
         return self.objective.loss(pred, noised)
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:

@@ -1,0 +1,287 @@
+"""Three-row evaluation of the shipped demonstrator on the held-out synthetic test split (docs/demonstrator.md).
+
+Rows (same clips, seeds, prompts and sampling steps; ReWaS Table 5 style):
+
+- ``demo``: the demonstrator as shipped: the RMS control is predicted from the video (RMS-Mapper);
+- ``nocontrol``: the same model with the RMS adapter off (weight 0): text/video-to-audio only;
+- ``gtcontrol``: the RMS control measured on the ground-truth audio (the upper bound).
+
+Commands::
+
+    python benchmarks/eval_demo.py generate --row demo --data SYNTH/test --out OUT [--model DIR] [--limit N]
+    python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
+    python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
+    python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
+
+``generate`` writes ``OUT/<row>/<stem>.wav`` (16 kHz) and ``OUT/<row>/timings.json``. ``score`` computes with
+``foleykit.evaluation.evaluate`` (reference protocols; onsets in strict mode over the whole 10 s clip):
+Onset Acc / AP, AV-Align of the generated audio against the test video (and the ground truth's own AV-Align),
+energy MAE, E-L1, FD_aisfx, and the nearest-category accuracy (protocol in :func:`category_accuracy`).
+Prompts: each clip's caption (``--prompt none`` generates without text, as the README demo does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS = ("demo", "nocontrol", "gtcontrol")
+TEMPORAL = ("onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1")
+
+
+def _records(data: str, limit: int | None):
+    from foleykit.data.manifest import load_records
+
+    recs = load_records(Path(data))
+    return recs[:limit] if limit else recs
+
+
+def _seed(i: int) -> int:
+    return 1000 + i
+
+
+def generate(args: argparse.Namespace) -> None:
+    import soundfile as sf
+    import torch
+
+    from foleykit.media import read_audio
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+    torch.set_num_threads(args.threads)
+    pipe = VideoToAudioPipeline.from_pretrained(args.model)
+    name = args.row + ("" if args.prompt == "caption" else "-noprompt")
+    out = Path(args.out) / name
+    out.mkdir(parents=True, exist_ok=True)
+    times = {}
+    for i, r in enumerate(_records(args.data, args.limit)):
+        if args.shard:
+            k, n = (int(v) for v in args.shard.split("/"))
+            if i % n != k:
+                continue
+        f = out / f"{r.key}.wav"
+        if f.is_file():
+            continue
+        kw: dict = {"prompt": r.caption if args.prompt == "caption" else None, "seed": _seed(i),
+                    "num_inference_steps": args.steps}
+        if args.row == "nocontrol":
+            kw["adapter_weights"] = {name: 0.0 for name in pipe.adapters}
+        elif args.row == "gtcontrol":
+            kw["control_audio"] = read_audio(r.sidecar_wav, sample_rate=pipe.seq.sample_rate)
+            kw["control_audio_sample_rate"] = pipe.seq.sample_rate
+        t0 = time.perf_counter()
+        res = pipe(str(r.path), **kw)
+        times[r.key] = time.perf_counter() - t0
+        sf.write(f, np.asarray(res.audio, np.float32).reshape(-1), res.sample_rate, subtype="FLOAT")
+    shard = "-" + args.shard.replace("/", "of") if args.shard else ""
+    (Path(args.out) / f"{name}.timings{shard}.json").write_text(json.dumps(times))
+    if times:
+        print(f"{args.row}: {len(times)} clips, {np.mean(list(times.values())):.2f} s per 10 s clip")
+
+
+# --- category accuracy -------------------------------------------------------------------------------------
+def bank_centroids(bank: str | None, categories: list[str], model) -> tuple[list[str], np.ndarray]:
+    """Per-category centroids of the bank: each sound file's aisfx block embeddings are averaged and
+    L2-normalised; a category's centroid is the normalised mean of its files (all splits of the bank)."""
+    from foleykit.data.bank import SoundBank
+    from foleykit.data.ufoai import default_bank_dir
+    from foleykit.encoders.audio import aisfx_embed
+
+    b = SoundBank(Path(bank) if bank else default_bank_dir(), sample_rate=16000)
+    names, cents = [], []
+    have = set(b.categories)
+    for cat in categories:
+        if cat not in have:
+            continue
+        embs = []
+        for e in b.category_files(cat):
+            wav = b.load(e)
+            v = aisfx_embed(wav, 16000, model=model).mean(0).numpy()
+            embs.append(v / (np.linalg.norm(v) + 1e-9))
+        c = np.mean(embs, 0)
+        names.append(cat)
+        cents.append(c / (np.linalg.norm(c) + 1e-9))
+    return names, np.stack(cents)
+
+
+def category_accuracy(wavs: dict[str, np.ndarray], truth: dict[str, str], names: list[str], cents: np.ndarray,
+                      model) -> dict[str, float]:
+    """Nearest-category accuracy: a clip's aisfx block embeddings (16 kHz input, resampled by the embedder) are
+    averaged and L2-normalised; its prediction is the bank category with the highest cosine similarity among
+    the categories the test clips can have (footsteps/*, impact/*, break/*, door/*). ``category_acc``: exact
+    category; ``family_acc``: the part before the slash (footsteps / impact / break / door)."""
+    from foleykit.encoders.audio import aisfx_embed
+
+    hits = fam = 0
+    for k, wav in wavs.items():
+        v = aisfx_embed(wav, 16000, model=model).mean(0).numpy()
+        pred = names[int(np.argmax(cents @ (v / (np.linalg.norm(v) + 1e-9))))]
+        hits += pred == truth[k]
+        fam += pred.split("/")[0] == truth[k].split("/")[0]
+    return {"category_acc": hits / len(wavs), "family_acc": fam / len(wavs)}
+
+
+def score(args: argparse.Namespace) -> None:
+    import soundfile as sf
+
+    from foleykit.encoders.audio import load_aisfx
+    from foleykit.evaluation import evaluate
+
+    recs = _records(args.data, args.limit)
+    ref_dir, vid_dir = _links(recs, Path(args.out))
+    ref = {r.key: sf.read(r.sidecar_wav, dtype="float32")[0] for r in recs}
+    truth = {r.key: r.category or "" for r in recs}
+    model = load_aisfx()
+    cats = sorted({c for c in truth.values()} | set(args.extra_categories.split(",") if args.extra_categories else []))
+    names, cents = bank_centroids(args.bank, cats, model)
+    metrics = ["onset", "av_align", "energy_mae", "e_l1", "fd"]
+    table: dict[str, dict[str, float]] = {}
+    gt = evaluate(ref_dir, None, vid_dir, metrics=["av_align"], workers=args.workers)
+    table["ground truth"] = {"av_align": gt.means()["av_align"],
+                             **category_accuracy(ref, truth, names, cents, model), "n": len(recs)}
+    for row in args.rows.split(","):
+        folder = Path(args.out) / row
+        gen = {r.key: sf.read(folder / f"{r.key}.wav", dtype="float32")[0] for r in recs
+               if (folder / f"{r.key}.wav").is_file()}
+        if len(gen) < len(recs):
+            print(f"{row}: {len(gen)} of {len(recs)} clips generated; scoring those", file=sys.stderr)
+        rep = evaluate(folder, ref_dir, vid_dir, metrics=metrics, onset_mode="strict", onset_seconds=None,
+                       workers=args.workers, allow_unpaired=True)
+        m = {k: v for k, v in rep.means().items() if v is not None}
+        m.update(category_accuracy(gen, truth, names, cents, model))
+        m["n"] = len(gen)
+        table[row] = m
+        rep.write_json(Path(args.out) / f"report-{row}.json")
+    cols = ["onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1", "fd", "category_acc", "family_acc"]
+    lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for row, m in table.items():
+        lines.append(f"| {row} | " + " | ".join(f"{m[c]:.3f}" if c in m else "—" for c in cols) + " |")
+    text = "\n".join(lines)
+    print(text)
+    (Path(args.out) / "table.md").write_text(text + "\n")
+    (Path(args.out) / "table.json").write_text(json.dumps({"rows": table, "categories": names,
+                                                           "clips": len(recs)}, indent=1))
+
+
+def _links(recs, out: Path) -> tuple[Path, Path]:
+    """Folders of symbolic links ``OUT/_reference/<stem>.wav`` and ``OUT/_videos/<stem>.mp4`` (file inputs let
+    the evaluation cache video peaks and reference embeddings between runs)."""
+    ref, vid = out / "_reference", out / "_videos"
+    for folder in (ref, vid):
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in folder.iterdir():
+            f.unlink()
+    for r in recs:
+        os.symlink(Path(r.sidecar_wav).resolve(), ref / f"{r.key}.wav")
+        os.symlink(Path(r.path).resolve(), vid / f"{r.key}{Path(r.path).suffix}")
+    return ref, vid
+
+
+# --- RMS-Mapper accuracy --------------------------------------------------------------------------------------
+def mapper(args: argparse.Namespace) -> None:
+    import torch
+
+    from foleykit.evaluation.metrics.envelope import tolerance_accuracy, topk_accuracy
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+    from foleykit.training.arrays import StoreDataset
+
+    torch.set_num_threads(args.threads)
+    pipe = VideoToAudioPipeline.from_pretrained(args.model)
+    ds = StoreDataset(args.store, args.split, fields=["motion", "frames"])
+    scores, targets = [], []
+    with torch.no_grad():
+        for i in range(len(ds)):
+            it = ds[i]
+            feats = pipe.video_encoder.encode_cached(it["frames"][None], {0: it["motion"][None]})
+            logits = pipe.predictors["rms"](feats, pipe.seq.num_control_frames)[0]
+            scores.append(logits.numpy())
+            targets.append(it["rms_class"].numpy())
+    s, t = np.concatenate(scores), np.concatenate(targets)
+    res = {f"acc@{k}": topk_accuracy(s, t, k) for k in (1, 5, 10)}
+    res.update({f"tol{k}": tolerance_accuracy(s.argmax(-1), t, k) for k in (1, 2, 5)})
+    res["clips"] = len(ds)
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+# --- spectrograms ---------------------------------------------------------------------------------------------
+def spectrograms(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import soundfile as sf
+
+    from foleykit.audio import log_mel
+
+    recs = {r.key: r for r in _records(args.data, None)}
+    out = Path(args.png_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [("ground truth", None)] + [(r, Path(args.out) / r) for r in args.rows.split(",")]
+    for key in args.clips.split(","):
+        r = recs[key]
+        fig, axes = plt.subplots(len(rows), 1, figsize=(6, 1.3 * len(rows)), sharex=True)
+        for ax, (name, folder) in zip(axes, rows):
+            wav = sf.read(r.sidecar_wav if folder is None else folder / f"{key}.wav", dtype="float32")[0]
+            mel = np.asarray(log_mel(wav, 16000))
+            ax.imshow(mel, origin="lower", aspect="auto", extent=(0, len(wav) / 16000, 0, mel.shape[0]),
+                      vmin=-11.5, vmax=2, cmap="magma")
+            ax.set_ylabel(name, fontsize=7)
+            ax.set_yticks([])
+        for e in r.events():
+            for ax in axes:
+                ax.axvline(e["time"], color="c", lw=0.4, alpha=0.6)
+        axes[0].set_title(f"{key}: {r.caption} (cyan: true event times)", fontsize=7)
+        axes[-1].set_xlabel("s", fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / f"demo_{key}.png", dpi=80)
+        plt.close(fig)
+        print(out / f"demo_{key}.png")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--row", choices=ROWS, required=True)
+    g.add_argument("--data", required=True)
+    g.add_argument("--out", required=True)
+    g.add_argument("--model", default=None)
+    g.add_argument("--limit", type=int, default=None)
+    g.add_argument("--steps", type=int, default=None)
+    g.add_argument("--prompt", choices=("caption", "none"), default="caption")
+    g.add_argument("--shard", default=None, help="k/n: every n-th clip from k")
+    g.add_argument("--threads", type=int, default=1)
+    s = sub.add_parser("score")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--rows", default=",".join(ROWS))
+    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--bank", default=None)
+    s.add_argument("--extra-categories", default="")
+    s.add_argument("--workers", type=int, default=1)
+    m = sub.add_parser("mapper")
+    m.add_argument("--store", required=True)
+    m.add_argument("--split", default="test")
+    m.add_argument("--model", default=None)
+    m.add_argument("--json", default=None)
+    m.add_argument("--threads", type=int, default=1)
+    sp = sub.add_parser("spectrograms")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--rows", default=",".join(ROWS))
+    sp.add_argument("--clips", required=True)
+    sp.add_argument("--png-dir", default="docs/images")
+    args = p.parse_args(argv)
+    {"generate": generate, "score": score, "mapper": mapper, "spectrograms": spectrograms}[args.cmd](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
