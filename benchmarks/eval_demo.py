@@ -1,4 +1,5 @@
-"""Three-row evaluation of the shipped demonstrator on the held-out synthetic test split (docs/demonstrator.md).
+"""Three-row evaluation of the shipped demonstrator on the held-out synthetic test split (its model card:
+docs/demonstrator_model_card.md).
 
 Rows (same clips, seeds, prompts and sampling steps; ReWaS Table 5 style):
 
@@ -56,6 +57,8 @@ def generate(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
     name = args.row + ("" if args.prompt == "caption" else "-noprompt")
+    if args.control_scale is not None and args.row != "nocontrol":
+        name += f"-cs{args.control_scale:g}"
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -71,7 +74,9 @@ def generate(args: argparse.Namespace) -> None:
                     "num_inference_steps": args.steps}
         if args.row == "nocontrol":
             kw["adapter_weights"] = {name: 0.0 for name in pipe.adapters}
-        elif args.row == "gtcontrol":
+        elif args.control_scale is not None:
+            kw["adapter_weights"] = {name: args.control_scale for name in pipe.adapters}
+        if args.row == "gtcontrol":
             kw["control_audio"] = read_audio(r.sidecar_wav, sample_rate=pipe.seq.sample_rate)
             kw["control_audio_sample_rate"] = pipe.seq.sample_rate
         t0 = time.perf_counter()
@@ -236,7 +241,7 @@ def spectrograms(args: argparse.Namespace) -> None:
             ax.set_yticks([])
         for e in r.events():
             for ax in axes:
-                ax.axvline(e["time"], color="c", lw=0.4, alpha=0.6)
+                ax.axvline(e["time"], color="c", lw=0.9, alpha=0.8)
         axes[0].set_title(f"{key}: {r.caption} (cyan: true event times)", fontsize=7)
         axes[-1].set_xlabel("s", fontsize=7)
         fig.tight_layout()
@@ -258,6 +263,8 @@ def main(argv=None) -> int:
     g.add_argument("--prompt", choices=("caption", "none"), default="caption")
     g.add_argument("--shard", default=None, help="k/n: every n-th clip from k")
     g.add_argument("--threads", type=int, default=1)
+    g.add_argument("--control-scale", type=float, default=None,
+                   help="adapter weight of the demo / gtcontrol rows (default: the model's); rows get a -csX suffix")
     s = sub.add_parser("score")
     s.add_argument("--data", required=True)
     s.add_argument("--out", required=True)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Every command that trained the shipped demonstrator (src/foleykit/weights/foleykit-demo), in order.
 # Hardware: a 2-core CPU (no GPU); each process runs torch with one thread (2 threads under contention are
-# slower than 1 on 2 cores), and independent stages run side by side. Wall times are in docs/demonstrator.md
-# and the model card.
+# slower than 1 on 2 cores), and independent stages run side by side. Wall times are in the
+# model card (docs/demonstrator_model_card.md).
 #
-#   scripts/train_demo.sh [WORK]        (WORK defaults to ./demo-work; ~4 h on 2 cores)
+#   scripts/train_demo.sh [WORK]        (WORK defaults to ./demo-work; ~2 h on 2 cores)
 set -euo pipefail
 WORK=${1:-demo-work}
 PY=${PY:-python}
@@ -17,26 +17,26 @@ mkdir -p "$WORK"
 
 # 1. data: the default sound bank (ufoai-sound, split by source file) and synthetic audio-visual clips
 foleykit data prepare-bank
-foleykit data synth --output "$SYNTH" --num-clips 1200 --split train --seed 1
-foleykit data synth --output "$SYNTH" --num-clips 100 --split validation --seed 2
-foleykit data synth --output "$SYNTH" --num-clips 120 --split test --seed 3
+foleykit data synth --output "$SYNTH" --num-clips 800 --split train --seed 1 --workers 2
+foleykit data synth --output "$SYNTH" --num-clips 60 --split validation --seed 2 --workers 2
+foleykit data synth --output "$SYNTH" --num-clips 60 --split test --seed 3 --workers 2
 
 # 2. decode every clip once (audio, motion statistics at 96 px, frames at 64 px, RMS targets)
 $D prepare --data "$SYNTH" --store "$STORE" --workers 2
 
 # 3. autoencoder (2 s crops) || predictor (RMS-Mapper + frame CNN on 4 s windows, category auxiliary loss)
 $D stage --stage autoencoder --store "$STORE" --run "$RUN" \
-  autoencoder.max_steps=1500 autoencoder.batch_size=8 autoencoder.lr=3e-4 autoencoder.crop_seconds=2.0 \
-  autoencoder.ckpt_every=250 autoencoder.val_every=250 autoencoder.val_batches=4 > "$WORK/autoencoder.log" 2>&1 &
+  autoencoder.max_steps=800 autoencoder.batch_size=8 autoencoder.lr=3e-4 autoencoder.crop_seconds=2.0 \
+  autoencoder.ckpt_every=200 autoencoder.val_every=200 autoencoder.val_batches=4 > "$WORK/autoencoder.log" 2>&1 &
 AE=$!
 $D stage --stage predictor --store "$STORE" --run "$RUN" \
-  predictor.max_steps=1500 predictor.batch_size=8 predictor.category_weight=0.5 predictor.window_frames=100 \
-  predictor.windows_per_clip=2 predictor.ckpt_every=250 predictor.val_every=250 predictor.val_batches=4 \
+  predictor.max_steps=1400 predictor.batch_size=8 predictor.category_weight=0.5 predictor.window_frames=100 \
+  predictor.windows_per_clip=2 predictor.ckpt_every=200 predictor.val_every=350 predictor.val_batches=4 \
   > "$WORK/predictor.log" 2>&1
 # 4. reference-audio tokens (frozen aisfx) || vocoder (HiFi-GAN, mel L1 x 45 + multi-resolution STFT)
 $D tokens --store "$STORE" > "$WORK/tokens.log" 2>&1
 $D stage --stage vocoder --store "$STORE" --run "$RUN" \
-  vocoder.max_steps=6000 vocoder.batch_size=8 vocoder.lr=5e-4 vocoder.ckpt_every=1000 vocoder.val_every=1000 \
+  vocoder.max_steps=14000 vocoder.batch_size=8 vocoder.lr=5e-4 vocoder.ckpt_every=1000 vocoder.val_every=1000 \
   vocoder.val_batches=2 > "$WORK/vocoder.log" 2>&1 &
 VOC=$!
 wait $AE
@@ -50,9 +50,9 @@ $D cache --store "$STORE" --model "$RUN/base"
 #    tokens carry WHAT sounds when no prompt is given
 $D stage --stage denoiser --store "$STORE" --run "$RUN" --init "$RUN/base" \
   "denoiser.trainable=[transformer,projection_model,condition_assembler,video_condition,controlnet_rms,control_encoder_rms]" \
-  denoiser.max_steps=4000 denoiser.batch_size=8 denoiser.lr=3e-4 denoiser.warmup_steps=100 denoiser.snr_gamma=5 \
+  denoiser.max_steps=1200 denoiser.batch_size=8 denoiser.lr=3e-4 denoiser.warmup_steps=100 denoiser.snr_gamma=5 \
   denoiser.control_dropout=0.3 "denoiser.cond_dropout={text: 0.3, video: 0.1, audio: 0.5}" \
-  denoiser.ckpt_every=250 denoiser.val_every=250 denoiser.val_batches=4 > "$WORK/denoiser.log" 2>&1
+  denoiser.ckpt_every=200 denoiser.val_every=400 denoiser.val_batches=4 > "$WORK/denoiser.log" 2>&1
 wait $VOC
 
 # 7. ship: fp16 safetensors + model card

@@ -324,3 +324,27 @@ def test_driver_runs_a_stage_on_the_store(store, tmp_path):
     assert ds["train"][0]["frames"].shape[0] == 10 and ds["validation"][0]["frames"].shape[0] == 50
     with pytest.raises(ConfigError, match="unknown stage"):
         run_stage(stage="nope", store=store, run=tmp_path / "r2")
+
+
+def test_ship_writes_fp16_with_card_and_adapter_weight(tmp_path):
+    from safetensors import safe_open
+
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+    from foleykit.product.debug import save_debug_model
+    from foleykit.training.demo import ship
+
+    model = save_debug_model(tmp_path / "model")
+    card = tmp_path / "card.md"
+    card.write_text("# card\n")
+    out = ship(model, tmp_path / "shipped", card=card, adapter_weight=2.5)
+    assert (out / "MODEL_CARD.md").read_text() == "# card\n"
+    files = sorted(out.rglob("*.safetensors"))
+    assert files
+    for f in files:
+        with safe_open(str(f), "pt") as s:
+            assert {s.get_slice(k).get_dtype() for k in s.keys()} <= {"F16", "I64", "I32", "BOOL", "U8"}, f
+    pipe = VideoToAudioPipeline.from_pretrained(out)
+    assert pipe.adapters and all(a.weight == 2.5 for a in pipe.adapters.values())
+    with pytest.raises(ValueError, match="adapter weight"):
+        ship(model, tmp_path / "bad", adapter_weight=-1.0)
+    assert not (tmp_path / "bad").exists()

@@ -241,9 +241,10 @@ def build_cache(store: str | os.PathLike, model: str | os.PathLike, *, splits: I
 
 
 def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.PathLike | None = None,
-         vocoder: str | os.PathLike | None = None) -> Path:
+         vocoder: str | os.PathLike | None = None, adapter_weight: float | None = None) -> Path:
     """Write the shipped folder: the model in fp16 safetensors (+ ``MODEL_CARD.md`` when given); ``vocoder``: a
-    model folder whose HiFi-GAN replaces the model's (the vocoder trains independently of the diffusion stages)."""
+    model folder whose HiFi-GAN replaces the model's (the vocoder trains independently of the diffusion stages);
+    ``adapter_weight``: the default weight of every control adapter (chosen on the validation split)."""
     import torch
 
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
@@ -253,6 +254,11 @@ def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.Pat
         pipe = VideoToAudioPipeline.from_pretrained(model)
         if vocoder is not None:
             pipe.codec.vocoder.load_state_dict(VideoToAudioPipeline.from_pretrained(vocoder).codec.vocoder.state_dict())
+    if adapter_weight is not None:
+        if not (adapter_weight >= 0):
+            raise ValueError(f"adapter weight must be >= 0, got {adapter_weight}")
+        for a in pipe.adapters.values():
+            a.weight = float(adapter_weight)
     folder = _save(pipe, out, dtype=torch.float16)
     if card is not None:
         shutil.copyfile(card, Path(folder) / "MODEL_CARD.md")
@@ -292,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--out", required=True)
     a.add_argument("--card", default=None)
     a.add_argument("--vocoder", default=None, help="model folder whose vocoder replaces the model's")
+    a.add_argument("--adapter-weight", type=float, default=None, help="default weight of the control adapters")
     args = p.parse_args(argv)
     set_threads(args.threads)
     t0 = time.time()
@@ -309,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.cmd == "cache":
         build_cache(args.store, args.model, scale=not args.no_scale)
     elif args.cmd == "ship":
-        ship(args.model, args.out, card=args.card, vocoder=args.vocoder)
+        ship(args.model, args.out, card=args.card, vocoder=args.vocoder, adapter_weight=args.adapter_weight)
     _say(f"[{args.cmd}] done in {time.time() - t0:.0f} s")
     return 0
 
