@@ -10,6 +10,7 @@ Rows (same clips, seeds, prompts and sampling steps; ReWaS Table 5 style):
 Commands::
 
     python benchmarks/eval_demo.py generate --row demo --data SYNTH/test --out OUT [--model DIR] [--limit N]
+        [--control-scale W]     # adapter weight of the demo / gtcontrol rows (choose it on SYNTH/validation)
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
     python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
@@ -73,9 +74,9 @@ def generate(args: argparse.Namespace) -> None:
         kw: dict = {"prompt": r.caption if args.prompt == "caption" else None, "seed": _seed(i),
                     "num_inference_steps": args.steps}
         if args.row == "nocontrol":
-            kw["adapter_weights"] = {name: 0.0 for name in pipe.adapters}
+            kw["adapter_weights"] = dict.fromkeys(pipe.adapters, 0.0)
         elif args.control_scale is not None:
-            kw["adapter_weights"] = {name: args.control_scale for name in pipe.adapters}
+            kw["adapter_weights"] = dict.fromkeys(pipe.adapters, args.control_scale)
         if args.row == "gtcontrol":
             kw["control_audio"] = read_audio(r.sidecar_wav, sample_rate=pipe.seq.sample_rate)
             kw["control_audio_sample_rate"] = pipe.seq.sample_rate

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
+from foleykit.controls.rms import rms_envelope
 from foleykit.media import probe, read_audio
 from foleykit.paths import DEFAULT_MODEL, SHIPPED_WEIGHTS_DIR, resolve_model
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "footsteps.mp4"
 #: Correlation (dB frame RMS of the generated sound vs the predicted envelope) that the shipped model must
-#: reach, and its margin over the same envelope shifted in time. Measured with seed 0: see the closing note.
+#: reach, and its margin over the same envelope shifted in time. Measured on the shipped model: seed 0 gives
+#: 0.581 against at most 0.051 shifted by 1.3 / 2.9 / 4.7 s; with the adapter off (weight 0): 0.074.
 ALIGNED_MIN = 0.2
 MARGIN = 0.15
 
@@ -52,6 +54,8 @@ def test_shipped_weights_are_fp16_and_small():
 
 def test_model_card_states_data_licence_command_and_metrics():
     card = (resolve_model(None) / "MODEL_CARD.md").read_text()
+    # the shipped card is the copy `training.demo ship --card` makes of the one under docs/: they must not drift
+    assert card == (ROOT / "docs" / "demonstrator_model_card.md").read_text()
     assert not re.search(r"@[A-Z]+@", card), "unfilled placeholder in the model card"
     for needle in ("ufoai", "CC-BY-SA-3.0", "scripts/train_demo.sh", "2-core CPU", "onset"):
         assert needle.lower() in card.lower(), needle
@@ -89,14 +93,11 @@ def generated():
 
 
 def _envelope_correlation(audio: np.ndarray, sr: int, control, shift: float = 0.0) -> float:
-    """Pearson correlation of the audio's frame RMS (dB) with the control's values, optionally shifted."""
-    import librosa
-
-    hop = int(round(sr / control.rate))
-    rms = librosa.feature.rms(y=audio, frame_length=2 * hop, hop_length=hop, center=True)[0]
-    ref = np.asarray(control.values, np.float64)
-    if shift:
-        ref = np.roll(ref, int(round(shift * control.rate)))
+    """Pearson correlation, in dB, of the audio's RMS envelope on the control's grid with the control's values,
+    the control optionally shifted in time (seconds, circularly)."""
+    hop = round(sr / control.rate)
+    rms = rms_envelope(audio, sr, frame_length=4 * hop, hop_length=hop, lowpass=False).values
+    ref = np.roll(np.asarray(control.values, np.float64), round(shift * control.rate))
     n = min(len(rms), len(ref))
     a = 20 * np.log10(rms[:n] + 1e-5)
     b = 20 * np.log10(np.maximum(ref[:n], 0) + 1e-5)
@@ -105,7 +106,7 @@ def _envelope_correlation(audio: np.ndarray, sr: int, control, shift: float = 0.
 
 def test_generated_sound_follows_the_predicted_envelope(generated):
     """The loudness of what the demonstrator makes tracks the RMS envelope predicted from the footsteps
-    video, and not the same envelope shifted in time (thresholds from measured values, see the model card)."""
+    video, and not the same envelope shifted in time (thresholds from measured values, see ALIGNED_MIN)."""
     res = generated
     control = res.controls["rms"]
     aligned = _envelope_correlation(res.audio, res.sample_rate, control)
