@@ -11,14 +11,19 @@ Commands::
 
     python benchmarks/eval_demo.py generate --row demo --data SYNTH/test --out OUT [--model DIR] [--limit N]
         [--control-scale W]     # adapter weight of the demo / gtcontrol rows (choose it on SYNTH/validation)
+        [--follow-envelope S]   # demo / gtcontrol rows with the envelope-following gain stage (-fS suffix)
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
+        [--compare demo:nocontrol,demo:gtcontrol]   # paired bootstrap 95% intervals of the differences
     python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
+        [--silence-threshold T]   # decoded-class accuracy / log-RMS L1 with another decoding rule
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
 
 ``generate`` writes ``OUT/<row>/<stem>.wav`` (16 kHz) and ``OUT/<row>/timings.json``. ``score`` computes with
 ``foleykit.evaluation.evaluate`` (reference protocols; onsets in strict mode over the whole 10 s clip):
 Onset Acc / AP, AV-Align of the generated audio against the test video (and the ground truth's own AV-Align),
 energy MAE, E-L1, FD_aisfx, and the nearest-category accuracy (protocol in :func:`category_accuracy`).
+Row differences on the temporal metrics come with a paired bootstrap 95% interval over clips
+(``foleykit.evaluation.paired_difference``): a margin is called clear when the interval excludes 0.
 Prompts: each clip's caption (``--prompt none`` generates without text, as the README demo does).
 """
 
@@ -60,6 +65,8 @@ def generate(args: argparse.Namespace) -> None:
     name = args.row + ("" if args.prompt == "caption" else "-noprompt")
     if args.control_scale is not None and args.row != "nocontrol":
         name += f"-cs{args.control_scale:g}"
+    if args.follow_envelope is not None and args.row != "nocontrol":
+        name += f"-f{args.follow_envelope:g}"
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -73,6 +80,8 @@ def generate(args: argparse.Namespace) -> None:
             continue
         kw: dict = {"prompt": r.caption if args.prompt == "caption" else None, "seed": _seed(i),
                     "num_inference_steps": args.steps}
+        if args.follow_envelope is not None and args.row != "nocontrol":
+            kw["follow_envelope"] = args.follow_envelope
         if args.row == "nocontrol":
             kw["adapter_weights"] = dict.fromkeys(pipe.adapters, 0.0)
         elif args.control_scale is not None:
@@ -136,7 +145,7 @@ def score(args: argparse.Namespace) -> None:
     import soundfile as sf
 
     from foleykit.encoders.audio import load_aisfx
-    from foleykit.evaluation import evaluate
+    from foleykit.evaluation import evaluate, paired_difference
 
     recs = _records(args.data, args.limit)
     ref_dir, vid_dir = _links(recs, Path(args.out))
@@ -147,6 +156,7 @@ def score(args: argparse.Namespace) -> None:
     names, cents = bank_centroids(args.bank, cats, model)
     metrics = ["onset", "av_align", "energy_mae", "e_l1", "fd"]
     table: dict[str, dict[str, float]] = {}
+    reports = {}
     gt = evaluate(ref_dir, None, vid_dir, metrics=["av_align"], workers=args.workers)
     table["ground truth"] = {"av_align": gt.means()["av_align"],
                              **category_accuracy(ref, truth, names, cents, model), "n": len(recs)}
@@ -162,16 +172,32 @@ def score(args: argparse.Namespace) -> None:
         m.update(category_accuracy(gen, truth, names, cents, model))
         m["n"] = len(gen)
         table[row] = m
+        reports[row] = rep
         rep.write_json(Path(args.out) / f"report-{row}.json")
     cols = ["onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1", "fd", "category_acc", "family_acc"]
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for row, m in table.items():
         lines.append(f"| {row} | " + " | ".join(f"{m[c]:.3f}" if c in m else "—" for c in cols) + " |")
+    rows = list(reports)
+    pairs = ([tuple(c.split(":")) for c in args.compare.split(",")] if args.compare
+             else [(rows[0], r) for r in rows[1:]])
+    comparisons = []
+    if pairs:
+        lines += ["", "Paired differences over clips (A - B, bootstrap 95% interval; share of clips where A is "
+                  "better; * = the interval excludes 0):", "",
+                  "| A - B | " + " | ".join(TEMPORAL) + " |", "|---" * (len(TEMPORAL) + 1) + "|"]
+    for a, b in pairs:
+        cells = []
+        for metric in TEMPORAL:
+            d = paired_difference(reports[a].metrics[metric], reports[b].metrics[metric], metric)
+            comparisons.append({"a": a, "b": b, **d.to_dict()})
+            cells.append(f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}] {d.better:.0%}{'*' if d.significant else ''}")
+        lines.append(f"| {a} - {b} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     print(text)
     (Path(args.out) / "table.md").write_text(text + "\n")
-    (Path(args.out) / "table.json").write_text(json.dumps({"rows": table, "categories": names,
-                                                           "clips": len(recs)}, indent=1))
+    (Path(args.out) / "table.json").write_text(json.dumps({"rows": table, "comparisons": comparisons,
+                                                           "categories": names, "clips": len(recs)}, indent=1))
 
 
 def _links(recs, out: Path) -> tuple[Path, Path]:
@@ -192,6 +218,7 @@ def _links(recs, out: Path) -> tuple[Path, Path]:
 def mapper(args: argparse.Namespace) -> None:
     import torch
 
+    from foleykit.controls import classes_to_rms
     from foleykit.evaluation.metrics.envelope import tolerance_accuracy, topk_accuracy
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
     from foleykit.training.arrays import StoreDataset
@@ -210,6 +237,16 @@ def mapper(args: argparse.Namespace) -> None:
     s, t = np.concatenate(scores), np.concatenate(targets)
     res = {f"acc@{k}": topk_accuracy(s, t, k) for k in (1, 5, 10)}
     res.update({f"tol{k}": tolerance_accuracy(s.argmax(-1), t, k) for k in (1, 2, 5)})
+    # the classes the pipeline actually uses (RMSMapper.decode_classes: argmax or the silence threshold)
+    predictor = pipe.predictors["rms"]
+    if args.silence_threshold is not None:
+        predictor.silence_threshold = args.silence_threshold
+    d = predictor.decode_classes(torch.from_numpy(s)).numpy()
+    log_rms = [np.log(classes_to_rms(c) + 1e-3) for c in (d, t)]
+    res.update({"silence_threshold": predictor.silence_threshold, "decoded_acc": float(np.mean(d == t)),
+                "decoded_tol2": tolerance_accuracy(d, t, 2), "decoded_log_rms_l1": float(np.mean(np.abs(
+                    log_rms[0] - log_rms[1]))), "silent_frames_decoded": float(np.mean(d == 0)),
+                "silent_frames_true": float(np.mean(t == 0))})
     res["clips"] = len(ds)
     print(json.dumps(res, indent=1))
     if args.json:
@@ -266,6 +303,8 @@ def main(argv=None) -> int:
     g.add_argument("--threads", type=int, default=1)
     g.add_argument("--control-scale", type=float, default=None,
                    help="adapter weight of the demo / gtcontrol rows (default: the model's); rows get a -csX suffix")
+    g.add_argument("--follow-envelope", type=float, default=None,
+                   help="envelope-following strength of the demo / gtcontrol rows; rows get a -fS suffix")
     s = sub.add_parser("score")
     s.add_argument("--data", required=True)
     s.add_argument("--out", required=True)
@@ -274,12 +313,16 @@ def main(argv=None) -> int:
     s.add_argument("--bank", default=None)
     s.add_argument("--extra-categories", default="")
     s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--compare", default=None,
+                   help="A:B,... row pairs for the paired differences (default: the first row against each other)")
     m = sub.add_parser("mapper")
     m.add_argument("--store", required=True)
     m.add_argument("--split", default="test")
     m.add_argument("--model", default=None)
     m.add_argument("--json", default=None)
     m.add_argument("--threads", type=int, default=1)
+    m.add_argument("--silence-threshold", type=float, default=None,
+                   help="decode with this RMSMapper silence threshold instead of the model's")
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)
     sp.add_argument("--out", required=True)

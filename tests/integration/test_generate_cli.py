@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from foleykit.cli import main
-from foleykit.controls import TemporalControl
+from foleykit.controls import TemporalControl, rms_envelope
 from foleykit.media import probe, read_audio, write_audio, write_video
 from foleykit.testing import (
     make_audio_only_file,
@@ -177,6 +177,31 @@ def test_editable_timing_loop(media, tmp_path, capsys):
     np.testing.assert_allclose(used.values, TemporalControl.load(edited).values, atol=1e-6)
     side = json.loads(out_wav.with_suffix(".json").read_text())
     assert side["controls"]["rms"]["source"] == "file" and side["parameters"]["control_scale"] == 0.7
+
+
+def test_follow_envelope_pins_the_loudness_to_the_edited_curve(media, tmp_path, capsys):
+    edited = tmp_path / "edited.csv"
+    TemporalControl("rms", np.where(np.arange(200) < 100, 0.0, 0.05).astype(np.float32), 125.0).save(edited)
+    take = {}
+    for s in ("0", "1"):
+        out_wav = tmp_path / f"take{s}.wav"
+        rc, _, err = gen(capsys, media, media["clip"], out_wav, "--control", edited, "--seed", "3",
+                         "--follow-envelope", s)
+        assert rc == 0, err
+        take[s] = read_audio(out_wav, sample_rate=16000)
+    side = json.loads((tmp_path / "take1.json").read_text())
+    assert side["parameters"]["follow_envelope"] == 1.0 and "--follow-envelope 1.0" in side["reproduce"]
+    env0 = rms_envelope(take["0"], 16000).values
+    env1 = rms_envelope(take["1"], 16000).values
+    # first half: class 0 ("below rms_min") -> never louder than about 0.01; second half: at the curve's 0.05
+    # wherever the 18 dB boost allows it (the debug model's random output is quiet in places)
+    assert env1[10:90].max() < 0.0125
+    reachable = (env0[115:190] * 10 ** (18 / 20)) > 0.06
+    assert reachable.sum() > 20
+    np.testing.assert_allclose(env1[115:190][reachable], 0.05, rtol=0.2)
+    rc, _, err = gen(capsys, media, media["clip"], tmp_path / "bad.wav", "--follow-envelope", "1.5")
+    assert rc == 2 and err.count("foleykit: error:") == 1 and "follow-envelope" in err
+    assert not (tmp_path / "bad.wav").exists()
 
 
 def test_control_with_another_rate_and_length_is_fitted_with_notes(media, tmp_path, capsys):

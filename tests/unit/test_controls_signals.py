@@ -15,6 +15,7 @@ from foleykit.controls import (
     detect_onsets,
     energy,
     energy_from_mel,
+    follow_envelope,
     gaussian_smoothed_targets,
     inverse_mu_law,
     lowpass_envelope,
@@ -273,3 +274,62 @@ def test_onsets_track_on_latent_grid_and_custom_rate():
     fine = onsets(x, 22050, rate=100)
     assert fine.num_frames == 250
     np.testing.assert_array_equal(np.flatnonzero(fine.values), np.floor(np.array(tr.meta["times"]) * 100))
+
+
+# --- envelope following -----------------------------------------------------------------------------------
+def _bursty(seconds=2.0, seed=0):
+    """Noise at 0.05 RMS with loud 30 ms bursts every 250 ms: a rendering whose loudness wanders."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(round(seconds * SR)).astype(np.float32) * 0.05
+    for k in range(0, len(x), SR // 4):
+        x[k:k + 480] *= 8.0
+    return x
+
+
+def test_follow_envelope_matches_the_target_and_limits_quiet_frames():
+    x = _bursty()
+    target = np.where(np.arange(250) < 125, 0.1, 0.0).astype(np.float32)  # 1 s at 0.1, then class 0
+    out = follow_envelope(x, SR, TemporalControl("rms", target, 125.0))
+    before = rms_envelope(x, SR).values
+    after = rms_envelope(out, SR).values
+    first, second = slice(20, 105), slice(145, 230)  # away from the step (the envelope is low-passed)
+    # the wandering loudness is flattened onto the target: within 15% of 0.1 everywhere
+    assert np.ptp(before[first]) > 0.1
+    assert np.max(np.abs(after[first] - 0.1)) < 0.015
+    # class 0 means "below rms_min": loud frames are pulled down to about 0.01, none is silenced
+    assert before[second].min() > 0.012 and before[second].max() > 0.1
+    assert np.all(after[second] < 0.0125) and np.all(after[second] > 0.005)
+
+
+def test_follow_envelope_leaves_quiet_class_zero_frames_and_strength_interpolates():
+    quiet = noise(amp=0.004)  # RMS 0.004 < rms_min
+    silent_target = TemporalControl("rms", np.zeros(125, np.float32), 125.0)
+    np.testing.assert_allclose(follow_envelope(quiet, SR, silent_target), quiet, rtol=1e-4, atol=1e-7)
+    x = noise(amp=0.05)
+    loud_target = TemporalControl("rms", np.full(125, 0.2, np.float32), 125.0)
+    full = rms_envelope(follow_envelope(x, SR, loud_target), SR).values[20:100]
+    half = rms_envelope(follow_envelope(x, SR, loud_target, strength=0.5), SR).values[20:100]
+    measured = rms_envelope(x, SR).values[20:100]
+    np.testing.assert_allclose(full, 0.2, rtol=0.05)
+    np.testing.assert_allclose(half, np.sqrt(0.2 * measured), rtol=0.05)  # geometric half-way
+    np.testing.assert_array_equal(follow_envelope(x, SR, loud_target, strength=0.0), x)
+    # the boost is limited (default 18 dB): a near-silent rendering is not blown up to the target
+    tiny = noise(amp=1e-4)
+    boosted = rms_envelope(follow_envelope(tiny, SR, loud_target), SR).values[20:100]
+    np.testing.assert_allclose(boosted, rms_envelope(tiny, SR).values[20:100] * 10 ** (18 / 20), rtol=0.05)
+
+
+def test_follow_envelope_classes_stereo_and_errors():
+    x = 0.5 * _bursty(1.0)
+    classes = rms_to_classes(TemporalControl("rms", np.full(125, 0.1, np.float32), 125.0))
+    mono = follow_envelope(x, SR, classes)
+    np.testing.assert_allclose(mono, follow_envelope(x, SR, classes_to_rms(classes)))
+    stereo = follow_envelope(np.stack([x, 0.5 * x]), SR, classes)
+    assert stereo.shape == (2, len(x))
+    np.testing.assert_allclose(stereo[1], 0.5 * follow_envelope(np.stack([x, 0.5 * x]), SR, classes)[0], atol=1e-6)
+    with pytest.raises(ControlError, match="RMS envelope"):
+        follow_envelope(x, SR, TemporalControl("energy", np.zeros(100, np.float32), 100.0))
+    with pytest.raises(ControlError, match="strength"):
+        follow_envelope(x, SR, classes, strength=1.5)
+    with pytest.raises(ControlError, match="waveform"):
+        follow_envelope(np.zeros((1, 2, 100), np.float32), SR, classes)

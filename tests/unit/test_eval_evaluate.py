@@ -185,3 +185,30 @@ def test_cache_keys_on_file_identity_and_parameters(tmp_path):
     assert not cached(None, "k", src, {"p": 1}, compute)[1]  # disabled
     assert not cached(d, "k", "in-memory", {"p": 1}, compute)[1]  # only files are cached
     assert len(calls) == 6
+
+
+def test_paired_difference_bootstrap():
+    from foleykit.evaluation import MetricResult, paired_difference
+
+    # a constant difference has a zero-width interval; direction decides which system is better
+    a = {f"c{i}": 1.0 + i for i in range(5)}
+    b = {f"c{i}": 0.5 + i for i in range(5)}
+    up = paired_difference(a, b, "onset_acc")
+    assert (up.diff, up.low, up.high, up.better, up.num_clips) == (0.5, 0.5, 0.5, 1.0, 5)
+    assert up.significant and up.a_better
+    down = paired_difference(a, b, "energy_mae")
+    assert down.significant and not down.a_better and down.better == 0.0
+    # d = [1, 0, 2]: mean 1, every resampled mean lies in [0, 2]; a tie counts half; reproducible by seed
+    r = paired_difference({"x": 1, "y": 2, "z": 3, "only_a": 9}, MetricResult.from_values({"x": 0, "y": 2, "z": 1}),
+                          "av_align", num_resamples=2000, seed=3)
+    assert r.num_clips == 3 and r.diff == 1.0 and 0.0 <= r.low < 1.0 < r.high <= 2.0
+    assert r.better == (2 + 0.5) / 3
+    assert r == paired_difference({"x": 1, "y": 2, "z": 3}, {"x": 0, "y": 2, "z": 1}, "av_align",
+                                  num_resamples=2000, seed=3)
+    same = paired_difference({"x": 0.2, "y": float("nan")}, {"x": 0.2, "y": 0.1}, "e_l1")
+    assert same.num_clips == 1 and not same.significant and same.better == 0.5
+    assert same.to_dict()["ci"] == [0.0, 0.0]
+    with pytest.raises(ConfigError, match="share no"):
+        paired_difference({"x": 1.0}, {"y": 1.0}, "onset_ap")
+    with pytest.raises(ConfigError, match="direction"):
+        paired_difference({"x": 1.0}, {"x": 1.0}, "made_up")

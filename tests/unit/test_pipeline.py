@@ -134,6 +134,22 @@ def test_adapter_weight_and_window(frames):
         run(windows={"rms": (0.8, 0.2)})
 
 
+def test_follow_envelope_after_decoding(pipe, frames, monkeypatch):
+    from foleykit.controls import follow_envelope, rms_envelope
+
+    rms = TemporalControl("rms", np.where(np.arange(125) < 60, 0.0, 0.05).astype(np.float32), 125.0)
+    plain = pipe(frames=frames, prompt="steps", controls={"rms": rms}, seed=1)
+    pinned = pipe(frames=frames, prompt="steps", controls={"rms": rms}, seed=1, follow_envelope=1.0)
+    assert "follow_envelope" in pinned.timings and "follow_envelope" not in plain.timings
+    np.testing.assert_allclose(pinned.audio, follow_envelope(plain.audio, 16000, rms), atol=1e-6)
+    assert rms_envelope(pinned.audio, 16000).values[5:50].max() < 0.0125
+    with pytest.raises(ConfigError, match="follow_envelope"):
+        pipe(frames=frames, follow_envelope=2.0)
+    monkeypatch.setattr(pipe.adapters["rms"], "control_kind", "energy")  # a model without an RMS adapter
+    with pytest.raises(ConfigError, match="RMS timing adapter"):
+        pipe(frames=frames, follow_envelope=0.5)
+
+
 def test_fresh_adapter_leaves_the_base_unchanged(pipe, frames):
     cond, uncond, rms = _inputs(pipe, frames)
     base = pipe.denoise(cond, uncond=uncond, generator=_gen(), num_inference_steps=2)

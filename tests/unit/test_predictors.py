@@ -118,6 +118,22 @@ def test_rms_shapes_and_full_size():
     assert full.num_parameters() == convs + lstm + 512 * 64 + 64
 
 
+def test_rms_silence_threshold_decoding():
+    # frame 0: P(0) = 0.4, the rest spread -> argmax says silence, P(sound) = 0.6; frame 1: P(0) = 0.2
+    p = torch.tensor([[0.4, 0.1, 0.2, 0.15, 0.15], [0.2, 0.5, 0.1, 0.1, 0.1]])
+    logits = p.log()
+    plain = RMSMapper.preset("debug", num_classes=5)
+    assert plain.silence_threshold is None and plain.decode_classes(logits).tolist() == [0, 1]
+    tau = RMSMapper.preset("debug", num_classes=5, silence_threshold=0.5)
+    assert tau.decode_classes(logits).tolist() == [2, 1]  # the most likely sounding class
+    assert RMSMapper.preset("debug", num_classes=5, silence_threshold=0.3).decode_classes(logits).tolist() == [0, 1]
+    c = tau.to_control(logits, SEQ.with_duration(2 / SEQ.control_rate))
+    np.testing.assert_allclose(c.values, classes_to_rms(np.array([2, 1]), n_classes=5))
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ConfigError, match="silence_threshold"):
+            RMSMapper.preset("debug", silence_threshold=bad)
+
+
 def test_rms_loss_matches_eq10_and_overfits():
     model = RMSMapper.preset("debug", num_classes=8)
     classes = torch.tensor([[3, 0]])

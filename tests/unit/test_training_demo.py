@@ -336,7 +336,7 @@ def test_ship_writes_fp16_with_card_and_adapter_weight(tmp_path):
     model = save_debug_model(tmp_path / "model")
     card = tmp_path / "card.md"
     card.write_text("# card\n")
-    out = ship(model, tmp_path / "shipped", card=card, adapter_weight=2.5)
+    out = ship(model, tmp_path / "shipped", card=card, adapter_weight=2.5, silence_threshold=0.3)
     assert (out / "MODEL_CARD.md").read_text() == "# card\n"
     files = sorted(out.rglob("*.safetensors"))
     assert files
@@ -345,6 +345,10 @@ def test_ship_writes_fp16_with_card_and_adapter_weight(tmp_path):
             assert {s.get_slice(k).get_dtype() for k in s.keys()} <= {"F16", "I64", "I32", "BOOL", "U8"}, f
     pipe = VideoToAudioPipeline.from_pretrained(out)
     assert pipe.adapters and all(a.weight == 2.5 for a in pipe.adapters.values())
+    assert pipe.predictors["rms"].silence_threshold == 0.3  # stored in the spec, rebuilt on load
+    assert VideoToAudioPipeline.from_pretrained(model).predictors["rms"].silence_threshold is None
+    with pytest.raises(ValueError, match="silence threshold"):
+        ship(model, tmp_path / "bad", silence_threshold=1.5)
     with pytest.raises(ValueError, match="adapter weight"):
         ship(model, tmp_path / "bad", adapter_weight=-1.0)
     assert not (tmp_path / "bad").exists()

@@ -1,7 +1,8 @@
 """``foleykit generate``: give a video (or a folder / CSV list of videos) its sound.
 
     foleykit generate VIDEO -o OUT.mp4|OUT.wav [--prompt TEXT] [--negative-prompt TEXT] [--audio-prompt SOUND]
-        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--steps N] [--guidance F] [--seed N]
+        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--follow-envelope S] [--steps N]
+        [--guidance F] [--seed N]
         [--start S] [--duration S] [--model NAME_OR_DIR] [--keep-original-audio] [--device auto|cpu|cuda|mps]
         [--save-controls] [--regenerate START-END --from PREVIOUS]
     foleykit generate FOLDER|LIST.csv -o OUT_FOLDER [--format mp4|wav|...] [same options]
@@ -51,6 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--control-from-audio", metavar="SOUND", help="take the timing from a reference recording")
     p.add_argument("--control-scale", type=number(float, minimum=0), metavar="F",
                    help="how strongly the timing curve is followed (default: the model's, usually 1)")
+    p.add_argument("--follow-envelope", type=number(float, minimum=0), metavar="S",
+                   help="0..1: after generation, make the loudness follow the RMS timing curve exactly "
+                        "(a gain stage; 1 = fully, default: the model's, 0 = off)")
     p.add_argument("--steps", type=number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)")
     p.add_argument("--guidance", type=number(float, minimum=0), metavar="F",
                    help="classifier-free guidance scale (default: the model's)")
@@ -81,6 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 #: Options copied from a previous result's sidecar when regenerating (unless given again).
 _INHERITED = ("prompt", "negative_prompt", "audio_prompt", "control", "control_from_audio", "control_scale",
+              "follow_envelope",
               "steps", "guidance", "start", "duration", "window", "overlap", "scene_cuts", "keep_original_audio")
 
 

@@ -18,6 +18,7 @@ from foleykit.controls.motion import MOTION_FEATURE_NAMES, flow_trajectory, moti
 from foleykit.controls.onsets import detect_onsets, onset_track, onsets
 from foleykit.controls.rms import (
     classes_to_rms,
+    follow_envelope,
     gaussian_smoothed_targets,
     inverse_mu_law,
     lowpass_envelope,
@@ -39,6 +40,7 @@ __all__ = [
     "energy_from_mel",
     "extract",
     "flow_trajectory",
+    "follow_envelope",
     "gaussian_smoothed_targets",
     "inverse_mu_law",
     "is_class_kind",

@@ -11,6 +11,9 @@ from foleykit import registry
 registry.add_provider("embedder", "foleykit.evaluation.embedders")
 
 from foleykit.evaluation.evaluate import METRICS, EvalConfig, evaluate, get_embedder
-from foleykit.evaluation.report import EvalReport, MetricResult
+from foleykit.evaluation.report import EvalReport, MetricResult, PairedDifference, paired_difference
 
-__all__ = ["METRICS", "EvalConfig", "EvalReport", "MetricResult", "evaluate", "get_embedder"]
+__all__ = [
+    "METRICS", "EvalConfig", "EvalReport", "MetricResult", "PairedDifference", "evaluate", "get_embedder",
+    "paired_difference",
+]

@@ -99,3 +99,81 @@ class EvalReport:
             note = str(res.extra.get("skipped") or notes.get(name, "")).replace("|", "\\|")
             lines.append(f"| {name}{arrow} | {value} | {files} | {note} |")
         return "\n".join(lines) + "\n"
+
+
+@dataclass
+class PairedDifference:
+    """A paired comparison of two systems on the same clips (:func:`paired_difference`).
+
+    Attributes:
+        metric: Metric name.
+        diff: ``mean(a) - mean(b)`` over the shared clips.
+        low, high: Percentile bootstrap confidence interval of ``diff``.
+        better: Share of clips where ``a`` is better than ``b`` (by the metric's direction; ties count half).
+        num_clips: Clips compared.
+        direction: +1 if higher is better, -1 if lower is better.
+    """
+
+    metric: str
+    diff: float
+    low: float
+    high: float
+    better: float
+    num_clips: int
+    direction: int
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes 0 (in either direction)."""
+        return self.low > 0 or self.high < 0
+
+    @property
+    def a_better(self) -> bool:
+        """``a`` is better than ``b`` and the interval excludes 0."""
+        return self.significant and self.diff * self.direction > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "diff": self.diff, "ci": [self.low, self.high], "better": self.better,
+                "num_clips": self.num_clips, "direction": self.direction, "a_better": self.a_better}
+
+
+def paired_difference(a: MetricResult | dict[str, float], b: MetricResult | dict[str, float], metric: str, *,
+                      num_resamples: int = 10000, confidence: float = 0.95, seed: int = 0) -> PairedDifference:
+    """Paired bootstrap of ``mean(a) - mean(b)`` over the clips both systems were scored on.
+
+    The clips are resampled with replacement ``num_resamples`` times (the same draw for both systems, so the
+    clip-to-clip spread that both share cancels); the interval is the percentile interval of the resampled
+    mean differences. Clips whose value is missing or not finite in either system are left out.
+
+    Args:
+        a, b: Per-file values (``MetricResult`` or ``{stem: value}``) of the two systems.
+        metric: Name (its direction comes from ``DIRECTION``).
+        num_resamples: Bootstrap resamples.
+        confidence: Interval coverage in (0, 1).
+        seed: Random seed of the resampling (the result is reproducible).
+
+    Raises:
+        ConfigError: no shared clip, unknown direction, bad ``confidence`` / ``num_resamples``.
+    """
+    import numpy as np
+
+    from foleykit.errors import ConfigError
+
+    pa = a.per_file if isinstance(a, MetricResult) else a
+    pb = b.per_file if isinstance(b, MetricResult) else b
+    keys = sorted(k for k in set(pa) & set(pb) if _clean(pa[k]) is not None and _clean(pb[k]) is not None)
+    if not keys:
+        raise ConfigError(f"{metric}: the two systems share no scored clip")
+    direction = DIRECTION.get("rms_acc" if metric.startswith("rms_acc") else metric)
+    if direction is None:
+        raise ConfigError(f"{metric}: unknown metric direction; known: {', '.join(sorted(DIRECTION))}")
+    if not 0 < confidence < 1 or num_resamples < 1:
+        raise ConfigError(f"need 0 < confidence < 1 and num_resamples >= 1, got {confidence}, {num_resamples}")
+    d = np.array([float(pa[k]) - float(pb[k]) for k in keys])
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(num_resamples, len(d)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    signed = d * direction
+    better = float(((signed > 0).sum() + 0.5 * (signed == 0).sum()) / len(d))
+    return PairedDifference(metric, float(d.mean()), float(low), float(high), better, len(d), direction)

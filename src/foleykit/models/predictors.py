@@ -258,6 +258,11 @@ class RMSMapper(TimingPredictor):
         num_classes: Mu-law classes (64).
         dropout: Dropout after each conv stage.
         upsample_mode: ``nearest`` (torch Upsample default) or ``linear``.
+        silence_threshold: How :meth:`to_control` decodes the logits. None (Stable-V2A): the argmax class.
+            A probability ``tau``: class 0 (silence) when ``P(class 0) >= tau``, else the most likely of the
+            sounding classes 1..C-1. Trained with eq. 9's smoothing, class 0 is one-hot but every sounding
+            target is spread over 5 neighbouring classes, so the argmax picks silence on frames where sound
+            is more likely than not; a threshold chosen on validation data undoes that bias.
 
     Shapes:
         ``forward(feats: Tensor[B x T_v x D], num_frames: int)`` -> logits
@@ -283,8 +288,12 @@ class RMSMapper(TimingPredictor):
         num_classes: int = 64,
         dropout: float = 0.5,
         upsample_mode: str = "nearest",
+        silence_threshold: float | None = None,
     ) -> None:
         super().__init__()
+        if silence_threshold is not None and not 0 < silence_threshold < 1:
+            raise ConfigError(f"RMSMapper: silence_threshold must be in (0, 1) or None, got {silence_threshold}")
+        self.silence_threshold = None if silence_threshold is None else float(silence_threshold)
         if kernel_size % 2 == 0:
             raise ConfigError(f"RMSMapper: kernel_size must be odd, got {kernel_size}")
         if upsample_mode not in ("nearest", "linear"):
@@ -360,8 +369,17 @@ class RMSMapper(TimingPredictor):
         ce = -(target.to(logits.dtype) * F.log_softmax(logits, dim=-1)).sum(-1)  # (B, N)
         return _masked_mean(ce, mask)
 
+    def decode_classes(self, logits: Tensor) -> Tensor:
+        """Class per frame of logits ``Tensor[... x C]`` (argmax, or the ``silence_threshold`` rule)."""
+        if self.silence_threshold is None:
+            return logits.argmax(-1)
+        p = logits.float().softmax(-1)
+        sounding = 1 + p[..., 1:].argmax(-1)
+        return torch.where(p[..., 0] >= self.silence_threshold, torch.zeros_like(sounding), sounding)
+
     def to_control(self, output: Tensor, seq: SequenceConfig) -> TemporalControl:
-        """Argmax class per frame, mu-law decoded to an RMS envelope at ``seq.control_rate`` (kind ``rms``).
+        """Class per frame (:meth:`decode_classes`), mu-law decoded to an RMS envelope at ``seq.control_rate``
+        (kind ``rms``).
 
         Args:
             output: logits ``Tensor[N x C]`` or ``Tensor[1 x N x C]``.
@@ -370,7 +388,7 @@ class RMSMapper(TimingPredictor):
         from foleykit.controls.rms import classes_to_rms
 
         logits = _one_clip(output, 2, "RMSMapper")
-        classes = logits.argmax(-1)
+        classes = self.decode_classes(torch.from_numpy(logits)).numpy()
         rms = np.asarray(classes_to_rms(classes, n_classes=self.num_classes), dtype=np.float32)
         return TemporalControl("rms", rms, seq.control_rate, meta={"source": "RMSMapper"})
 

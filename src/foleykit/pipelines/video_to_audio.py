@@ -18,6 +18,7 @@ the flash / memory-efficient kernels on GPUs. See docs/speed.md.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from collections.abc import Callable
@@ -472,6 +473,7 @@ class VideoToAudioPipeline(FastInferenceMixin):
         generator: torch.Generator | None = None,
         init_latents: torch.Tensor | None = None,
         inpaint_mask: torch.Tensor | None = None,
+        follow_envelope: float | None = None,
     ) -> VideoToAudioOutput:
         """Generate audio for a video (or ``frames`` at ``seq.video_fps``, or text only + ``duration``).
 
@@ -490,6 +492,9 @@ class VideoToAudioPipeline(FastInferenceMixin):
             adapter_weights, adapter_windows: Per-adapter weight / ``(start, end)`` overrides.
             seed / generator: Random state of the initial noise (same seed -> same audio).
             init_latents, inpaint_mask: Regenerate only the masked latent frames of a previous result.
+            follow_envelope: Strength in [0, 1] of the gain stage that makes the output's loudness follow the
+                RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0, off).
+                Needs a model with an RMS adapter.
         """
         timings: dict[str, float] = {}
         t_all = clock = time.perf_counter()
@@ -504,6 +509,13 @@ class VideoToAudioPipeline(FastInferenceMixin):
             timings[name] = now - clock
             clock = now
 
+        follow = float(self.defaults.get("follow_envelope", 0.0) if follow_envelope is None else follow_envelope)
+        if not (math.isfinite(follow) and 0.0 <= follow <= 1.0):
+            raise ConfigError(f"follow_envelope must be in [0, 1], got {follow_envelope}")
+        follow_on = next((n for n, a in self.adapters.items() if a.control_kind == "rms"), None)
+        if follow > 0 and follow_on is None:
+            raise ConfigError("follow_envelope needs a model with an RMS timing adapter; this one has "
+                              f"{', '.join(a.control_kind for a in self.adapters.values()) or 'none'}")
         # 1. Geometry
         if video is not None and frames is not None:
             raise ConfigError("give either a video file or frames, not both")
@@ -610,6 +622,13 @@ class VideoToAudioPipeline(FastInferenceMixin):
         wav = self._decode_timed(latents, timings)[..., : seq.num_samples]
         wav = wav[0].float().clamp(-1, 1).cpu().numpy()
         tick("decode")
+        if follow > 0 and follow_on is not None:
+            from foleykit.controls import TemporalControl, follow_envelope as follow_rms
+
+            c = used[follow_on]
+            wav = follow_rms(wav, seq.sample_rate, TemporalControl(c.kind, c.values, c.rate, 0.0, c.meta),
+                             strength=follow)
+            tick("follow_envelope")
         if "decode_vae" in timings:
             timings["decode_vocoder"] = timings["decode"] - timings["decode_vae"]
         timings["total"] = time.perf_counter() - t_all

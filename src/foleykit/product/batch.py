@@ -18,7 +18,7 @@ from foleykit.product.outputs import AUDIO_SUFFIXES, INPUT_VIDEO_SUFFIXES, VIDEO
 #: CSV columns besides ``path``: option name -> parser.
 CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
     "prompt": str, "negative_prompt": str, "audio_prompt": str, "control": str, "control_from_audio": str,
-    "control_scale": float, "steps": int, "guidance": float, "seed": int, "start": float, "duration": float,
+    "control_scale": float, "follow_envelope": float, "steps": int, "guidance": float, "seed": int, "start": float, "duration": float,
     "output": str,
 }
 #: Columns holding file names (relative to the CSV's folder).
@@ -70,8 +70,8 @@ def collect_items(source: str | os.PathLike, out_dir: str | os.PathLike, *, fmt:
     Args:
         source: A folder (every video file directly inside it, sorted by name) or a CSV file with a header and a
             ``path`` column (relative paths start at the CSV's folder) and optional columns
-            ``prompt, negative_prompt, audio_prompt, control, control_from_audio, control_scale, steps, guidance,
-            seed, start, duration, output``; empty cells keep the command-line value.
+            ``prompt, negative_prompt, audio_prompt, control, control_from_audio, control_scale, follow_envelope,
+            steps, guidance, seed, start, duration, output``; empty cells keep the command-line value.
         out_dir: Output folder (outputs are ``<video stem>.<fmt>`` unless the CSV names them).
         fmt: Output suffix: mp4, mov, mkv, wav or flac.
 

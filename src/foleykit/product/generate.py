@@ -45,6 +45,8 @@ class GenerateOptions:
         control: Timing-control file (``.csv`` / ``.json``) or a ``TemporalControl``.
         control_from_audio: Recording whose measured timing drives the adapters.
         control_scale: Weight of the timing-control adapters (None: the model's).
+        follow_envelope: Strength in [0, 1] of the gain stage that makes the loudness follow the RMS curve
+            (None: the model's, 0 for the demonstrator).
         steps, guidance: Sampling steps and classifier-free guidance scale (None: the model's defaults).
         seed: Random seed (None: drawn at random and recorded).
         start, duration: Segment of the video to generate (seconds; duration None: to the end).
@@ -63,6 +65,7 @@ class GenerateOptions:
     control: Any = None
     control_from_audio: str | None = None
     control_scale: float | None = None
+    follow_envelope: float | None = None
     steps: int | None = None
     guidance: float | None = None
     seed: int | None = None
@@ -86,6 +89,9 @@ class GenerateOptions:
             raise ConfigError(f"--guidance must be a number >= 0, got {self.guidance}")
         if self.control_scale is not None and not (math.isfinite(self.control_scale) and self.control_scale >= 0):
             raise ConfigError(f"--control-scale must be a number >= 0, got {self.control_scale}")
+        if self.follow_envelope is not None and not (
+                math.isfinite(self.follow_envelope) and 0 <= self.follow_envelope <= 1):
+            raise ConfigError(f"--follow-envelope must be a number from 0 to 1, got {self.follow_envelope}")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise ConfigError(f"--start must be >= 0 seconds, got {self.start}")
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
@@ -334,7 +340,8 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
                        negative_prompt=opts.negative_prompt or None, reference_audio=ref, reference_sample_rate=sr if ref is not None else None,
                        controls={n: _window_control(c, w) for n, c in controls.items()},
                        start=w.start, duration=w.duration, num_inference_steps=steps, guidance_scale=guidance,
-                       adapter_weights=weights, seed=seed, init_latents=init, inpaint_mask=mask)
+                       adapter_weights=weights, seed=seed, init_latents=init, inpaint_mask=mask,
+                       follow_envelope=opts.follow_envelope)
             timeline.place(w, out.audio if out.audio.ndim == 1 else out.audio.mean(axis=0))
             for key, v in out.timings.items():
                 if key != "total":

@@ -241,10 +241,12 @@ def build_cache(store: str | os.PathLike, model: str | os.PathLike, *, splits: I
 
 
 def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.PathLike | None = None,
-         vocoder: str | os.PathLike | None = None, adapter_weight: float | None = None) -> Path:
+         vocoder: str | os.PathLike | None = None, adapter_weight: float | None = None,
+         silence_threshold: float | None = None) -> Path:
     """Write the shipped folder: the model in fp16 safetensors (+ ``MODEL_CARD.md`` when given); ``vocoder``: a
     model folder whose HiFi-GAN replaces the model's (the vocoder trains independently of the diffusion stages);
-    ``adapter_weight``: the default weight of every control adapter (chosen on the validation split)."""
+    ``adapter_weight``: the default weight of every control adapter (chosen on the validation split);
+    ``silence_threshold``: the RMS-Mapper's decoding rule (``RMSMapper``; chosen on the validation split)."""
     import torch
 
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
@@ -259,6 +261,15 @@ def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.Pat
             raise ValueError(f"adapter weight must be >= 0, got {adapter_weight}")
         for a in pipe.adapters.values():
             a.weight = float(adapter_weight)
+    if silence_threshold is not None:
+        if "rms" not in pipe.predictors:
+            raise ValueError("--silence-threshold needs a model with an RMS-Mapper")
+        if not 0 < silence_threshold < 1:
+            raise ValueError(f"silence threshold must be in (0, 1), got {silence_threshold}")
+        pipe.predictors["rms"].silence_threshold = float(silence_threshold)
+        spec = pipe.specs["predictor_rms"]
+        pipe.specs["predictor_rms"] = {**spec, "kwargs": {**spec.get("kwargs", {}),
+                                                          "silence_threshold": float(silence_threshold)}}
     folder = _save(pipe, out, dtype=torch.float16)
     if card is not None:
         shutil.copyfile(card, Path(folder) / "MODEL_CARD.md")
@@ -299,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--card", default=None)
     a.add_argument("--vocoder", default=None, help="model folder whose vocoder replaces the model's")
     a.add_argument("--adapter-weight", type=float, default=None, help="default weight of the control adapters")
+    a.add_argument("--silence-threshold", type=float, default=None,
+                   help="RMS-Mapper decoding: silence when P(class 0) >= this (default: argmax)")
     args = p.parse_args(argv)
     set_threads(args.threads)
     t0 = time.time()
@@ -316,7 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.cmd == "cache":
         build_cache(args.store, args.model, scale=not args.no_scale)
     elif args.cmd == "ship":
-        ship(args.model, args.out, card=args.card, vocoder=args.vocoder, adapter_weight=args.adapter_weight)
+        ship(args.model, args.out, card=args.card, vocoder=args.vocoder, adapter_weight=args.adapter_weight,
+             silence_threshold=args.silence_threshold)
     _say(f"[{args.cmd}] done in {time.time() - t0:.0f} s")
     return 0
 
