@@ -3,7 +3,9 @@ errors shown in the page, the queue settings, and `foleykit app` argument errors
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,7 +82,7 @@ def test_predict_edit_upload_and_generate(setup):
     _, csv3, state = app.upload_timing(str(edited), video, state)
     assert np.allclose(TemporalControl.load(csv3).values, 0.3)
     mp4, files, status, plot, timing, state = app.generate(video, "glass breaking", "", None, state, 2.0, 0.0, 0.0,
-                                                           0.8, 3, 2.5, 9)
+                                                           0.8, 3, 2.5, 9, 1.0)
     from foleykit.media import probe
 
     info = probe(mp4)
@@ -89,6 +91,8 @@ def test_predict_edit_upload_and_generate(setup):
     assert all(str(p).startswith(str(wd)) for p in files + [plot, timing])
     assert np.allclose(TemporalControl.load(timing).values, 0.6)  # the uploaded 0.3 curve, scaled by 2
     assert "seed 9" in status and "3 steps" in status and "guidance 2.5" in status
+    side = json.loads(Path(files[0]).with_suffix(".json").read_text())
+    assert side["parameters"]["follow_envelope"] == 1.0
 
 
 def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
@@ -106,7 +110,7 @@ def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
         assert demo._queue.max_size == 7
         ids = {b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)}
         assert {"video_in", "prompt", "reference", "predict_btn", "timing_upload", "generate_btn", "result_video",
-                "downloads", "timing_plot", "control_weight", "steps", "guidance", "seed"} <= ids
+                "downloads", "timing_plot", "control_weight", "steps", "guidance", "seed", "follow_envelope"} <= ids
     finally:
         demo.close()
 

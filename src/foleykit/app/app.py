@@ -59,6 +59,9 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                     guidance = gr.Slider(0.0, 10.0, value=defaults["guidance"], step=0.1, label="Guidance",
                                          elem_id="guidance")
                     seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="seed")
+                    follow = gr.Slider(0.0, 1.0, value=defaults["follow"], step=0.05,
+                                       label="Follow the curve exactly (loudness gain after generation)",
+                                       elem_id="follow_envelope")
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate_btn")
             with gr.Column():
                 result = gr.Video(label="Result", interactive=False, elem_id="result_video")
@@ -76,7 +79,8 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                              concurrency_id="model", concurrency_limit=1)
         video.change(lambda s: (None, None, None), [state], [plot, timing_csv, state])
         generate_btn.click(app.generate,
-                           [video, prompt, negative, reference, state, *edits, weight, steps, guidance, seed],
+                           [video, prompt, negative, reference, state, *edits, weight, steps, guidance, seed,
+                            follow],
                            [result, downloads, status, plot, timing_csv, state], concurrency_id="model",
                            concurrency_limit=1)
     demo.queue(default_concurrency_limit=1, max_size=config.max_queue)
@@ -89,7 +93,8 @@ def _defaults(app: FoleyApp) -> dict[str, float]:
     pipe = app.pipe
     weight = next((a.weight for a in pipe.adapters.values()), 1.0)
     return {"weight": float(weight), "steps": int(pipe.defaults["num_inference_steps"]),
-            "guidance": float(pipe.defaults["guidance_scale"])}
+            "guidance": float(pipe.defaults["guidance_scale"]),
+            "follow": float(pipe.defaults.get("follow_envelope", 0.0))}
 
 
 def launch_app(config: AppConfig, *, block: bool = True) -> Any:

@@ -206,7 +206,8 @@ class FoleyApp:
     def generate(self, video: str | None, prompt: str | None, negative_prompt: str | None, reference: str | None,
                  state: dict[str, Any] | None, scale: float = 1.0, shift: float = 0.0, smooth: float = 0.0,
                  control_weight: float = 1.0, steps: float | None = None, guidance: float | None = None,
-                 seed: float | None = -1) -> tuple[str, list[str], str, str | None, str | None, dict[str, Any]]:
+                 seed: float | None = -1, follow_envelope: float | None = None,
+                 ) -> tuple[str, list[str], str, str | None, str | None, dict[str, Any]]:
         """Generate the sound of the uploaded video.
 
         Returns:
@@ -234,7 +235,8 @@ class FoleyApp:
                                        control_scale=None if control_weight is None else float(control_weight),
                                        steps=int(steps) if steps else None,
                                        guidance=None if guidance is None else float(guidance), seed=seed_value,
-                                       save_controls=control is not None)
+                                       save_controls=control is not None,
+                                       follow_envelope=None if follow_envelope is None else float(follow_envelope))
                 result = generate_audio(pipe, v, opts)
                 state["count"] += 1
                 out_dir = Path(state["dir"]) / f"take-{state['count']}"
