@@ -183,8 +183,8 @@ def score(args: argparse.Namespace) -> None:
              else [(rows[0], r) for r in rows[1:]])
     comparisons = []
     if pairs:
-        lines += ["", "Paired differences over clips (A - B, bootstrap 95% interval; share of clips where A is "
-                  "better; * = the interval excludes 0):", "",
+        lines += ["", ("Paired differences over clips (A - B, bootstrap 95% interval; share of clips where A is "
+                       "better; * = the interval excludes 0):"), "",
                   "| A - B | " + " | ".join(TEMPORAL) + " |", "|---" * (len(TEMPORAL) + 1) + "|"]
     for a, b in pairs:
         cells = []

@@ -297,7 +297,7 @@ def follow_envelope(wav: np.ndarray, sample_rate: int, target: TemporalControl, 
         raise ControlError(f"follow_envelope needs a waveform (T,) or (C, T), got shape {x.shape}")
     if strength == 0.0:
         return x.copy()
-    hop = max(1, int(round(sample_rate / target.rate)))
+    hop = max(1, round(sample_rate / target.rate))
     mono = x if x.ndim == 1 else x.mean(axis=0)
     measured = rms_envelope(mono, sample_rate, frame_length=4 * hop, hop_length=hop, lowpass=False).values
     measured = np.maximum(measured.astype(np.float64), 1e-6)

@@ -291,9 +291,7 @@ class RMSMapper(TimingPredictor):
         silence_threshold: float | None = None,
     ) -> None:
         super().__init__()
-        if silence_threshold is not None and not 0 < silence_threshold < 1:
-            raise ConfigError(f"RMSMapper: silence_threshold must be in (0, 1) or None, got {silence_threshold}")
-        self.silence_threshold = None if silence_threshold is None else float(silence_threshold)
+        self.silence_threshold = silence_threshold
         if kernel_size % 2 == 0:
             raise ConfigError(f"RMSMapper: kernel_size must be odd, got {kernel_size}")
         if upsample_mode not in ("nearest", "linear"):
@@ -368,6 +366,17 @@ class RMSMapper(TimingPredictor):
             )
         ce = -(target.to(logits.dtype) * F.log_softmax(logits, dim=-1)).sum(-1)  # (B, N)
         return _masked_mean(ce, mask)
+
+    @property
+    def silence_threshold(self) -> float | None:
+        """The decoding rule of :meth:`decode_classes` (None: argmax); setting it checks the range."""
+        return self._silence_threshold
+
+    @silence_threshold.setter
+    def silence_threshold(self, value: float | None) -> None:
+        if value is not None and not 0 < value < 1:
+            raise ConfigError(f"RMSMapper: silence_threshold must be in (0, 1) or None, got {value}")
+        self._silence_threshold = None if value is None else float(value)
 
     def decode_classes(self, logits: Tensor) -> Tensor:
         """Class per frame of logits ``Tensor[... x C]`` (argmax, or the ``silence_threshold`` rule)."""

@@ -622,12 +622,10 @@ class VideoToAudioPipeline(FastInferenceMixin):
         wav = self._decode_timed(latents, timings)[..., : seq.num_samples]
         wav = wav[0].float().clamp(-1, 1).cpu().numpy()
         tick("decode")
-        if follow > 0 and follow_on is not None:
-            from foleykit.controls import TemporalControl, follow_envelope as follow_rms
+        if follow > 0:  # follow_on is set (checked above); the control's frame 0 is the window's start
+            from foleykit.controls import follow_envelope as follow_rms
 
-            c = used[follow_on]
-            wav = follow_rms(wav, seq.sample_rate, TemporalControl(c.kind, c.values, c.rate, 0.0, c.meta),
-                             strength=follow)
+            wav = follow_rms(wav, seq.sample_rate, used[follow_on].replace(start=0.0), strength=follow)
             tick("follow_envelope")
         if "decode_vae" in timings:
             timings["decode_vocoder"] = timings["decode"] - timings["decode_vae"]

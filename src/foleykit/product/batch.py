@@ -18,8 +18,8 @@ from foleykit.product.outputs import AUDIO_SUFFIXES, INPUT_VIDEO_SUFFIXES, VIDEO
 #: CSV columns besides ``path``: option name -> parser.
 CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
     "prompt": str, "negative_prompt": str, "audio_prompt": str, "control": str, "control_from_audio": str,
-    "control_scale": float, "follow_envelope": float, "steps": int, "guidance": float, "seed": int, "start": float, "duration": float,
-    "output": str,
+    "control_scale": float, "follow_envelope": float, "steps": int, "guidance": float, "seed": int,
+    "start": float, "duration": float, "output": str,
 }
 #: Columns holding file names (relative to the CSV's folder).
 _PATH_COLUMNS = ("audio_prompt", "control", "control_from_audio")

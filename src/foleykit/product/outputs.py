@@ -96,7 +96,7 @@ def reproduce_command(video: str | os.PathLike, out: str | os.PathLike, opts: An
                         ("--audio-prompt", opts.audio_prompt),
                         ("--control", opts.control if isinstance(opts.control, (str, os.PathLike)) else None),
                         ("--control-from-audio", opts.control_from_audio), ("--control-scale", opts.control_scale),
-                        ("--follow-envelope", getattr(opts, "follow_envelope", None))):
+                        ("--follow-envelope", opts.follow_envelope)):
         if value not in (None, ""):
             args += [flag, absolute(value) if flag in _FILE_FLAGS else str(value)]
     args += ["--steps", str(result.steps), "--guidance", f"{result.guidance:g}", "--seed", str(result.seed)]

@@ -264,9 +264,7 @@ def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.Pat
     if silence_threshold is not None:
         if "rms" not in pipe.predictors:
             raise ValueError("--silence-threshold needs a model with an RMS-Mapper")
-        if not 0 < silence_threshold < 1:
-            raise ValueError(f"silence threshold must be in (0, 1), got {silence_threshold}")
-        pipe.predictors["rms"].silence_threshold = float(silence_threshold)
+        pipe.predictors["rms"].silence_threshold = silence_threshold  # checks the range
         spec = pipe.specs["predictor_rms"]
         pipe.specs["predictor_rms"] = {**spec, "kwargs": {**spec.get("kwargs", {}),
                                                           "silence_threshold": float(silence_threshold)}}
