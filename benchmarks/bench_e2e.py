@@ -141,8 +141,26 @@ def benchmark_clip(cache_dir: Path, *, size: str = "1280x720", seconds: float = 
     out = cache_dir / f"clip_{size}_{seconds:g}s"
     clip = out / "test" / "test-000000.mp4"
     if not clip.exists():
-        cmd = [sys.executable, "-m", "foleykit", "data", "synth", "--output", str(out), "--num-clips", "1",
-               "--split", "test", "--size", size, "--duration", f"{seconds:g}", "--seed", "11", "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "foleykit",
+            "data",
+            "synth",
+            "--output",
+            str(out),
+            "--num-clips",
+            "1",
+            "--split",
+            "test",
+            "--size",
+            size,
+            "--duration",
+            f"{seconds:g}",
+            "--seed",
+            "11",
+            "--no-progress",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not clip.exists():
             raise SystemExit(f"could not make the benchmark clip ({' '.join(cmd)}):\n{done.stderr}")
@@ -188,8 +206,9 @@ print(json.dumps({"import_torch": t1 - t0, "import_rest": t2 - t1, "model_load":
 def startup(model: str, device: str, env: dict[str, str]) -> dict[str, float]:
     """Interpreter start, ``import torch``, the other imports and the model load, in a fresh process."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _STARTUP, model, device], capture_output=True, text=True,
-                          env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTUP, model, device], capture_output=True, text=True, env=env, check=False
+    )
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"start-up measurement failed:\n{done.stderr}")
@@ -219,30 +238,59 @@ def run_inprocess(pipe: Any, clip: Path, out_dir: Path, *, steps: int | None, se
     c0, t0 = time.process_time(), time.perf_counter()
     result = generate_audio(pipe, clip, opts)
     t1 = time.perf_counter()
-    write_outputs(result, clip, out_dir / "bench.mp4", opts, model_info=getattr(pipe, "model_info", {}),
-                  device=str(pipe.device))
+    write_outputs(
+        result,
+        clip,
+        out_dir / "bench.mp4",
+        opts,
+        model_info=getattr(pipe, "model_info", {}),
+        device=str(pipe.device),
+    )
     t2 = time.perf_counter()
     cpu = time.process_time() - c0
     stages = {label: sum(result.timings.get(k, 0.0) for k in keys) for label, keys in STAGES.items()}
     stages["mux (+ sidecar)"] = t2 - t1
     stages["other (probe, plan, glue)"] = (t2 - t0) - sum(stages.values())
     audio_seconds = len(result.audio) / result.sample_rate
-    rec = {"wall": t2 - t0, "cpu": cpu, "audio_seconds": audio_seconds, "rtf": audio_seconds / (t2 - t0),
-           "stages": stages, "raw_timings": result.timings, "steps": result.steps, "threads": threads,
-           "precision": getattr(result, "precision", "fp32"), "peak_rss_mb": peak_rss_mb(), **state}
+    rec = {
+        "wall": t2 - t0,
+        "cpu": cpu,
+        "audio_seconds": audio_seconds,
+        "rtf": audio_seconds / (t2 - t0),
+        "stages": stages,
+        "raw_timings": result.timings,
+        "steps": result.steps,
+        "threads": threads,
+        "precision": getattr(result, "precision", "fp32"),
+        "peak_rss_mb": peak_rss_mb(),
+        **state,
+    }
     if cuda:
         rec["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return rec
 
 
-def run_cli(model: str, clip: Path, out_dir: Path, *, steps: int | None, seed: int, device: str,
-            env: dict[str, str]) -> dict[str, Any]:
+def run_cli(
+    model: str, clip: Path, out_dir: Path, *, steps: int | None, seed: int, device: str, env: dict[str, str]
+) -> dict[str, Any]:
     """``foleykit generate`` as a user runs it: wall time and the child's CPU time."""
     exe = Path(sys.executable).with_name("foleykit")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "foleykit"]
     out = out_dir / "cli.mp4"
-    cmd += ["generate", str(clip), "-o", str(out), "--model", model, "--prompt", PROMPT, "--seed", str(seed),
-            "--device", device]
+    cmd += [
+        "generate",
+        str(clip),
+        "-o",
+        str(out),
+        "--model",
+        model,
+        "--prompt",
+        PROMPT,
+        "--seed",
+        str(seed),
+        "--device",
+        device,
+    ]
     if steps:
         cmd += ["--steps", str(steps)]
     state = machine_state()
@@ -255,8 +303,14 @@ def run_cli(model: str, clip: Path, out_dir: Path, *, steps: int | None, seed: i
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
     side = json.loads(out.with_suffix(".json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "generation_total": side["timings"]["total"], "command": " ".join(cmd),
-            "children_peak_rss_mb": after.ru_maxrss / 1024, **state}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "generation_total": side["timings"]["total"],
+        "command": " ".join(cmd),
+        "children_peak_rss_mb": after.ru_maxrss / 1024,
+        **state,
+    }
 
 
 def write_report(report: dict[str, Any], table: str, out: Path) -> None:
@@ -272,10 +326,16 @@ def write_report(report: dict[str, Any], table: str, out: Path) -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     runs = report["runs"]
-    lines = [(f"Model: {report['model_description']}; clip {report['clip_info']}; {report['steps']} steps; "
-              f"device {report['environment']['device']}, precision {runs[0]['precision'] if runs else '?'}, "
-              f"threads {sorted({r['threads'] for r in runs})}; {len(runs)} runs"),
-             "", "| stage | median s | min s | max s | share |", "|---|---|---|---|---|"]
+    lines = [
+        (
+            f"Model: {report['model_description']}; clip {report['clip_info']}; {report['steps']} steps; "
+            f"device {report['environment']['device']}, precision {runs[0]['precision'] if runs else '?'}, "
+            f"threads {sorted({r['threads'] for r in runs})}; {len(runs)} runs"
+        ),
+        "",
+        "| stage | median s | min s | max s | share |",
+        "|---|---|---|---|---|",
+    ]
     total = statistics.median([r["wall"] for r in runs]) if runs else None
     for label in list(STAGES) + ["mux (+ sidecar)", "other (probe, plan, glue)"]:
         s = summary([r["stages"][label] for r in runs])
@@ -285,7 +345,9 @@ def markdown(report: dict[str, Any]) -> str:
         s = summary([r[key] for r in runs])
         lines.append(f"| {label} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | |")
     s = summary([r["rtf"] for r in runs])
-    lines.append(f"| real-time factor (x) | {fmt(s['median'], 2)} | {fmt(s['min'], 2)} | {fmt(s['max'], 2)} | |")
+    lines.append(
+        f"| real-time factor (x) | {fmt(s['median'], 2)} | {fmt(s['min'], 2)} | {fmt(s['max'], 2)} | |"
+    )
     cli = report.get("cli_runs") or []
     if cli:
         for key, label in (("wall", "**`foleykit generate` command (wall)**"), ("cpu", "command CPU time")):
@@ -295,7 +357,9 @@ def markdown(report: dict[str, Any]) -> str:
     if st:
         lines.append(f"| start-up: interpreter + exit | {fmt(st['interpreter_and_rest'])} | | | |")
         lines.append(f"| start-up: import torch | {fmt(st['import_torch'])} | | | |")
-        lines.append(f"| start-up: other imports (diffusers, transformers, foleykit) | {fmt(st['import_rest'])} | | | |")
+        lines.append(
+            f"| start-up: other imports (diffusers, transformers, foleykit) | {fmt(st['import_rest'])} | | | |"
+        )
         lines.append(f"| start-up: model load | {fmt(st['model_load'])} | | | |")
     lines.append("")
     mem = f"peak RSS {max(r['peak_rss_mb'] for r in runs):.0f} MB" if runs else ""
@@ -303,9 +367,11 @@ def markdown(report: dict[str, Any]) -> str:
         mem += f", CUDA max allocated {max(r['cuda_max_allocated_mb'] for r in runs):.0f} MB"
     loads = [r["loadavg"][0] for r in runs + cli if r.get("loadavg")]
     busy = [r["busy_cpus"] for r in runs + cli if r.get("busy_cpus") is not None]
-    lines.append(f"{mem}; load average (1 min) during the runs {min(loads, default=0):.2f}-"
-                 f"{max(loads, default=0):.2f}; CPUs busy with other work {min(busy, default=0):.2f}-"
-                 f"{max(busy, default=0):.2f} (of {report['environment']['cpu_count']}).")
+    lines.append(
+        f"{mem}; load average (1 min) during the runs {min(loads, default=0):.2f}-"
+        f"{max(loads, default=0):.2f}; CPUs busy with other work {min(busy, default=0):.2f}-"
+        f"{max(busy, default=0):.2f} (of {report['environment']['cpu_count']})."
+    )
     return "\n".join(lines)
 
 
@@ -315,19 +381,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="timed in-process generations")
     ap.add_argument("--warmup", type=int, default=1, help="untimed in-process generations first")
     ap.add_argument("--cli-runs", type=int, default=3, help="runs of the foleykit generate command")
-    ap.add_argument("--no-startup", dest="startup", action="store_false",
-                    help="skip the start-up measurement (a fresh interpreter)")
+    ap.add_argument(
+        "--no-startup",
+        dest="startup",
+        action="store_false",
+        help="skip the start-up measurement (a fresh interpreter)",
+    )
     ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    ap.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16", "fp16"),
-                    help="FOLEYKIT_PRECISION for this run (default: the environment's, else auto)")
+    ap.add_argument(
+        "--precision",
+        default=None,
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="FOLEYKIT_PRECISION for this run (default: the environment's, else auto)",
+    )
     ap.add_argument("--compile", action="store_true", help="FOLEYKIT_COMPILE=1 (torch.compile the denoiser)")
-    ap.add_argument("--threads", type=int, default=None, help="FOLEYKIT_NUM_THREADS (default: chosen per load)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="FOLEYKIT_NUM_THREADS (default: chosen per load)"
+    )
     ap.add_argument("--clip", type=Path, default=None, help="video to use instead of the synthetic 720p clip")
     ap.add_argument("--clip-size", default="1280x720")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    ap.add_argument("--json", type=Path, default=None, help="report path (default <cache-dir>/bench_e2e.json)")
+    ap.add_argument(
+        "--json", type=Path, default=None, help="report path (default <cache-dir>/bench_e2e.json)"
+    )
     args = ap.parse_args(argv)
     if args.precision:
         os.environ["FOLEYKIT_PRECISION"] = args.precision
@@ -343,11 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     clip = args.clip or benchmark_clip(args.cache_dir, size=args.clip_size, seconds=args.seconds)
     model, description = resolve_benchmark_model(args.model, args.cache_dir)
-    report: dict[str, Any] = {"benchmark": "bench_e2e", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                              "environment": environment(device), "model": model,
-                              "model_description": description, "clip": str(clip),
-                              "clip_info": (f"{clip.name}" if args.clip else
-                                            f"{args.clip_size} h264 25 fps, {args.seconds:g} s")}
+    report: dict[str, Any] = {
+        "benchmark": "bench_e2e",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "environment": environment(device),
+        "model": model,
+        "model_description": description,
+        "clip": str(clip),
+        "clip_info": (f"{clip.name}" if args.clip else f"{args.clip_size} h264 25 fps, {args.seconds:g} s"),
+    }
     print(f"model: {description}\nclip: {clip}", file=sys.stderr)
     if args.startup:
         report["startup"] = startup(model, device, env)
@@ -367,16 +449,20 @@ def main(argv: list[str] | None = None) -> int:
             rec = run_inprocess(pipe, clip, Path(tmp), steps=args.steps, seed=0)
             rec["warmup"] = i < args.warmup
             (runs if not rec["warmup"] else report.setdefault("warmup_runs", [])).append(rec)
-            print(f"run {i}: {rec['wall']:.2f} s wall, {rec['cpu']:.2f} s CPU, load {rec['loadavg']}, "
-                  f"busy {rec['busy_cpus']}, threads {rec['threads']}{' (warm-up)' if rec['warmup'] else ''}",
-                  file=sys.stderr)
+            print(
+                f"run {i}: {rec['wall']:.2f} s wall, {rec['cpu']:.2f} s CPU, load {rec['loadavg']}, "
+                f"busy {rec['busy_cpus']}, threads {rec['threads']}{' (warm-up)' if rec['warmup'] else ''}",
+                file=sys.stderr,
+            )
         report["runs"] = runs
         cli = []
         for i in range(args.cli_runs):
             rec = run_cli(model, clip, Path(tmp), steps=args.steps, seed=0, device=device, env=env)
             cli.append(rec)
-            print(f"cli {i}: {rec['wall']:.2f} s wall, {rec['cpu']:.2f} s CPU, load {rec['loadavg']}",
-                  file=sys.stderr)
+            print(
+                f"cli {i}: {rec['wall']:.2f} s wall, {rec['cpu']:.2f} s CPU, load {rec['loadavg']}",
+                file=sys.stderr,
+            )
         report["cli_runs"] = cli
     write_report(report, markdown(report), Path(args.json or args.cache_dir / "bench_e2e.json"))
     return 0

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 
-def make_data(root: Path, n: int, *, seconds: float, fps: float, size: tuple[int, int], seed: int = 0) -> None:
+def make_data(
+    root: Path, n: int, *, seconds: float, fps: float, size: tuple[int, int], seed: int = 0
+) -> None:
     """N generated/reference pairs and videos named clip_000 ... in root/{gen,ref,vid}."""
     from foleykit.media import write_audio
     from foleykit.testing import make_click_track, make_moving_square_video
@@ -42,8 +44,13 @@ def make_data(root: Path, n: int, *, seconds: float, fps: float, size: tuple[int
             y += (0.01 * rng.standard_normal(y.size)).astype(np.float32)  # room noise
         write_audio(root / "ref" / f"clip_{i:03d}.wav", ref, sr)
         write_audio(root / "gen" / f"clip_{i:03d}.wav", gen, sr)
-        make_moving_square_video(root / "vid" / f"clip_{i:03d}.mp4", fps=fps, size=size, duration=seconds,
-                                 move_frames=[int(m) for m in moves])
+        make_moving_square_video(
+            root / "vid" / f"clip_{i:03d}.mp4",
+            fps=fps,
+            size=size,
+            duration=seconds,
+            move_frames=[int(m) for m in moves],
+        )
 
 
 def breakdown(root: Path, k: int) -> dict[str, float]:
@@ -84,18 +91,32 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "gen").is_dir() or len(list((root / "gen").iterdir())) < args.n:
         t = time.perf_counter()
         make_data(root, args.n, seconds=args.seconds, fps=args.fps, size=(w, h))
-        print(f"made {args.n} pairs + videos in {time.perf_counter() - t:.1f} s under {root}", file=sys.stderr)
+        print(
+            f"made {args.n} pairs + videos in {time.perf_counter() - t:.1f} s under {root}", file=sys.stderr
+        )
 
     t = time.perf_counter()
-    report = evaluate(str(root / "gen"), str(root / "ref"), str(root / "vid"), workers=args.workers, progress=True,
-                      cache=not args.no_cache)
+    report = evaluate(
+        str(root / "gen"),
+        str(root / "ref"),
+        str(root / "vid"),
+        workers=args.workers,
+        progress=True,
+        cache=not args.no_cache,
+    )
     elapsed = time.perf_counter() - t
     rate = report.config["inputs"]["num_items"] / elapsed
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; python {platform.python_version()}")
-    print(f"clips: {args.n} x {args.seconds:g} s audio pairs + {w}x{h} {args.fps:g} fps videos; workers {args.workers}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; python {platform.python_version()}"
+    )
+    print(
+        f"clips: {args.n} x {args.seconds:g} s audio pairs + {w}x{h} {args.fps:g} fps videos; workers {args.workers}"
+    )
     print(f"metrics: {', '.join(report.metrics)}")
-    print(f"wall time: {elapsed:.1f} s (includes starting {args.workers} worker processes and loading aisfx); "
-          f"cache: {report.config['cache']['hits']} hits in {report.config['cache']['dir']}")
+    print(
+        f"wall time: {elapsed:.1f} s (includes starting {args.workers} worker processes and loading aisfx); "
+        f"cache: {report.config['cache']['hits']} hits in {report.config['cache']['dir']}"
+    )
     print(f"throughput: {rate:.2f} files/s -> projected for 1,000 clips: {1000 / rate / 60:.1f} min")
     print(report.to_markdown())
     if args.breakdown:

@@ -49,8 +49,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_e2e import DEFAULT_CACHE, benchmark_clip, environment, machine_state, write_report
 
 #: CLIP ViT-B/32 vision tower geometry (random weights), projection 768 = the rewas energy predictor's input.
-CLIP_B32 = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-            "image_size": 224, "patch_size": 32, "projection_dim": 768}
+CLIP_B32 = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "image_size": 224,
+    "patch_size": 32,
+    "projection_dim": 768,
+}
 
 
 def sync(device: Any) -> None:
@@ -80,12 +87,26 @@ def build_diffusers(fk: Any, dtype: Any):
     from transformers import ClapTextConfig, ClapTextModelWithProjection
 
     dim = int(fk.denoiser.unet.config.projection_class_embeddings_input_dim)  # 512 for AudioLDM
-    text = ClapTextModelWithProjection(ClapTextConfig(
-        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-        projection_dim=dim, max_position_embeddings=64)).to(fk.device, dtype)
+    text = ClapTextModelWithProjection(
+        ClapTextConfig(
+            vocab_size=100,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=37,
+            projection_dim=dim,
+            max_position_embeddings=64,
+        )
+    ).to(fk.device, dtype)
     sched = diffusers.DDIMScheduler.from_config(fk.scheduler.config)
-    pipe = diffusers.AudioLDMPipeline(vae=fk.codec.vae, text_encoder=text, tokenizer=None, unet=fk.denoiser.unet,
-                                      scheduler=sched, vocoder=fk.codec.vocoder)
+    pipe = diffusers.AudioLDMPipeline(
+        vae=fk.codec.vae,
+        text_encoder=text,
+        tokenizer=None,
+        unet=fk.denoiser.unet,
+        scheduler=sched,
+        vocoder=fk.codec.vocoder,
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(fk.device, dtype)
 
@@ -100,7 +121,9 @@ def energy_control(fk: Any, clip: Path, seconds: float):
     seq = fk.seq.with_duration(seconds)
     source = clip.with_suffix(".wav") if clip.with_suffix(".wav").exists() else clip
     if source == clip and not probe(clip).has_audio:
-        wav = make_click_track(list(np.arange(0.25, seconds, 0.5)), sample_rate=seq.sample_rate, duration=seconds)
+        wav = make_click_track(
+            list(np.arange(0.25, seconds, 0.5)), sample_rate=seq.sample_rate, duration=seconds
+        )
     else:
         wav = read_audio(source, sample_rate=seq.sample_rate, duration=seconds)
     return controls.energy(wav, seq.sample_rate, seq=seq)
@@ -114,7 +137,9 @@ def random_clip_folder(cache_dir: Path, projection_dim: int = 768, *, tiny: bool
 
     cfg = dict(CLIP_B32, projection_dim=int(projection_dim))
     if tiny:
-        cfg.update(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32)
+        cfg.update(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32
+        )
     folder = cache_dir / f"random-clip-vision-{'tiny' if tiny else 'b32'}-{projection_dim}"
     if not (folder / "config.json").exists():
         torch.manual_seed(0)
@@ -138,8 +163,9 @@ class StepClock:
         self.handle.remove()
 
 
-def profile(name: str, make_fn, steps: int, targets: list[int], unet: Any, device: Any,
-            direct: list[int]) -> dict[str, Any]:
+def profile(
+    name: str, make_fn, steps: int, targets: list[int], unet: Any, device: Any, direct: list[int]
+) -> dict[str, Any]:
     """Run ``make_fn(steps)()`` once (after a 1-step warm-up): per-step cost = median interval between UNet
     forwards, fixed cost = total - steps x per-step; times at ``targets`` extrapolated unless in ``direct``."""
     state = machine_state()
@@ -156,8 +182,14 @@ def profile(name: str, make_fn, steps: int, targets: list[int], unet: Any, devic
     intervals = [b - a for a, b in zip(clock.times, clock.times[1:])]
     per_step = statistics.median(intervals) if intervals else total / steps
     fixed = max(0.0, total - steps * per_step)
-    row: dict[str, Any] = {"name": name, "measured": {steps: total}, "per_step": per_step, "fixed": fixed,
-                           "step_intervals": intervals, **state}
+    row: dict[str, Any] = {
+        "name": name,
+        "measured": {steps: total},
+        "per_step": per_step,
+        "fixed": fixed,
+        "step_intervals": intervals,
+        **state,
+    }
     est = {n: {"seconds": fixed + n * per_step, "extrapolated": n != steps} for n in targets}
     for n in direct:
         if n != steps:
@@ -175,16 +207,25 @@ def markdown(report: dict[str, Any]) -> str:
     targets = report["targets"]
     head = " | ".join(f"{n} steps s" for n in targets)
     env = report["environment"]
-    lines = [(f"Device {env['device']} ({env.get('gpu', env['cpu'])}); measured at {report['seconds']:g} s of "
-              f"audio, {report['steps_measured']} steps; times at {report['target_seconds']:g} s scale by "
-              f"{report['scale']:.3f}; * = extrapolated"), "",
-             f"| pipeline | s / step | fixed s | {head} |", "|---|---|---|" + "---|" * len(targets)]
+    lines = [
+        (
+            f"Device {env['device']} ({env.get('gpu', env['cpu'])}); measured at {report['seconds']:g} s of "
+            f"audio, {report['steps_measured']} steps; times at {report['target_seconds']:g} s scale by "
+            f"{report['scale']:.3f}; * = extrapolated"
+        ),
+        "",
+        f"| pipeline | s / step | fixed s | {head} |",
+        "|---|---|---|" + "---|" * len(targets),
+    ]
     for r in report["rows"]:
         cells = " | ".join(
             f"{r['scaled'][str(n)]:.3f}{'*' if r['at'][n]['extrapolated'] or report['scale'] != 1 else ''}"
-            for n in targets)
-        lines.append(f"| {r['name']} | {r['per_step'] * report['scale']:.4f} | {r['fixed'] * report['scale']:.3f} | "
-                     f"{cells} |")
+            for n in targets
+        )
+        lines.append(
+            f"| {r['name']} | {r['per_step'] * report['scale']:.4f} | {r['fixed'] * report['scale']:.3f} | "
+            f"{cells} |"
+        )
     lines.append("")
     for k, v in report["ratios"].items():
         lines.append(f"- {k}: **{v:.2f}x**")
@@ -204,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-video", dest="video", action="store_false", help="skip the end-to-end rows")
     ap.add_argument("--compile", action="store_true", help="torch.compile foleykit's denoiser")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--size", default="full", choices=("full", "debug"),
-                    help="debug: the tiny twin (checks every code path in seconds; the tests run it)")
+    ap.add_argument(
+        "--size",
+        default="full",
+        choices=("full", "debug"),
+        help="debug: the tiny twin (checks every code path in seconds; the tests run it)",
+    )
     ap.add_argument("--clip", type=Path, default=None, help="video to use (default: the cached 720p clip)")
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--json", type=Path, default=None, help="default <cache-dir>/bench_peer.json")
@@ -235,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     fk = build_foleykit(device, args.size)
     build_s = time.perf_counter() - t0
-    print(f"built rewas ({args.size}) in {build_s:.1f} s: {fk.num_parameters()['total'] / 1e6:.1f}M params",
-          file=sys.stderr)
+    print(
+        f"built rewas ({args.size}) in {build_s:.1f} s: {fk.num_parameters()['total'] / 1e6:.1f}M params",
+        file=sys.stderr,
+    )
     ddim = fk.scheduler
     control = energy_control(fk, clip, seconds)
     rows = []
@@ -244,16 +291,34 @@ def main(argv: list[str] | None = None) -> int:
     # --- diffusers -------------------------------------------------------------------------------------
     for name in ddtypes:
         pipe = build_diffusers(fk, dt[name])
-        emb = torch.randn(1, pipe.unet.config.projection_class_embeddings_input_dim, generator=torch.Generator().manual_seed(0)).to(device, dt[name])
+        emb = torch.randn(
+            1,
+            pipe.unet.config.projection_class_embeddings_input_dim,
+            generator=torch.Generator().manual_seed(0),
+        ).to(device, dt[name])
 
         def run_d(n: int, pipe=pipe, emb=emb):
-            return lambda: pipe(prompt_embeds=emb, negative_prompt_embeds=torch.zeros_like(emb),
-                                num_inference_steps=n, audio_length_in_s=seconds, guidance_scale=4.0,
-                                generator=torch.Generator().manual_seed(0))
+            return lambda: pipe(
+                prompt_embeds=emb,
+                negative_prompt_embeds=torch.zeros_like(emb),
+                num_inference_steps=n,
+                audio_length_in_s=seconds,
+                guidance_scale=4.0,
+                generator=torch.Generator().manual_seed(0),
+            )
 
         with torch.no_grad():
-            rows.append(profile(f"diffusers AudioLDMPipeline {name}", run_d, n_steps, targets,
-                                fk.denoiser.unet, device, direct))
+            rows.append(
+                profile(
+                    f"diffusers AudioLDMPipeline {name}",
+                    run_d,
+                    n_steps,
+                    targets,
+                    fk.denoiser.unet,
+                    device,
+                    direct,
+                )
+            )
         del pipe
     fk.to(device, torch.float32)  # undo the diffusers half-precision casts of the shared modules
 
@@ -271,16 +336,34 @@ def main(argv: list[str] | None = None) -> int:
         def run_f(n: int):
             return lambda: fk(controls=control, duration=seconds, num_inference_steps=n, seed=0)
 
-        rows.append(profile(f"foleykit rewas (UNet + ControlNet) {fk.precision}, generator", run_f, n_steps,
-                            targets, fk.denoiser.unet, device, direct))
+        rows.append(
+            profile(
+                f"foleykit rewas (UNet + ControlNet) {fk.precision}, generator",
+                run_f,
+                n_steps,
+                targets,
+                fk.denoiser.unet,
+                device,
+                direct,
+            )
+        )
         if video_enc is not None:
             fk.video_encoder = video_enc
 
             def run_v(n: int):
                 return lambda: fk(str(clip), start=0.0, duration=seconds, num_inference_steps=n, seed=0)
 
-            rows.append(profile(f"foleykit rewas {fk.precision}, end to end from the 720p video", run_v,
-                                n_steps, targets, fk.denoiser.unet, device, direct))
+            rows.append(
+                profile(
+                    f"foleykit rewas {fk.precision}, end to end from the 720p video",
+                    run_v,
+                    n_steps,
+                    targets,
+                    fk.denoiser.unet,
+                    device,
+                    direct,
+                )
+            )
             fk.video_encoder = None
     fk.scheduler = swap_scheduler(ddim, "dpmsolver++")  # the fast sampler: same cost per step as DDIM
 
@@ -296,15 +379,32 @@ def main(argv: list[str] | None = None) -> int:
                     ratios[f"{d['name']} / {r['name']} per step"] = d["per_step"] / r["per_step"]
             fast = r["fixed"] + args.fast_steps * r["per_step"]
             ratios[f"{base['name']} at 200 steps / {r['name']} at {args.fast_steps} steps"] = (
-                (base["fixed"] + 200 * base["per_step"]) / fast)
-    report = {"benchmark": "bench_peer", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-              "environment": environment(device), "threads": threads, "seconds": seconds,
-              "target_seconds": args.target_seconds, "scale": scale, "steps_measured": n_steps, "targets": targets,
-              "fast_steps": args.fast_steps, "build_seconds": build_s, "size": args.size, "compile": args.compile,
-              "parameters": fk.num_parameters(), "attention_processors": attention_processors(fk.denoiser.unet),
-              "rows": rows, "ratios": ratios,
-              "note": ("times at target_seconds are scaled linearly from the measured length"
-                       if scale != 1 else "measured at the target length")}
+                base["fixed"] + 200 * base["per_step"]
+            ) / fast
+    report = {
+        "benchmark": "bench_peer",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "environment": environment(device),
+        "threads": threads,
+        "seconds": seconds,
+        "target_seconds": args.target_seconds,
+        "scale": scale,
+        "steps_measured": n_steps,
+        "targets": targets,
+        "fast_steps": args.fast_steps,
+        "build_seconds": build_s,
+        "size": args.size,
+        "compile": args.compile,
+        "parameters": fk.num_parameters(),
+        "attention_processors": attention_processors(fk.denoiser.unet),
+        "rows": rows,
+        "ratios": ratios,
+        "note": (
+            "times at target_seconds are scaled linearly from the measured length"
+            if scale != 1
+            else "measured at the target length"
+        ),
+    }
     write_report(report, markdown(report), Path(args.json or args.cache_dir / "bench_peer.json"))
     return 0
 

@@ -68,20 +68,39 @@ def video_features(pipe: Any, rec: Any):
     from foleykit.media import read_video
 
     seq = pipe.seq
-    frames = read_video(rec.path, fps=seq.video_fps, size=getattr(pipe.video_encoder, "input_size", None),
-                        start=rec.start, duration=seq.duration).frames
+    frames = read_video(
+        rec.path,
+        fps=seq.video_fps,
+        size=getattr(pipe.video_encoder, "input_size", None),
+        start=rec.start,
+        duration=seq.duration,
+    ).frames
     with torch.no_grad():
         return pipe.video_encoder.encode(frames).to(pipe.device)
 
 
-def score(generated: dict[str, Any], reference: dict[str, Any], sample_rate: int, workers: int, *,
-          fd_min_clips: int = 8) -> dict[str, float]:
+def score(
+    generated: dict[str, Any],
+    reference: dict[str, Any],
+    sample_rate: int,
+    workers: int,
+    *,
+    fd_min_clips: int = 8,
+) -> dict[str, float]:
     """Onset Acc / AP (strict, whole clips), energy MAE and, with at least ``fd_min_clips`` clips, FD_aisfx."""
     from foleykit.evaluation import evaluate
 
     metrics = ["onset", "energy_mae"] + (["fd"] if len(generated) >= fd_min_clips else [])
-    rep = evaluate(generated, reference, metrics=metrics, sample_rate=sample_rate, onset_mode="strict",
-                   onset_seconds=None, workers=workers, cache=False)
+    rep = evaluate(
+        generated,
+        reference,
+        metrics=metrics,
+        sample_rate=sample_rate,
+        onset_mode="strict",
+        onset_seconds=None,
+        workers=workers,
+        cache=False,
+    )
     return {k: v for k, v in rep.means().items() if k in METRICS}
 
 
@@ -107,27 +126,39 @@ def recommend(rows: list[dict[str, Any]], *, tol_ap: float, tol_mae: float, tol_
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [(f"Model: {report['model_description']}; {report['num_clips']} clips of {report['data']}; "
-              f"seeds 1000+i, caption prompts, predicted timing; threads {report['threads']}"), "",
-             ("| sampler | steps | precision | Onset AP (strict) ↑ | Onset Acc ↑ | energy MAE ↓ | FD_aisfx ↓ | "
-              "CPU s / clip | wall s / clip |"), "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            f"Model: {report['model_description']}; {report['num_clips']} clips of {report['data']}; "
+            f"seeds 1000+i, caption prompts, predicted timing; threads {report['threads']}"
+        ),
+        "",
+        (
+            "| sampler | steps | precision | Onset AP (strict) ↑ | Onset Acc ↑ | energy MAE ↓ | FD_aisfx ↓ | "
+            "CPU s / clip | wall s / clip |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
 
     def f(v: Any, d: int = 3) -> str:
         return "-" if v is None else f"{v:.{d}f}"
 
     for r in report["rows"]:
         m = r["metrics"]
-        lines.append(f"| {r['sampler']} | {r['steps']} | {r['precision']} | {f(m.get('onset_ap'))} | "
-                     f"{f(m.get('onset_acc'))} | {f(m.get('energy_mae'))} | {f(m.get('fd'), 2)} | "
-                     f"{f(r['cpu_per_clip'], 2)} | {f(r['wall_per_clip'], 2)} |")
+        lines.append(
+            f"| {r['sampler']} | {r['steps']} | {r['precision']} | {f(m.get('onset_ap'))} | "
+            f"{f(m.get('onset_acc'))} | {f(m.get('energy_mae'))} | {f(m.get('fd'), 2)} | "
+            f"{f(r['cpu_per_clip'], 2)} | {f(r['wall_per_clip'], 2)} |"
+        )
     rec = report.get("recommendation")
     lines.append("")
     if report.get("random_weights"):
         lines.append("**Random weights: these numbers say nothing about quality (plumbing check only).**")
     if rec:
-        lines.append(f"Cheapest configuration within tolerance of the best (AP -{report['tolerances']['ap']}, "
-                     f"MAE +{100 * report['tolerances']['mae']:.0f}%, FD +{100 * report['tolerances']['fd']:.0f}%): "
-                     f"**{rec['sampler']} {rec['steps']} steps {rec['precision']}**.")
+        lines.append(
+            f"Cheapest configuration within tolerance of the best (AP -{report['tolerances']['ap']}, "
+            f"MAE +{100 * report['tolerances']['mae']:.0f}%, FD +{100 * report['tolerances']['fd']:.0f}%): "
+            f"**{rec['sampler']} {rec['steps']} steps {rec['precision']}**."
+        )
     return "\n".join(lines)
 
 
@@ -136,15 +167,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="model name or folder (default: the shipped one, else random weights)")
     ap.add_argument("--data", type=Path, default=Path(DEFAULT_DATA), help="test split folder (manifest.csv)")
     ap.add_argument("--num-clips", type=int, default=24, help="first N clips of the split")
-    ap.add_argument("--samplers", default="ddim,dpmsolver++,unipc", help="comma list (foleykit sampler names)")
+    ap.add_argument(
+        "--samplers", default="ddim,dpmsolver++,unipc", help="comma list (foleykit sampler names)"
+    )
     ap.add_argument("--steps", default="5,10,25,50,100", help="comma list of step counts")
-    ap.add_argument("--precisions", default="fp32", help="comma list: fp32, bf16, fp16 (rows at --precision-steps)")
-    ap.add_argument("--precision-steps", type=int, default=None,
-                    help="steps of the non-fp32 rows (default: the model's default steps)")
+    ap.add_argument(
+        "--precisions", default="fp32", help="comma list: fp32, bf16, fp16 (rows at --precision-steps)"
+    )
+    ap.add_argument(
+        "--precision-steps",
+        type=int,
+        default=None,
+        help="steps of the non-fp32 rows (default: the model's default steps)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen per load)")
     ap.add_argument("--workers", type=int, default=1, help="evaluation worker processes")
-    ap.add_argument("--fd-min-clips", type=int, default=8,
-                    help="FD_aisfx only with at least this many clips (a set-level figure)")
+    ap.add_argument(
+        "--fd-min-clips",
+        type=int,
+        default=8,
+        help="FD_aisfx only with at least this many clips (a set-level figure)",
+    )
     ap.add_argument("--tol-ap", type=float, default=0.02)
     ap.add_argument("--tol-mae", type=float, default=0.05)
     ap.add_argument("--tol-fd", type=float, default=0.10)
@@ -183,8 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         state = machine_state()
         for i, r in enumerate(recs):
             c0, t0 = time.process_time(), time.perf_counter()
-            out = pipe(str(r.path), video_features=feats[r.key], prompt=r.caption or None, start=r.start,
-                       duration=pipe.seq.duration, num_inference_steps=steps, seed=1000 + i)
+            out = pipe(
+                str(r.path),
+                video_features=feats[r.key],
+                prompt=r.caption or None,
+                start=r.start,
+                duration=pipe.seq.duration,
+                num_inference_steps=steps,
+                seed=1000 + i,
+            )
             cpu += time.process_time() - c0
             wall += time.perf_counter() - t0
             gen[r.key] = out.audio
@@ -195,19 +245,36 @@ def main(argv: list[str] | None = None) -> int:
                 d.mkdir(parents=True, exist_ok=True)
                 sf.write(d / f"{r.key}.wav", np.asarray(out.audio, np.float32), sr, subtype="FLOAT")
         metrics = score(gen, {k: refs[k] for k in gen}, sr, args.workers, fd_min_clips=args.fd_min_clips)
-        row = {"sampler": sampler, "scheduler_class": type(pipe.scheduler).__name__, "steps": steps,
-               "precision": prec, "metrics": metrics, "cpu_per_clip": cpu / len(recs),
-               "wall_per_clip": wall / len(recs), **state}
+        row = {
+            "sampler": sampler,
+            "scheduler_class": type(pipe.scheduler).__name__,
+            "steps": steps,
+            "precision": prec,
+            "metrics": metrics,
+            "cpu_per_clip": cpu / len(recs),
+            "wall_per_clip": wall / len(recs),
+            **state,
+        }
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items()}, default=str), file=sys.stderr)
     pipe.scheduler = base_sched
     pipe.set_inference_options(precision="fp32")
-    report = {"benchmark": "bench_steps_sweep", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-              "environment": environment("cpu"), "model": model, "model_description": description,
-              "random_weights": "RANDOM" in description, "data": str(args.data), "num_clips": len(recs),
-              "clips": [r.key for r in recs], "threads": threads, "default_sampler": default_sampler,
-              "default_steps": default_steps, "rows": rows,
-              "tolerances": {"ap": args.tol_ap, "mae": args.tol_mae, "fd": args.tol_fd}}
+    report = {
+        "benchmark": "bench_steps_sweep",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "environment": environment("cpu"),
+        "model": model,
+        "model_description": description,
+        "random_weights": "RANDOM" in description,
+        "data": str(args.data),
+        "num_clips": len(recs),
+        "clips": [r.key for r in recs],
+        "threads": threads,
+        "default_sampler": default_sampler,
+        "default_steps": default_steps,
+        "rows": rows,
+        "tolerances": {"ap": args.tol_ap, "mae": args.tol_mae, "fd": args.tol_fd},
+    }
     report["recommendation"] = recommend(rows, tol_ap=args.tol_ap, tol_mae=args.tol_mae, tol_fd=args.tol_fd)
     write_report(report, markdown(report), Path(args.json or args.cache_dir / "bench_steps_sweep.json"))
     return 0

@@ -40,10 +40,19 @@ class Clips(torch.utils.data.Dataset):
             for t in times:
                 s = int(t * seq.sample_rate)
                 m = min(1600, seq.num_samples - s)
-                a[s:s + m] += (0.5 * rng.standard_normal(m) * np.exp(-np.arange(m) / 300)).astype(np.float32)
+                a[s : s + m] += (0.5 * rng.standard_normal(m) * np.exp(-np.arange(m) / 300)).astype(
+                    np.float32
+                )
                 frames[min(int(t * seq.video_fps), seq.num_video_frames - 1)] = 250
-            self.items.append({"audio": torch.from_numpy(a), "frames": torch.from_numpy(frames), "caption": "knocks",
-                               "events": [{"time": float(t)} for t in times], "key": f"c{i}"})
+            self.items.append(
+                {
+                    "audio": torch.from_numpy(a),
+                    "frames": torch.from_numpy(frames),
+                    "caption": "knocks",
+                    "events": [{"time": float(t)} for t in times],
+                    "key": f"c{i}",
+                }
+            )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -64,7 +73,9 @@ def cache_like(ds: Clips, pipe, *, video: bool) -> None:
             it["audio_tokens"], it["audio_mask"] = tokens[0].float(), mask[0]
 
 
-def bench(recipe: str, level: str, steps: int, warmup: int, only: list[str] | None, overrides: list[str]) -> list[dict]:
+def bench(
+    recipe: str, level: str, steps: int, warmup: int, only: list[str] | None, overrides: list[str]
+) -> list[dict]:
     from foleykit.training.config import resolve_run_config
     from foleykit.training.run import _build, plan_stages, recipe_layer, stage_class
     from foleykit.training.stages.base import StageContext
@@ -74,11 +85,21 @@ def bench(recipe: str, level: str, steps: int, warmup: int, only: list[str] | No
     plan = plan_stages(rec, pipe)
     if only:
         plan = {n: t for n, t in plan.items() if n in only or t["family"] in only}
-    cfg = resolve_run_config(recipe=rec["name"], level=level, stages={n: t["family"] for n, t in plan.items()},
-                             recipe_train=recipe_layer(rec, plan, level),
-                             overrides=[f"train.max_steps={warmup + steps}", "train.ckpt_every=0", "train.val_every=0",
-                                        "train.tensorboard=false", "train.log_every=1", "+train.val_generate=0",
-                                        *overrides])
+    cfg = resolve_run_config(
+        recipe=rec["name"],
+        level=level,
+        stages={n: t["family"] for n, t in plan.items()},
+        recipe_train=recipe_layer(rec, plan, level),
+        overrides=[
+            f"train.max_steps={warmup + steps}",
+            "train.ckpt_every=0",
+            "train.val_every=0",
+            "train.tensorboard=false",
+            "train.log_every=1",
+            "+train.val_generate=0",
+            *overrides,
+        ],
+    )
     size = getattr(pipe.video_encoder, "input_size", 64) or 64
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,16 +110,34 @@ def bench(recipe: str, level: str, steps: int, warmup: int, only: list[str] | No
             if table["family"] not in ("autoencoder", "vocoder"):  # what the run's feature cache holds
                 for ds in data.values():
                     cache_like(ds, pipe, video="video_encoder" not in table["trainable"])
-            ctx = StageContext(run_config=cfg, cfg=table, run_dir=Path(tmp), stage_dir=Path(tmp) / name, data=data,
-                               seq=pipe.seq, pipeline=pipe)
+            ctx = StageContext(
+                run_config=cfg,
+                cfg=table,
+                run_dir=Path(tmp),
+                stage_dir=Path(tmp) / name,
+                data=data,
+                seq=pipe.seq,
+                pipeline=pipe,
+            )
             res = Trainer(stage=stage_class(table["family"])(ctx)).fit()
             timed = res.step_times[warmup:]
             trainable = sum(p.numel() for c in table["trainable"] for p in pipe.components()[c].parameters())
-            rows.append({"recipe": rec["name"], "config": level, "stage": name, "family": table["family"],
-                         "batch": int(table["batch_size"]) * int(table["grad_accum"]),
-                         "clip_s": pipe.seq.duration, "trainable_params": trainable,
-                         "median_s": statistics.median(timed), "mean_s": statistics.fmean(timed), "steps": len(timed),
-                         "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads()})
+            rows.append(
+                {
+                    "recipe": rec["name"],
+                    "config": level,
+                    "stage": name,
+                    "family": table["family"],
+                    "batch": int(table["batch_size"]) * int(table["grad_accum"]),
+                    "clip_s": pipe.seq.duration,
+                    "trainable_params": trainable,
+                    "median_s": statistics.median(timed),
+                    "mean_s": statistics.fmean(timed),
+                    "steps": len(timed),
+                    "device": "cuda" if torch.cuda.is_available() else "cpu",
+                    "threads": torch.get_num_threads(),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -122,7 +161,9 @@ def curves(run: Path) -> None:
 
         val = read_metrics(run / name, "val")
         last = {m: round(v, 4) for m, v in val[-1].items() if m not in ("step", "split")} if val else {}
-        print(f"{name:<18} {recs[-1]['step']:>6} {at(0):>11.4f} {at(k // 2):>12.4f} {at(k - 1):>10.4f}  {last}")
+        print(
+            f"{name:<18} {recs[-1]['step']:>6} {at(0):>11.4f} {at(k // 2):>12.4f} {at(k - 1):>10.4f}  {last}"
+        )
 
 
 def main() -> int:

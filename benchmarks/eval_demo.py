@@ -78,8 +78,11 @@ def generate(args: argparse.Namespace) -> None:
         f = out / f"{r.key}.wav"
         if f.is_file():
             continue
-        kw: dict = {"prompt": r.caption if args.prompt == "caption" else None, "seed": _seed(i),
-                    "num_inference_steps": args.steps}
+        kw: dict = {
+            "prompt": r.caption if args.prompt == "caption" else None,
+            "seed": _seed(i),
+            "num_inference_steps": args.steps,
+        }
         if args.follow_envelope is not None and args.row != "nocontrol":
             kw["follow_envelope"] = args.follow_envelope
         if args.row == "nocontrol":
@@ -124,8 +127,9 @@ def bank_centroids(bank: str | None, categories: list[str], model) -> tuple[list
     return names, np.stack(cents)
 
 
-def category_accuracy(wavs: dict[str, np.ndarray], truth: dict[str, str], names: list[str], cents: np.ndarray,
-                      model) -> dict[str, float]:
+def category_accuracy(
+    wavs: dict[str, np.ndarray], truth: dict[str, str], names: list[str], cents: np.ndarray, model
+) -> dict[str, float]:
     """Nearest-category accuracy: a clip's aisfx block embeddings (16 kHz input, resampled by the embedder) are
     averaged and L2-normalised; its prediction is the bank category with the highest cosine similarity among
     the categories the test clips can have (footsteps/*, impact/*, break/*, door/*). ``category_acc``: exact
@@ -152,22 +156,38 @@ def score(args: argparse.Namespace) -> None:
     ref = {r.key: sf.read(r.sidecar_wav, dtype="float32")[0] for r in recs}
     truth = {r.key: r.category or "" for r in recs}
     model = load_aisfx()
-    cats = sorted({c for c in truth.values()} | set(args.extra_categories.split(",") if args.extra_categories else []))
+    cats = sorted(
+        {c for c in truth.values()} | set(args.extra_categories.split(",") if args.extra_categories else [])
+    )
     names, cents = bank_centroids(args.bank, cats, model)
     metrics = ["onset", "av_align", "energy_mae", "e_l1", "fd"]
     table: dict[str, dict[str, float]] = {}
     reports = {}
     gt = evaluate(ref_dir, None, vid_dir, metrics=["av_align"], workers=args.workers)
-    table["ground truth"] = {"av_align": gt.means()["av_align"],
-                             **category_accuracy(ref, truth, names, cents, model), "n": len(recs)}
+    table["ground truth"] = {
+        "av_align": gt.means()["av_align"],
+        **category_accuracy(ref, truth, names, cents, model),
+        "n": len(recs),
+    }
     for row in args.rows.split(","):
         folder = Path(args.out) / row
-        gen = {r.key: sf.read(folder / f"{r.key}.wav", dtype="float32")[0] for r in recs
-               if (folder / f"{r.key}.wav").is_file()}
+        gen = {
+            r.key: sf.read(folder / f"{r.key}.wav", dtype="float32")[0]
+            for r in recs
+            if (folder / f"{r.key}.wav").is_file()
+        }
         if len(gen) < len(recs):
             print(f"{row}: {len(gen)} of {len(recs)} clips generated; scoring those", file=sys.stderr)
-        rep = evaluate(folder, ref_dir, vid_dir, metrics=metrics, onset_mode="strict", onset_seconds=None,
-                       workers=args.workers, allow_unpaired=True)
+        rep = evaluate(
+            folder,
+            ref_dir,
+            vid_dir,
+            metrics=metrics,
+            onset_mode="strict",
+            onset_seconds=None,
+            workers=args.workers,
+            allow_unpaired=True,
+        )
         m = {k: v for k, v in rep.means().items() if v is not None}
         m.update(category_accuracy(gen, truth, names, cents, model))
         m["n"] = len(gen)
@@ -179,25 +199,40 @@ def score(args: argparse.Namespace) -> None:
     for row, m in table.items():
         lines.append(f"| {row} | " + " | ".join(f"{m[c]:.3f}" if c in m else "—" for c in cols) + " |")
     rows = list(reports)
-    pairs = ([tuple(c.split(":")) for c in args.compare.split(",")] if args.compare
-             else [(rows[0], r) for r in rows[1:]])
+    pairs = (
+        [tuple(c.split(":")) for c in args.compare.split(",")]
+        if args.compare
+        else [(rows[0], r) for r in rows[1:]]
+    )
     comparisons = []
     if pairs:
-        lines += ["", ("Paired differences over clips (A - B, bootstrap 95% interval; share of clips where A is "
-                       "better; * = the interval excludes 0):"), "",
-                  "| A - B | " + " | ".join(TEMPORAL) + " |", "|---" * (len(TEMPORAL) + 1) + "|"]
+        lines += [
+            "",
+            (
+                "Paired differences over clips (A - B, bootstrap 95% interval; share of clips where A is "
+                "better; * = the interval excludes 0):"
+            ),
+            "",
+            "| A - B | " + " | ".join(TEMPORAL) + " |",
+            "|---" * (len(TEMPORAL) + 1) + "|",
+        ]
     for a, b in pairs:
         cells = []
         for metric in TEMPORAL:
             d = paired_difference(reports[a].metrics[metric], reports[b].metrics[metric], metric)
             comparisons.append({"a": a, "b": b, **d.to_dict()})
-            cells.append(f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}] {d.better:.0%}{'*' if d.significant else ''}")
+            cells.append(
+                f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}] {d.better:.0%}{'*' if d.significant else ''}"
+            )
         lines.append(f"| {a} - {b} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     print(text)
     (Path(args.out) / "table.md").write_text(text + "\n")
-    (Path(args.out) / "table.json").write_text(json.dumps({"rows": table, "comparisons": comparisons,
-                                                           "categories": names, "clips": len(recs)}, indent=1))
+    (Path(args.out) / "table.json").write_text(
+        json.dumps(
+            {"rows": table, "comparisons": comparisons, "categories": names, "clips": len(recs)}, indent=1
+        )
+    )
 
 
 def _links(recs, out: Path) -> tuple[Path, Path]:
@@ -243,10 +278,16 @@ def mapper(args: argparse.Namespace) -> None:
         predictor.silence_threshold = args.silence_threshold
     d = predictor.decode_classes(torch.from_numpy(s)).numpy()
     log_rms = [np.log(classes_to_rms(c) + 1e-3) for c in (d, t)]
-    res.update({"silence_threshold": predictor.silence_threshold, "decoded_acc": float(np.mean(d == t)),
-                "decoded_tol2": tolerance_accuracy(d, t, 2), "decoded_log_rms_l1": float(np.mean(np.abs(
-                    log_rms[0] - log_rms[1]))), "silent_frames_decoded": float(np.mean(d == 0)),
-                "silent_frames_true": float(np.mean(t == 0))})
+    res.update(
+        {
+            "silence_threshold": predictor.silence_threshold,
+            "decoded_acc": float(np.mean(d == t)),
+            "decoded_tol2": tolerance_accuracy(d, t, 2),
+            "decoded_log_rms_l1": float(np.mean(np.abs(log_rms[0] - log_rms[1]))),
+            "silent_frames_decoded": float(np.mean(d == 0)),
+            "silent_frames_true": float(np.mean(t == 0)),
+        }
+    )
     res["clips"] = len(ds)
     print(json.dumps(res, indent=1))
     if args.json:
@@ -273,8 +314,15 @@ def spectrograms(args: argparse.Namespace) -> None:
         for ax, (name, folder) in zip(axes, rows):
             wav = sf.read(r.sidecar_wav if folder is None else folder / f"{key}.wav", dtype="float32")[0]
             mel = np.asarray(log_mel(wav, 16000))
-            ax.imshow(mel, origin="lower", aspect="auto", extent=(0, len(wav) / 16000, 0, mel.shape[0]),
-                      vmin=-11.5, vmax=2, cmap="magma")
+            ax.imshow(
+                mel,
+                origin="lower",
+                aspect="auto",
+                extent=(0, len(wav) / 16000, 0, mel.shape[0]),
+                vmin=-11.5,
+                vmax=2,
+                cmap="magma",
+            )
             ax.set_ylabel(name, fontsize=7)
             ax.set_yticks([])
         for e in r.events():
@@ -301,10 +349,18 @@ def main(argv=None) -> int:
     g.add_argument("--prompt", choices=("caption", "none"), default="caption")
     g.add_argument("--shard", default=None, help="k/n: every n-th clip from k")
     g.add_argument("--threads", type=int, default=1)
-    g.add_argument("--control-scale", type=float, default=None,
-                   help="adapter weight of the demo / gtcontrol rows (default: the model's); rows get a -csX suffix")
-    g.add_argument("--follow-envelope", type=float, default=None,
-                   help="envelope-following strength of the demo / gtcontrol rows; rows get a -fS suffix")
+    g.add_argument(
+        "--control-scale",
+        type=float,
+        default=None,
+        help="adapter weight of the demo / gtcontrol rows (default: the model's); rows get a -csX suffix",
+    )
+    g.add_argument(
+        "--follow-envelope",
+        type=float,
+        default=None,
+        help="envelope-following strength of the demo / gtcontrol rows; rows get a -fS suffix",
+    )
     s = sub.add_parser("score")
     s.add_argument("--data", required=True)
     s.add_argument("--out", required=True)
@@ -313,16 +369,23 @@ def main(argv=None) -> int:
     s.add_argument("--bank", default=None)
     s.add_argument("--extra-categories", default="")
     s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--compare", default=None,
-                   help="A:B,... row pairs for the paired differences (default: the first row against each other)")
+    s.add_argument(
+        "--compare",
+        default=None,
+        help="A:B,... row pairs for the paired differences (default: the first row against each other)",
+    )
     m = sub.add_parser("mapper")
     m.add_argument("--store", required=True)
     m.add_argument("--split", default="test")
     m.add_argument("--model", default=None)
     m.add_argument("--json", default=None)
     m.add_argument("--threads", type=int, default=1)
-    m.add_argument("--silence-threshold", type=float, default=None,
-                   help="decode with this RMSMapper silence threshold instead of the model's")
+    m.add_argument(
+        "--silence-threshold",
+        type=float,
+        default=None,
+        help="decode with this RMSMapper silence threshold instead of the model's",
+    )
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)
     sp.add_argument("--out", required=True)

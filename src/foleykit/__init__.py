@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from foleykit.config import SequenceConfig  # noqa: E402
-from foleykit.errors import FoleykitError  # noqa: E402
+from foleykit.config import SequenceConfig
+from foleykit.errors import FoleykitError
 
-__all__ = ["SequenceConfig", "FoleykitError", "__version__"]
+__all__ = ["FoleykitError", "SequenceConfig", "__version__"]

@@ -67,11 +67,15 @@ class MelSpectrogram(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 < hop_length <= win_length <= n_fft:
-            raise FoleykitError(f"MelSpectrogram: need 0 < hop_length <= win_length <= n_fft, got "
-                                f"hop {hop_length}, win {win_length}, n_fft {n_fft}")
+            raise FoleykitError(
+                f"MelSpectrogram: need 0 < hop_length <= win_length <= n_fft, got "
+                f"hop {hop_length}, win {win_length}, n_fft {n_fft}"
+            )
         if not 0 <= f_min < f_max <= sample_rate / 2:
-            raise FoleykitError(f"MelSpectrogram: need 0 <= f_min < f_max <= sample_rate / 2, got "
-                                f"f_min {f_min}, f_max {f_max}, sample_rate {sample_rate}")
+            raise FoleykitError(
+                f"MelSpectrogram: need 0 <= f_min < f_max <= sample_rate / 2, got "
+                f"f_min {f_min}, f_max {f_max}, sample_rate {sample_rate}"
+            )
         self.sample_rate = int(sample_rate)
         self.n_fft = int(n_fft)
         self.win_length = int(win_length)
@@ -91,8 +95,9 @@ class MelSpectrogram(nn.Module):
     def _buffers_fp32(self, device: torch.device) -> tuple[Tensor, Tensor]:
         import librosa
 
-        basis = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels,
-                                    fmin=self.f_min, fmax=self.f_max)  # (n_mels, n_fft // 2 + 1), slaney
+        basis = librosa.filters.mel(
+            sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.f_min, fmax=self.f_max
+        )  # (n_mels, n_fft // 2 + 1), slaney
         return torch.from_numpy(basis).float().to(device), torch.hann_window(self.win_length, device=device)
 
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
@@ -106,8 +111,15 @@ class MelSpectrogram(nn.Module):
     @classmethod
     def from_sequence(cls, seq: SequenceConfig) -> MelSpectrogram:
         """The mel transform of a model / dataset geometry (sample rate, FFT, hop, mel bins, band)."""
-        return cls(sample_rate=seq.sample_rate, n_fft=seq.n_fft, win_length=seq.win_length,
-                   hop_length=seq.hop_length, n_mels=seq.n_mels, f_min=seq.f_min, f_max=seq.f_max)
+        return cls(
+            sample_rate=seq.sample_rate,
+            n_fft=seq.n_fft,
+            win_length=seq.win_length,
+            hop_length=seq.hop_length,
+            n_mels=seq.n_mels,
+            f_min=seq.f_min,
+            f_max=seq.f_max,
+        )
 
     @property
     def frame_rate(self) -> float:
@@ -145,30 +157,55 @@ class MelSpectrogram(nn.Module):
         dtype = torch.float64 if wav.dtype == torch.float64 else torch.float32
         x = wav.reshape(-1, 1, num_samples).to(dtype)  # (N, 1, T)
         x = torch.nn.functional.pad(x, (self.pad_left, self.pad_right), mode="reflect").squeeze(1)
-        spec = torch.stft(x, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-                          window=self.window.to(dtype), center=False, normalized=False, onesided=True,
-                          return_complex=True)  # (N, n_fft // 2 + 1, F)
+        spec = torch.stft(
+            x,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window.to(dtype),
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )  # (N, n_fft // 2 + 1, F)
         mel = torch.matmul(self.mel_basis.to(dtype), spec.abs())  # (N, n_mels, F)
         logmel = torch.log(torch.clamp(mel, min=LOG_FLOOR))
         return logmel.reshape(*lead, self.n_mels, logmel.shape[-1])
 
     def extra_repr(self) -> str:
-        return (f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, win_length={self.win_length}, "
-                f"hop_length={self.hop_length}, n_mels={self.n_mels}, f_min={self.f_min}, f_max={self.f_max}")
+        return (
+            f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, win_length={self.win_length}, "
+            f"hop_length={self.hop_length}, n_mels={self.n_mels}, f_min={self.f_min}, f_max={self.f_max}"
+        )
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_mel(sample_rate: int, n_fft: int, win_length: int, hop_length: int, n_mels: int,
-                f_min: float, f_max: float) -> MelSpectrogram:
-    return MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
-                          n_mels=n_mels, f_min=f_min, f_max=f_max).eval()
+def _cached_mel(
+    sample_rate: int, n_fft: int, win_length: int, hop_length: int, n_mels: int, f_min: float, f_max: float
+) -> MelSpectrogram:
+    return MelSpectrogram(
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        n_mels=n_mels,
+        f_min=f_min,
+        f_max=f_max,
+    ).eval()
 
 
 def mel_for(seq: SequenceConfig | None = None) -> MelSpectrogram:
     """A cached CPU :class:`MelSpectrogram` for ``seq`` (default ``SequenceConfig()``); do not move it."""
     seq = seq or SequenceConfig()
-    return _cached_mel(seq.sample_rate, seq.n_fft, seq.win_length, seq.hop_length, seq.n_mels,
-                       float(seq.f_min), float(seq.f_max))
+    return _cached_mel(
+        seq.sample_rate,
+        seq.n_fft,
+        seq.win_length,
+        seq.hop_length,
+        seq.n_mels,
+        float(seq.f_min),
+        float(seq.f_max),
+    )
 
 
 @overload
@@ -231,8 +268,9 @@ def resample(wav, orig_sr, target_sr):
         return x
     import librosa
 
-    return librosa.resample(x, orig_sr=int(orig_sr), target_sr=int(target_sr), res_type="soxr_hq",
-                            axis=-1).astype(np.float32, copy=False)
+    return librosa.resample(
+        x, orig_sr=int(orig_sr), target_sr=int(target_sr), res_type="soxr_hq", axis=-1
+    ).astype(np.float32, copy=False)
 
 
 def to_mono(wav: np.ndarray | Tensor) -> np.ndarray:

@@ -59,14 +59,24 @@ class SequenceConfig:
                 raise ConfigError(f"SequenceConfig: {msg} (got {self})")
 
         check(self.sample_rate > 0, "sample_rate must be positive")
-        check(0 < self.hop_length <= self.win_length <= self.n_fft, "need 0 < hop_length <= win_length <= n_fft")
+        check(
+            0 < self.hop_length <= self.win_length <= self.n_fft, "need 0 < hop_length <= win_length <= n_fft"
+        )
         check(self.n_mels > 0, "n_mels must be positive")
-        check(0 <= self.f_min < self.f_max <= self.sample_rate / 2, "need 0 <= f_min < f_max <= sample_rate / 2")
+        check(
+            0 <= self.f_min < self.f_max <= self.sample_rate / 2, "need 0 <= f_min < f_max <= sample_rate / 2"
+        )
         check(self.latent_space in ("mel", "waveform"), "latent_space must be 'mel' or 'waveform'")
         check(self.latent_hop > 0, "latent_hop must be positive")
         if self.latent_space == "mel":
-            check(self.latent_hop % self.hop_length == 0, "latent_hop must be a multiple of hop_length for mel latents")
-            check(self.n_mels % self.latent_freq_downsample == 0, "n_mels must be divisible by latent_freq_downsample")
+            check(
+                self.latent_hop % self.hop_length == 0,
+                "latent_hop must be a multiple of hop_length for mel latents",
+            )
+            check(
+                self.n_mels % self.latent_freq_downsample == 0,
+                "n_mels must be divisible by latent_freq_downsample",
+            )
         check(self.video_fps > 0, "video_fps must be positive")
         check(self.control_hop > 0, "control_hop must be positive")
         check(self.duration > 0 and math.isfinite(self.duration), "duration must be positive and finite")
@@ -153,18 +163,18 @@ class SequenceConfig:
     def latent_frame_to_seconds(self, index: float) -> float:
         return index * self.latent_hop / self.sample_rate
 
-    def with_duration(self, duration: float) -> "SequenceConfig":
+    def with_duration(self, duration: float) -> SequenceConfig:
         """The same geometry for another clip duration."""
         return dataclasses.replace(self, duration=float(duration))
 
-    def replace(self, **changes: Any) -> "SequenceConfig":
+    def replace(self, **changes: Any) -> SequenceConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SequenceConfig":
+    def from_dict(cls, d: dict[str, Any]) -> SequenceConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -173,17 +183,26 @@ class SequenceConfig:
 
     # --- presets ----------------------------------------------------------------------------------------
     @classmethod
-    def audioldm(cls, duration: float = 10.24) -> "SequenceConfig":
+    def audioldm(cls, duration: float = 10.24) -> SequenceConfig:
         """AudioLDM / ReWaS: 16 kHz, 64 mels, hop 160, latent 4x (25 Hz), 10.24 s windows."""
         return cls(duration=duration)
 
     @classmethod
-    def stable_audio_open(cls, duration: float = 47.55) -> "SequenceConfig":
+    def stable_audio_open(cls, duration: float = 47.55) -> SequenceConfig:
         """Stable Audio Open 1.0: 44.1 kHz waveform VAE, 2048 samples per latent (~21.5 Hz).
 
         Stable-V2A's RMS control at 44.1 kHz uses hop 512 (~86 Hz).
         """
         return cls(
-            sample_rate=44100, n_fft=2048, win_length=2048, hop_length=512, n_mels=128, f_max=22050.0,
-            latent_space="waveform", latent_hop=2048, control_hop=512, video_fps=30.0, duration=duration,
+            sample_rate=44100,
+            n_fft=2048,
+            win_length=2048,
+            hop_length=512,
+            n_mels=128,
+            f_max=22050.0,
+            latent_space="waveform",
+            latent_hop=2048,
+            control_hop=512,
+            video_fps=30.0,
+            duration=duration,
         )

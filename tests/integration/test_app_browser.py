@@ -14,12 +14,22 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 pytest.importorskip("gradio", reason="gradio is not installed (pip install 'foleykit[app]')")
 
 
@@ -85,9 +95,11 @@ def test_upload_predict_generate_and_download(browser, server, tmp_path):
     page.wait_for_selector("#result_video video[src]", timeout=120000)
     video = page.locator("#result_video video")
     # the browser itself can play it: metadata loads and the duration is the clip's
-    duration = video.evaluate("v => new Promise((ok, fail) => { if (v.readyState >= 1) ok(v.duration);"
-                              " v.onloadedmetadata = () => ok(v.duration); v.onerror = () => fail('error');"
-                              " setTimeout(() => fail('timeout'), 20000); })")
+    duration = video.evaluate(
+        "v => new Promise((ok, fail) => { if (v.readyState >= 1) ok(v.duration);"
+        " v.onloadedmetadata = () => ok(v.duration); v.onerror = () => fail('error');"
+        " setTimeout(() => fail('timeout'), 20000); })"
+    )
     assert duration == pytest.approx(1.2, abs=0.05)
     got = tmp_path / "result.mp4"
     got.write_bytes(page.request.get(video.get_attribute("src")).body())

@@ -38,8 +38,11 @@ def media(tmp_path_factory):
     rows = []
     for i, moves in enumerate([(5, 15), (8, 20)]):
         clip = make_moving_square_video(split / f"c{i}.mp4", duration=1.0, size=(48, 32), move_frames=moves)
-        write_audio(split / f"c{i}.wav", make_click_track([m / 25 for m in moves], sample_rate=16000, duration=1.0),
-                    16000)
+        write_audio(
+            split / f"c{i}.wav",
+            make_click_track([m / 25 for m in moves], sample_rate=16000, duration=1.0),
+            16000,
+        )
         rows.append({"path": clip.name, "caption": "a click", "start": 0, "end": 1.0})
     with open(split / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["path", "caption", "start", "end"])
@@ -60,14 +63,35 @@ def _restore(monkeypatch):
 
 def test_e2e_report_breaks_the_generation_down_by_stage(bench, media, tmp_path, capsys):
     out = tmp_path / "e2e.json"
-    rc = bench["bench_e2e"].main(["--model", media["model"], "--clip", str(media["clip"]), "--runs", "2",
-                                  "--warmup", "0", "--cli-runs", "0", "--no-startup", "--threads", "1",
-                                  "--cache-dir", str(tmp_path), "--json", str(out)])
+    rc = bench["bench_e2e"].main(
+        [
+            "--model",
+            media["model"],
+            "--clip",
+            str(media["clip"]),
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--cli-runs",
+            "0",
+            "--no-startup",
+            "--threads",
+            "1",
+            "--cache-dir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     rep = json.loads(out.read_text())
     assert len(rep["runs"]) == 2 and rep["steps"] == 2 and rep["cli_runs"] == []
     for r in rep["runs"]:
-        assert set(r["stages"]) == set(bench["bench_e2e"].STAGES) | {"mux (+ sidecar)", "other (probe, plan, glue)"}
+        assert set(r["stages"]) == set(bench["bench_e2e"].STAGES) | {
+            "mux (+ sidecar)",
+            "other (probe, plan, glue)",
+        }
         assert r["stages"]["sampling (denoising loop)"] > 0 and r["stages"]["vocoder"] >= 0
         assert r["audio_seconds"] == pytest.approx(1.0) and r["rtf"] == pytest.approx(1.0 / r["wall"])
         assert r["threads"] == 1 and r["precision"] == "fp32" and r["peak_rss_mb"] > 0
@@ -81,9 +105,29 @@ def test_e2e_report_breaks_the_generation_down_by_stage(bench, media, tmp_path, 
 @pytest.mark.slow
 def test_e2e_cli_and_startup(bench, media, tmp_path):
     out = tmp_path / "e2e.json"
-    assert bench["bench_e2e"].main(["--model", media["model"], "--clip", str(media["clip"]), "--runs", "1",
-                                    "--warmup", "0", "--cli-runs", "1", "--threads", "1", "--cache-dir",
-                                    str(tmp_path), "--json", str(out)]) == 0
+    assert (
+        bench["bench_e2e"].main(
+            [
+                "--model",
+                media["model"],
+                "--clip",
+                str(media["clip"]),
+                "--runs",
+                "1",
+                "--warmup",
+                "0",
+                "--cli-runs",
+                "1",
+                "--threads",
+                "1",
+                "--cache-dir",
+                str(tmp_path),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads(out.read_text())
     assert rep["cli_runs"][0]["wall"] > rep["cli_runs"][0]["generation_total"] > 0
     assert {"import_torch", "import_rest", "model_load", "interpreter_and_rest"} <= set(rep["startup"])
@@ -91,17 +135,34 @@ def test_e2e_cli_and_startup(bench, media, tmp_path):
 
 def test_peer_reduced_form_runs_both_pipelines(bench, media, tmp_path):
     out = tmp_path / "peer.json"
-    rc = bench["bench_peer"].main(["--size", "debug", "--seconds", "1", "--steps", "2", "--clip",
-                                   str(media["clip"]), "--threads", "1", "--cache-dir", str(tmp_path),
-                                   "--json", str(out)])
+    rc = bench["bench_peer"].main(
+        [
+            "--size",
+            "debug",
+            "--seconds",
+            "1",
+            "--steps",
+            "2",
+            "--clip",
+            str(media["clip"]),
+            "--threads",
+            "1",
+            "--cache-dir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     rep = json.loads(out.read_text())
     names = [r["name"] for r in rep["rows"]]
-    assert names == ["diffusers AudioLDMPipeline fp32",
-                     "foleykit rewas (UNet + ControlNet) fp32, generator",
-                     "foleykit rewas fp32, end to end from the 720p video",
-                     "foleykit rewas (UNet + ControlNet) bf16, generator",
-                     "foleykit rewas bf16, end to end from the 720p video"]
+    assert names == [
+        "diffusers AudioLDMPipeline fp32",
+        "foleykit rewas (UNet + ControlNet) fp32, generator",
+        "foleykit rewas fp32, end to end from the 720p video",
+        "foleykit rewas (UNet + ControlNet) bf16, generator",
+        "foleykit rewas bf16, end to end from the 720p video",
+    ]
     for r in rep["rows"]:
         assert len(r["step_intervals"]) == 1 and r["per_step"] > 0  # 2 steps: one interval between UNet calls
         assert r["at"]["25"]["extrapolated"] and r["at"]["200"]["extrapolated"]
@@ -115,23 +176,55 @@ def test_peer_diffusers_pipeline_shares_foleykit_networks(bench):
     pipe = bench["bench_peer"].build_diffusers(fk, torch.float32)
     assert pipe.unet is fk.denoiser.unet and pipe.vae is fk.codec.vae and pipe.vocoder is fk.codec.vocoder
     emb = torch.randn(1, pipe.unet.config.projection_class_embeddings_input_dim)
-    audio = pipe(prompt_embeds=emb, negative_prompt_embeds=torch.zeros_like(emb), num_inference_steps=2,
-                 audio_length_in_s=1.0, guidance_scale=4.0).audios
+    audio = pipe(
+        prompt_embeds=emb,
+        negative_prompt_embeds=torch.zeros_like(emb),
+        num_inference_steps=2,
+        audio_length_in_s=1.0,
+        guidance_scale=4.0,
+    ).audios
     assert audio.shape == (1, 16000) and np.isfinite(audio).all()
 
 
 def test_steps_sweep_scores_each_configuration(bench, media, tmp_path):
     out = tmp_path / "sweep.json"
-    rc = bench["bench_steps_sweep"].main(["--model", media["model"], "--data", str(media["split"]),
-                                          "--num-clips", "2", "--samplers", "ddim,dpmsolver++", "--steps", "1,3",
-                                          "--precisions", "fp32,bf16", "--threads", "1", "--cache-dir",
-                                          str(tmp_path), "--json", str(out)])
+    rc = bench["bench_steps_sweep"].main(
+        [
+            "--model",
+            media["model"],
+            "--data",
+            str(media["split"]),
+            "--num-clips",
+            "2",
+            "--samplers",
+            "ddim,dpmsolver++",
+            "--steps",
+            "1,3",
+            "--precisions",
+            "fp32,bf16",
+            "--threads",
+            "1",
+            "--cache-dir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     rep = json.loads(out.read_text())
     got = [(r["sampler"], r["steps"], r["precision"]) for r in rep["rows"]]
-    assert got == [("ddim", 1, "fp32"), ("ddim", 3, "fp32"), ("dpmsolver++", 1, "fp32"), ("dpmsolver++", 3, "fp32"),
-                   ("ddim", 2, "bf16"), ("dpmsolver++", 2, "bf16")]  # bf16 rows at the model's default steps
-    assert [r["scheduler_class"] for r in rep["rows"][:3:2]] == ["DDIMScheduler", "DPMSolverMultistepScheduler"]
+    assert got == [
+        ("ddim", 1, "fp32"),
+        ("ddim", 3, "fp32"),
+        ("dpmsolver++", 1, "fp32"),
+        ("dpmsolver++", 3, "fp32"),
+        ("ddim", 2, "bf16"),
+        ("dpmsolver++", 2, "bf16"),
+    ]  # bf16 rows at the model's default steps
+    assert [r["scheduler_class"] for r in rep["rows"][:3:2]] == [
+        "DDIMScheduler",
+        "DPMSolverMultistepScheduler",
+    ]
     for r in rep["rows"]:  # FD_aisfx is a set-level figure: left out below --fd-min-clips (8) clips
         assert set(r["metrics"]) == {"onset_ap", "onset_acc", "energy_mae"}
         assert 0.0 <= r["metrics"]["onset_ap"] <= 1.0 and r["metrics"]["energy_mae"] >= 0.0
@@ -142,10 +235,30 @@ def test_steps_sweep_scores_each_configuration(bench, media, tmp_path):
 def test_recommend_picks_the_cheapest_configuration_within_tolerance(bench):
     rec = bench["bench_steps_sweep"].recommend
     rows = [
-        {"sampler": "ddim", "steps": 100, "cpu_per_clip": 10.0, "metrics": {"onset_ap": 0.60, "energy_mae": 1.00, "fd": 10.0}},
-        {"sampler": "dpm", "steps": 10, "cpu_per_clip": 1.0, "metrics": {"onset_ap": 0.59, "energy_mae": 1.04, "fd": 10.9}},
-        {"sampler": "dpm", "steps": 5, "cpu_per_clip": 0.5, "metrics": {"onset_ap": 0.50, "energy_mae": 1.01, "fd": 10.0}},
-        {"sampler": "ddim", "steps": 10, "cpu_per_clip": 0.9, "metrics": {"onset_ap": 0.60, "energy_mae": 1.00, "fd": 12.0}},
+        {
+            "sampler": "ddim",
+            "steps": 100,
+            "cpu_per_clip": 10.0,
+            "metrics": {"onset_ap": 0.60, "energy_mae": 1.00, "fd": 10.0},
+        },
+        {
+            "sampler": "dpm",
+            "steps": 10,
+            "cpu_per_clip": 1.0,
+            "metrics": {"onset_ap": 0.59, "energy_mae": 1.04, "fd": 10.9},
+        },
+        {
+            "sampler": "dpm",
+            "steps": 5,
+            "cpu_per_clip": 0.5,
+            "metrics": {"onset_ap": 0.50, "energy_mae": 1.01, "fd": 10.0},
+        },
+        {
+            "sampler": "ddim",
+            "steps": 10,
+            "cpu_per_clip": 0.9,
+            "metrics": {"onset_ap": 0.60, "energy_mae": 1.00, "fd": 12.0},
+        },
     ]
     # 5 steps loses 0.10 AP (> 0.02); ddim-10 has FD 20% worse (> 10%); dpm-10 is within every tolerance
     assert rec(rows, tol_ap=0.02, tol_mae=0.05, tol_fd=0.10)["steps"] == 10

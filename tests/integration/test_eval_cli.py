@@ -28,7 +28,9 @@ def folders(tmp_path_factory):
     write_audio(gen / "a.wav", np.stack([a, a]), 44100, subtype="FLOAT")
     write_audio(gen / "b.flac", make_click_track([0.4], sample_rate=16000, duration=2.0), 16000)
     for stem in ("a", "b"):
-        write_audio(ref / f"{stem}.flac", make_click_track([0.4, 1.2], sample_rate=22050, duration=2.0), 22050)
+        write_audio(
+            ref / f"{stem}.flac", make_click_track([0.4, 1.2], sample_rate=22050, duration=2.0), 22050
+        )
         make_moving_square_video(vid / f"{stem}.mp4", fps=25.0, duration=2.0, move_frames=(10, 30))
     (gen / "notes.txt").write_text("ignored: not a media extension")
     return gen, ref, vid
@@ -37,8 +39,24 @@ def folders(tmp_path_factory):
 def test_cli_eval_json_and_table(folders, tmp_path, capsys):
     gen, ref, vid = folders
     out = tmp_path / "report.json"
-    rc = main(["eval", "--generated", str(gen), "--reference", str(ref), "--videos", str(vid),
-               "--metrics", "av_align,aa_align,onset,e_l1", "--json", str(out), "--workers", "2", "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "--generated",
+            str(gen),
+            "--reference",
+            str(ref),
+            "--videos",
+            str(vid),
+            "--metrics",
+            "av_align,aa_align,onset,e_l1",
+            "--json",
+            str(out),
+            "--workers",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads(out.read_text())
     assert set(report) == {"metrics", "config"}
@@ -58,8 +76,25 @@ def test_cli_eval_json_and_table(folders, tmp_path, capsys):
 def test_cli_variant_flags(folders, tmp_path):
     gen, ref, _ = folders
     out = tmp_path / "r.json"
-    rc = main(["eval", "--generated", str(gen), "--reference", str(ref), "--metrics", "aa_align,onset",
-               "--aa-align-variant", "one-to-one", "--onset-mode", "strict", "--json", str(out), "--workers", "1"])
+    rc = main(
+        [
+            "eval",
+            "--generated",
+            str(gen),
+            "--reference",
+            str(ref),
+            "--metrics",
+            "aa_align,onset",
+            "--aa-align-variant",
+            "one-to-one",
+            "--onset-mode",
+            "strict",
+            "--json",
+            str(out),
+            "--workers",
+            "1",
+        ]
+    )
     assert rc == 0
     cfg = json.loads(out.read_text())["config"]["protocols"]
     assert cfg["aa_align"]["variant"] == "one-to-one" and cfg["onset"]["mode"] == "strict"
@@ -108,8 +143,19 @@ def test_cli_bad_files_listed_or_skipped(folders, tmp_path, capsys):
 
 def test_cli_cache_reuses_video_peaks_and_embeddings(folders, tmp_path):
     gen, ref, vid = folders
-    args = ["eval", "--generated", str(gen), "--reference", str(ref), "--videos", str(vid), "--metrics",
-            "av_align,fd,kl", "--workers", "1"]
+    args = [
+        "eval",
+        "--generated",
+        str(gen),
+        "--reference",
+        str(ref),
+        "--videos",
+        str(vid),
+        "--metrics",
+        "av_align,fd,kl",
+        "--workers",
+        "1",
+    ]
     first, second, off = tmp_path / "1.json", tmp_path / "2.json", tmp_path / "3.json"
     assert main([*args, "--json", str(first)]) == 0
     assert main([*args, "--json", str(second)]) == 0
@@ -126,7 +172,9 @@ def test_cli_missing_embedder_weights(folders, tmp_path, monkeypatch, capsys):
     gen, ref, _ = folders
     monkeypatch.setenv("FOLEYKIT_HOME", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
-    rc = main(["eval", "--generated", str(gen), "--reference", str(ref), "--metrics", "fd", "--embedder", "panns"])
+    rc = main(
+        ["eval", "--generated", str(gen), "--reference", str(ref), "--metrics", "fd", "--embedder", "panns"]
+    )
     assert rc == 2 and "Cnn14_mAP=0.431.pth" in capsys.readouterr().err
 
 

@@ -37,16 +37,26 @@ def media(tmp_path_factory):
     d = tmp_path_factory.mktemp("media")
     model = save_debug_model(d / "model")
     clip = make_moving_square_video(d / "clip.mp4", duration=1.6, size=(64, 48), move_frames=(10, 30))
-    talk = make_moving_square_video(d / "talk.mp4", duration=1.2, size=(64, 48), move_frames=(10,), audio="clicks")
+    talk = make_moving_square_video(
+        d / "talk.mp4", duration=1.2, size=(64, 48), move_frames=(10,), audio="clicks"
+    )
     frames = np.empty((80, 48, 64, 3), np.uint8)  # two shots: a scene cut at frame 40 (1.6 s)
     frames[:40], frames[40:] = (30, 40, 160), (200, 60, 40)
     for i in range(80):
-        frames[i, 10:30, (2 * i) % 50:(2 * i) % 50 + 10] = 128
+        frames[i, 10:30, (2 * i) % 50 : (2 * i) % 50 + 10] = 128
     long = write_video(d / "long.mp4", frames, 25, crf=12)
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
     ref = write_audio(d / "tone.wav", tone, SR)
     clicks = write_click_track(d / "clicks.wav", [0.4, 1.2], sample_rate=SR, duration=1.6)
-    return {"dir": d, "model": str(model), "clip": clip, "talk": talk, "long": long, "ref": ref, "clicks": clicks}
+    return {
+        "dir": d,
+        "model": str(model),
+        "clip": clip,
+        "talk": talk,
+        "long": long,
+        "ref": ref,
+        "clicks": clicks,
+    }
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
@@ -132,7 +142,11 @@ def test_long_video_windows_meet_at_the_scene_cut_and_join_smoothly(media, tmp_p
     wins = side["windows"]
     assert len(wins) >= 4 and all(w["end"] - w["start"] <= 1.0 + 1e-6 for w in wins)
     cut_join = [(a, b) for a, b in itertools.pairwise(wins) if a["join_out"] == "cut"]
-    assert len(cut_join) == 1 and cut_join[0][0]["end"] == pytest.approx(1.64) and cut_join[0][1]["start"] == 1.56
+    assert (
+        len(cut_join) == 1
+        and cut_join[0][0]["end"] == pytest.approx(1.64)
+        and cut_join[0][1]["start"] == 1.56
+    )
     # a window after an overlap join continues the previous one: its first 0.2 s (5 latent frames) are kept
     assert len(calls) == len(wins)
     for (kw, lat), w in zip(calls, wins, strict=True):
@@ -153,7 +167,7 @@ def test_long_video_windows_meet_at_the_scene_cut_and_join_smoothly(media, tmp_p
     rms = np.sqrt(np.mean(wav[: len(wav) // hop * hop].reshape(-1, hop) ** 2, axis=1))
     for a, b in itertools.pairwise(wins):  # no click, bump or gap where windows meet
         i0, i1 = round(b["start"] * 100), round(a["end"] * 100)
-        around = np.concatenate([rms[max(0, i0 - 20):i0], rms[i1:i1 + 20]])
+        around = np.concatenate([rms[max(0, i0 - 20) : i0], rms[i1 : i1 + 20]])
         assert rms[i0:i1].max() < 2.0 * np.median(around) and rms[i0:i1].min() > 0.4 * np.median(around)
     saved = TemporalControl.load(tmp_path / "long_timing.csv")
     assert saved.kind == "rms" and saved.duration == pytest.approx(3.2, abs=0.01)
@@ -162,16 +176,35 @@ def test_long_video_windows_meet_at_the_scene_cut_and_join_smoothly(media, tmp_p
 
 def test_editable_timing_loop(media, tmp_path, capsys):
     timing = tmp_path / "timing.csv"
-    rc, out, _ = run(capsys, "controls", "predict", media["clip"], "-o", timing, "--plot", tmp_path / "t.png",
-                     "--model", media["model"])
+    rc, out, _ = run(
+        capsys,
+        "controls",
+        "predict",
+        media["clip"],
+        "-o",
+        timing,
+        "--plot",
+        tmp_path / "t.png",
+        "--model",
+        media["model"],
+    )
     assert rc == 0 and "predicted rms" in out
     c = TemporalControl.load(timing)
     assert c.kind == "rms" and c.rate == 125 and c.num_frames == 200
     edited = tmp_path / "edited.csv"
     c.replace(values=np.where(c.times < 0.8, 0.0, 0.5).astype(np.float32)).save(edited)  # silence, then sound
     out_wav = tmp_path / "take.wav"
-    rc, _, err = gen(capsys, media, media["clip"], out_wav, "--control", edited, "--save-controls",
-                     "--control-scale", "0.7")
+    rc, _, err = gen(
+        capsys,
+        media,
+        media["clip"],
+        out_wav,
+        "--control",
+        edited,
+        "--save-controls",
+        "--control-scale",
+        "0.7",
+    )
     assert rc == 0 and "note" not in err
     used = TemporalControl.load(tmp_path / "take_timing.csv")
     np.testing.assert_allclose(used.values, TemporalControl.load(edited).values, atol=1e-6)
@@ -185,8 +218,9 @@ def test_follow_envelope_pins_the_loudness_to_the_edited_curve(media, tmp_path, 
     take = {}
     for s in ("0", "1"):
         out_wav = tmp_path / f"take{s}.wav"
-        rc, _, err = gen(capsys, media, media["clip"], out_wav, "--control", edited, "--seed", "3",
-                         "--follow-envelope", s)
+        rc, _, err = gen(
+            capsys, media, media["clip"], out_wav, "--control", edited, "--seed", "3", "--follow-envelope", s
+        )
         assert rc == 0, err
         take[s] = read_audio(out_wav, sample_rate=16000)
     side = json.loads((tmp_path / "take1.json").read_text())
@@ -221,11 +255,17 @@ def test_control_with_another_rate_and_length_is_fitted_with_notes(media, tmp_pa
 
 def test_control_from_a_recording_follows_its_timing(media, tmp_path, capsys):
     out = tmp_path / "a.wav"
-    rc, _, _ = gen(capsys, media, media["clip"], out, "--control-from-audio", media["clicks"], "--save-controls")
+    rc, _, _ = gen(
+        capsys, media, media["clip"], out, "--control-from-audio", media["clicks"], "--save-controls"
+    )
     assert rc == 0
     used = TemporalControl.load(tmp_path / "a_timing.csv")
     v = used.values
-    peaks = [used.times[i] for i in range(1, len(v) - 1) if v[i] >= v[i - 1] and v[i] > v[i + 1] and v[i] > 0.3 * v.max()]
+    peaks = [
+        used.times[i]
+        for i in range(1, len(v) - 1)
+        if v[i] >= v[i - 1] and v[i] > v[i + 1] and v[i] > 0.3 * v.max()
+    ]
     assert len(peaks) == 2 and np.allclose(peaks, [0.4, 1.2], atol=0.03)
     assert json.loads(out.with_suffix(".json").read_text())["controls"]["rms"]["source"] == "audio"
 
@@ -233,7 +273,21 @@ def test_control_from_a_recording_follows_its_timing(media, tmp_path, capsys):
 def test_text_and_reference_sound_together(media, tmp_path, capsys):
     a, b = tmp_path / "a.wav", tmp_path / "b.wav"
     assert gen(capsys, media, media["clip"], a, "--prompt", "a bell", "--seed", "3")[0] == 0
-    assert gen(capsys, media, media["clip"], b, "--prompt", "a bell", "--audio-prompt", media["ref"], "--seed", "3")[0] == 0
+    assert (
+        gen(
+            capsys,
+            media,
+            media["clip"],
+            b,
+            "--prompt",
+            "a bell",
+            "--audio-prompt",
+            media["ref"],
+            "--seed",
+            "3",
+        )[0]
+        == 0
+    )
     side = json.loads(b.with_suffix(".json").read_text())["parameters"]
     assert side["prompt"] == "a bell" and side["audio_prompt"].endswith("tone.wav")
     assert not np.array_equal(sf.read(a)[0], sf.read(b)[0])  # the reference sound changes the result
@@ -243,7 +297,9 @@ def test_regenerate_one_region_keeps_the_rest(media, tmp_path, capsys):
     first = tmp_path / "first.wav"
     assert gen(capsys, media, media["clip"], first, "--seed", "2", "--prompt", "steps")[0] == 0
     second = tmp_path / "second.wav"
-    rc, out, _ = run(capsys, "generate", media["clip"], "-o", second, "--regenerate", "0.3-1.3", "--from", first)
+    rc, out, _ = run(
+        capsys, "generate", media["clip"], "-o", second, "--regenerate", "0.3-1.3", "--from", first
+    )
     assert rc == 0 and "regenerated 0.3-1.3 s" in out
     a, b = sf.read(first, dtype="float32")[0], sf.read(second, dtype="float32")[0]
     i0, i1 = int(0.3 * SR), int(1.3 * SR)
@@ -268,15 +324,20 @@ def test_regenerate_one_region_keeps_the_rest(media, tmp_path, capsys):
 
 def test_segment_and_original_audio_track(media, tmp_path, capsys):
     out = tmp_path / "seg.mp4"
-    assert gen(capsys, media, media["talk"], out, "--start", "0.4", "--duration", "0.6", "--keep-original-audio")[0] == 0
+    assert (
+        gen(
+            capsys, media, media["talk"], out, "--start", "0.4", "--duration", "0.6", "--keep-original-audio"
+        )[0]
+        == 0
+    )
     import av
 
     with av.open(str(out)) as c:
         assert len(c.streams.audio) == 2
     wav = read_audio(out, sample_rate=SR)
     assert len(wav) == round(1.2 * SR)
-    assert np.abs(wav[: int(0.35 * SR)]).max() < 1e-3 and np.abs(wav[int(1.05 * SR):]).max() < 1e-3
-    assert np.sqrt(np.mean(wav[int(0.45 * SR):int(0.95 * SR)] ** 2)) > 0.01
+    assert np.abs(wav[: int(0.35 * SR)]).max() < 1e-3 and np.abs(wav[int(1.05 * SR) :]).max() < 1e-3
+    assert np.sqrt(np.mean(wav[int(0.45 * SR) : int(0.95 * SR)] ** 2)) > 0.01
     seg = tmp_path / "seg.wav"
     assert gen(capsys, media, media["talk"], seg, "--start", "0.4", "--duration", "0.6")[0] == 0
     assert len(sf.read(seg)[0]) == round(0.6 * SR)
@@ -304,7 +365,10 @@ def _bad_cases(media, d: Path) -> dict[str, tuple[list, str]]:
         "silent reference": ([clip, "--audio-prompt", silent], "silent"),
         "short reference": ([clip, "--audio-prompt", short], "lasts 0.050 s"),
         "silent timing recording": ([clip, "--control-from-audio", silent], "silent"),
-        "region outside": ([clip, "--regenerate", "1-9", "--from", media["clicks"]], "outside the generated segment"),
+        "region outside": (
+            [clip, "--regenerate", "1-9", "--from", media["clicks"]],
+            "outside the generated segment",
+        ),
         "from without region": ([clip, "--from", media["clicks"]], "go together"),
         "start past the end": ([clip, "--start", "5"], "past the end"),
     }
@@ -361,8 +425,17 @@ def test_batch_shards_across_processes(media, tmp_path, capsys, monkeypatch):
 
 def test_console_script_exit_code_and_message(tmp_path):
     exe = Path(sys.executable).with_name("foleykit")
-    proc = subprocess.run([str(exe), "generate", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [str(exe), "generate", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("foleykit: error:") and "missing.mp4" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.startswith("foleykit: error:")
+        and "missing.mp4" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
     assert not (tmp_path / "o.mp4").exists()

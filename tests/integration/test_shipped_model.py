@@ -67,8 +67,12 @@ def test_readme_demo_command(tmp_path):
     readme = (ROOT / "README.md").read_text()
     assert "foleykit generate examples/footsteps.mp4 -o footsteps_foley.mp4" in readme
     out = tmp_path / "footsteps_foley.mp4"
-    proc = subprocess.run([sys.executable, "-m", "foleykit", "generate", str(EXAMPLE), "-o", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "foleykit", "generate", str(EXAMPLE), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     info = probe(out)
     src = probe(EXAMPLE)
@@ -79,7 +83,7 @@ def test_readme_demo_command(tmp_path):
     wav = np.asarray(read_audio(out, sample_rate=sr))
     assert np.isfinite(wav).all()
     assert abs(len(wav) / sr - src.video_duration) < 0.1
-    assert np.sqrt(np.mean(wav ** 2)) > 1e-3, "the demo produced silence"
+    assert np.sqrt(np.mean(wav**2)) > 1e-3, "the demo produced silence"
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert DEFAULT_MODEL in json.dumps(sidecar["model"])
 

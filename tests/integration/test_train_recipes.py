@@ -17,8 +17,13 @@ from foleykit.training.run import train_recipe
 from foleykit.training.trainer import FAIL_ENV, InjectedFailure
 
 RECIPES = ("sta_v2a", "rewas", "vta_ldm", "stable_v2a", "rhythmic_foley", "foleykit_demo")
-FAST = ["train.max_steps=1", "train.ckpt_every=1", "train.batch_size=1", "+train.val_generate=0",
-        "train.tensorboard=false"]
+FAST = [
+    "train.max_steps=1",
+    "train.ckpt_every=1",
+    "train.batch_size=1",
+    "+train.val_generate=0",
+    "train.tensorboard=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +33,17 @@ def clips(tmp_path_factory) -> Path:
     from foleykit.data.synth import SynthConfig, synthesize
 
     root = tmp_path_factory.mktemp("av")
-    bank = make_procedural_bank(root / "bank", categories=("footsteps/wood", "footsteps/gravel", "impact/metal",
-                                                           "impact/thud"))
-    cfg = SynthConfig(width=64, height=48, duration=2.0, scene_weights={"footsteps": 1.0, "impact": 1.0},
-                      ambience_prob=0.0, distractor_prob=0.0)
+    bank = make_procedural_bank(
+        root / "bank", categories=("footsteps/wood", "footsteps/gravel", "impact/metal", "impact/thud")
+    )
+    cfg = SynthConfig(
+        width=64,
+        height=48,
+        duration=2.0,
+        scene_weights={"footsteps": 1.0, "impact": 1.0},
+        ambience_prob=0.0,
+        distractor_prob=0.0,
+    )
     for split, n in (("train", 3), ("validation", 1)):
         synthesize(bank, root / "data", num_clips=n, split=split, config=cfg, progress=False)
     return root / "data"
@@ -44,7 +56,8 @@ def safetensors_of(folder: Path) -> dict[str, dict[str, torch.Tensor]]:
 def same_weights(a: Path, b: Path) -> bool:
     wa, wb = safetensors_of(a), safetensors_of(b)
     return wa.keys() == wb.keys() and all(
-        wa[f].keys() == wb[f].keys() and all(torch.equal(wa[f][k], wb[f][k]) for k in wa[f]) for f in wa)
+        wa[f].keys() == wb[f].keys() and all(torch.equal(wa[f][k], wb[f][k]) for k in wa[f]) for f in wa
+    )
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -63,7 +76,9 @@ def test_every_recipe_trains_every_stage(tmp_path, clips, recipe):
         assert table["family"] in ("autoencoder", "vocoder", "prior", "semantic", "predictor", "adapter")
     pipe = VideoToAudioPipeline.from_pretrained(res.model_dir)
     assert pipe.recipe["name"] == recipe
-    assert (tmp_path / "run" / "cache" / "train" / "index.json").is_file() or list(cfg["stages"]) == ["autoencoder"]
+    assert (tmp_path / "run" / "cache" / "train" / "index.json").is_file() or list(cfg["stages"]) == [
+        "autoencoder"
+    ]
 
 
 def test_cli_debug_in_an_empty_folder(tmp_path, monkeypatch):
@@ -71,7 +86,9 @@ def test_cli_debug_in_an_empty_folder(tmp_path, monkeypatch):
     from foleykit.cli import main
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FOLEYKIT_HOME", str(tmp_path / "home"))  # no prepared bank: the procedural one is made
+    monkeypatch.setenv(
+        "FOLEYKIT_HOME", str(tmp_path / "home")
+    )  # no prepared bank: the procedural one is made
     assert main(["train", "--recipe", "vta_ldm", "--config", "debug"]) == 0
     run = tmp_path / "runs" / "vta_ldm-debug"
     assert (run / "model" / "model_index.json").is_file() and (run / "bank" / "bank.json").is_file()
@@ -94,8 +111,15 @@ def test_synth_cache_train_crash_resume_generate_eval(tmp_path, clips, monkeypat
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
 
     over = ["train.max_steps=2", "train.ckpt_every=1", "adapter.val_generate=1", "train.tensorboard=false"]
-    ref = train_recipe(recipe="stable_v2a", level="debug", output=tmp_path / "ref", data=clips, overrides=over)
-    assert set(ref.stages["adapter"].val_metrics) >= {"diffusion", "gen_energy_mae", "gen_onset_acc", "gen_av_align"}
+    ref = train_recipe(
+        recipe="stable_v2a", level="debug", output=tmp_path / "ref", data=clips, overrides=over
+    )
+    assert set(ref.stages["adapter"].val_metrics) >= {
+        "diffusion",
+        "gen_energy_mae",
+        "gen_onset_acc",
+        "gen_av_align",
+    }
     cache = json.loads((tmp_path / "ref" / "cache" / "train" / "index.json").read_text())
     assert set(cache["extractors"]) == {"latents", "energy", "rms", "video_features", "audio_tokens"}
     assert len(cache["items"]) == 3
@@ -110,8 +134,10 @@ def test_synth_cache_train_crash_resume_generate_eval(tmp_path, clips, monkeypat
     assert list(res.stages) == ["adapter"]  # the other stages were complete and skipped
     assert same_weights(ref.model_dir, res.model_dir)
     for stage in ("predictor", "adapter"):
-        assert same_weights(list_checkpoints(tmp_path / "ref" / stage)[-1][1],
-                            list_checkpoints(tmp_path / "run" / stage)[-1][1])
+        assert same_weights(
+            list_checkpoints(tmp_path / "ref" / stage)[-1][1],
+            list_checkpoints(tmp_path / "run" / stage)[-1][1],
+        )
 
     pipe = VideoToAudioPipeline.from_pretrained(res.model_dir)
     video = next((clips / "validation").glob("*.mp4"))
@@ -120,6 +146,10 @@ def test_synth_cache_train_crash_resume_generate_eval(tmp_path, clips, monkeypat
     assert out.audio.shape[-1] == pipe.seq.num_samples and np.isfinite(out.audio).all()
     assert "rms" in out.controls  # predicted by the trained RMS-Mapper from the video
     gt = read_audio(video.with_suffix(".wav"), sample_rate=pipe.seq.sample_rate, duration=pipe.seq.duration)
-    report = evaluate({"clip": (out.audio, out.sample_rate)}, {"clip": (gt, pipe.seq.sample_rate)},
-                      metrics=["energy_mae", "aa_align"], cache=False)
+    report = evaluate(
+        {"clip": (out.audio, out.sample_rate)},
+        {"clip": (gt, pipe.seq.sample_rate)},
+        metrics=["energy_mae", "aa_align"],
+        cache=False,
+    )
     assert report["energy_mae"] is not None and report["energy_mae"] >= 0

@@ -75,14 +75,16 @@ def test_predict_edit_upload_and_generate(setup):
     base = TemporalControl.load(state["base"])
     assert base.kind == "rms" and base.duration == pytest.approx(1.2)
     _png2, csv2, state = app.edit(state, 0.5, 0.2, 0.05)
-    np.testing.assert_allclose(TemporalControl.load(csv2).values, base.scale(0.5).shift(0.2).smooth(0.05).values,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        TemporalControl.load(csv2).values, base.scale(0.5).shift(0.2).smooth(0.05).values, atol=1e-6
+    )
     edited = setup["wd"] / "uploads" / "edited.csv"
     base.replace(values=np.full(base.num_frames, 0.3, np.float32)).save(edited)
     _, csv3, state = app.upload_timing(str(edited), video, state)
     assert np.allclose(TemporalControl.load(csv3).values, 0.3)
-    mp4, files, status, plot, timing, state = app.generate(video, "glass breaking", "", None, state, 2.0, 0.0, 0.0,
-                                                           0.8, 3, 2.5, 9, 1.0)
+    mp4, files, status, plot, timing, state = app.generate(
+        video, "glass breaking", "", None, state, 2.0, 0.0, 0.0, 0.8, 3, 2.5, 9, 1.0
+    )
     from foleykit.media import probe
 
     info = probe(mp4)
@@ -98,7 +100,9 @@ def test_predict_edit_upload_and_generate(setup):
 def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
     from foleykit.app import build_app
 
-    monkeypatch.setenv("GRADIO_TEMP_DIR", "unset")  # restored after the test; build_app moves it into the workdir
+    monkeypatch.setenv(
+        "GRADIO_TEMP_DIR", "unset"
+    )  # restored after the test; build_app moves it into the workdir
     demo = build_app(AppConfig(model=setup["model"], workdir=setup["wd"], max_queue=7), app=setup["app"])
     try:
         import os
@@ -109,8 +113,22 @@ def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
             assert fns[name].concurrency_limit == 1 and fns[name].concurrency_id == "model"
         assert demo._queue.max_size == 7
         ids = {b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)}
-        assert {"video_in", "prompt", "reference", "predict_btn", "timing_upload", "generate_btn", "result_video",
-                "downloads", "timing_plot", "control_weight", "steps", "guidance", "seed", "follow_envelope"} <= ids
+        assert {
+            "video_in",
+            "prompt",
+            "reference",
+            "predict_btn",
+            "timing_upload",
+            "generate_btn",
+            "result_video",
+            "downloads",
+            "timing_plot",
+            "control_weight",
+            "steps",
+            "guidance",
+            "seed",
+            "follow_envelope",
+        } <= ids
     finally:
         demo.close()
 

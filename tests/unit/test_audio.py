@@ -14,17 +14,21 @@ from foleykit.errors import FoleykitError
 SR = 16000
 
 
-def reference_log_mel(wav: np.ndarray, *, sr=16000, n_fft=1024, win=1024, hop=160, n_mels=64, fmin=0.0, fmax=8000.0):
+def reference_log_mel(
+    wav: np.ndarray, *, sr=16000, n_fft=1024, win=1024, hop=160, n_mels=64, fmin=0.0, fmax=8000.0
+):
     """AudioLDM mel written out directly in float64 numpy (REFERENCE.md "Energy (ReWaS)")."""
     pad = (n_fft - hop) // 2
     x = np.pad(np.asarray(wav, dtype=np.float64), (pad, n_fft - hop - pad), mode="reflect")
     n_frames = 1 + (len(x) - n_fft) // hop
     window = np.zeros(n_fft)
     off = (n_fft - win) // 2
-    window[off:off + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)  # periodic Hann
-    frames = np.stack([x[i * hop:i * hop + n_fft] * window for i in range(n_frames)], axis=1)
+    window[off : off + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)  # periodic Hann
+    frames = np.stack([x[i * hop : i * hop + n_fft] * window for i in range(n_frames)], axis=1)
     mag = np.abs(np.fft.rfft(frames, axis=0))
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm="slaney")
+    basis = librosa.filters.mel(
+        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm="slaney"
+    )
     return np.log(np.maximum(basis @ mag, 1e-5))
 
 
@@ -43,8 +47,15 @@ def test_mel_matches_direct_numpy_computation():
 
 
 def test_mel_matches_for_other_geometry_and_short_window():
-    seq = SequenceConfig(sample_rate=22050, n_fft=1024, win_length=800, hop_length=256, n_mels=80, f_max=11025.0,
-                          latent_hop=1024)
+    seq = SequenceConfig(
+        sample_rate=22050,
+        n_fft=1024,
+        win_length=800,
+        hop_length=256,
+        n_mels=80,
+        f_max=11025.0,
+        latent_hop=1024,
+    )
     wav = sine(1000, 0.5, sr=22050)
     got = MelSpectrogram.from_sequence(seq)(torch.from_numpy(wav))
     ref = reference_log_mel(wav, sr=22050, win=800, hop=256, n_mels=80, fmax=11025.0)
@@ -90,7 +101,13 @@ def test_from_sequence_uses_every_field():
     seq = SequenceConfig.stable_audio_open()
     mel = MelSpectrogram.from_sequence(seq)
     assert (mel.sample_rate, mel.n_fft, mel.win_length, mel.hop_length, mel.n_mels, mel.f_max) == (
-        44100, 2048, 2048, 512, 128, 22050.0)
+        44100,
+        2048,
+        2048,
+        512,
+        128,
+        22050.0,
+    )
     assert mel.mel_basis.shape == (128, 1025)
 
 

@@ -67,8 +67,16 @@ def test_replace_copies_and_allclose():
 # --- resampling ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "src_rate,n,dst_rate,n_out",
-    [(100, 1000, 25, 250), (100, 1000, 125, 1250), (125, 1250, 25, 250), (125, 1250, 100, 1000),
-     (25, 250, 100, 1000), (25, 250, 125, 1250), (100, 1024, 125, 1280), (100, 1024, 25, 256)],
+    [
+        (100, 1000, 25, 250),
+        (100, 1000, 125, 1250),
+        (125, 1250, 25, 250),
+        (125, 1250, 100, 1000),
+        (25, 250, 100, 1000),
+        (25, 250, 125, 1250),
+        (100, 1024, 125, 1280),
+        (100, 1024, 25, 256),
+    ],
 )
 def test_resample_preserves_duration_and_time_mapping(src_rate, n, dst_rate, n_out):
     c = ramp(src_rate, n, start=2.0)
@@ -100,7 +108,9 @@ def test_auto_methods_linear_up_area_down():
     down = TemporalControl("rms", v, 125).resample(25)
     assert down.values[100] == pytest.approx(1.0) and down.values.sum() == pytest.approx(1.0)
     assert TemporalControl("rms", v, 125).resample(25, method="linear").values.max() == 0.0
-    up = TemporalControl("rms", [0.0, 1.0], 1).resample(4)  # source centres 0.5, 1.5 s; targets 0.125 .. 1.875
+    up = TemporalControl("rms", [0.0, 1.0], 1).resample(
+        4
+    )  # source centres 0.5, 1.5 s; targets 0.125 .. 1.875
     np.testing.assert_allclose(up.values, [0, 0, 0.125, 0.375, 0.625, 0.875, 1, 1])
 
 
@@ -142,8 +152,12 @@ def test_events_in_one_target_frame_merge_and_soft_values_take_the_max():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({}, "target rate"), ({"rate": -1.0}, "positive"), ({"num_frames": 0}, ">= 1"),
-     ({"rate": 10.0, "method": "cubic"}, "unknown resample method")],
+    [
+        ({}, "target rate"),
+        ({"rate": -1.0}, "positive"),
+        ({"num_frames": 0}, ">= 1"),
+        ({"rate": 10.0, "method": "cubic"}, "unknown resample method"),
+    ],
 )
 def test_resample_errors(kwargs, match):
     with pytest.raises(ControlError, match=match):

@@ -19,7 +19,9 @@ MOVES = (10, 30)
 def media(tmp_path_factory):
     d = tmp_path_factory.mktemp("media")
     wav = write_click_track(d / "clicks.wav", CLICKS, sample_rate=44100, duration=2.0)
-    video = make_moving_square_video(d / "square.mp4", fps=25, duration=2.0, move_frames=MOVES, audio="clicks")
+    video = make_moving_square_video(
+        d / "square.mp4", fps=25, duration=2.0, move_frames=MOVES, audio="clicks"
+    )
     silent = make_moving_square_video(d / "silent.mp4", fps=25, duration=2.0, move_frames=MOVES)
     return {"wav": wav, "video": video, "silent": silent}
 
@@ -40,7 +42,7 @@ def test_extract_audio_kinds_from_audio_file(media):
     r = extract(media["wav"], "rms")
     assert (r.rate, r.num_frames) == (125.0, 250)
     for t in CLICKS:  # the envelope is loud right after each click
-        assert r.values[int(t * 125):int(t * 125) + 3].max() > 0.01
+        assert r.values[int(t * 125) : int(t * 125) + 3].max() > 0.01
     k = extract(media["wav"], "rms_class")
     assert k.kind == "rms_class" and k.values.max() > 0 and k.values.dtype == np.int64
     o = extract(media["wav"], "onsets")
@@ -116,7 +118,12 @@ def test_mu_law_class_axis_coordinates():
 # --- CLI ----------------------------------------------------------------------------------------------
 def test_cli_extract_audio_file_with_plot(media, tmp_path, capsys):
     out, png = tmp_path / "onsets.csv", tmp_path / "onsets.png"
-    assert main(["controls", "extract", str(media["wav"]), "--kind", "onsets", "-o", str(out), "--plot", str(png)]) == 0
+    assert (
+        main(
+            ["controls", "extract", str(media["wav"]), "--kind", "onsets", "-o", str(out), "--plot", str(png)]
+        )
+        == 0
+    )
     c = TemporalControl.load(out)
     assert c.kind == "onsets" and c.rate == 25.0 and c.values.sum() == len(CLICKS)
     assert png_size(png) == (1000, 350)
@@ -126,13 +133,44 @@ def test_cli_extract_audio_file_with_plot(media, tmp_path, capsys):
 
 def test_cli_extract_video_motion_json_and_rate(media, tmp_path):
     out = tmp_path / "motion.json"
-    assert main(["controls", "extract", str(media["video"]), "--kind", "motion", "--fps", "25", "--size", "48",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "controls",
+                "extract",
+                str(media["video"]),
+                "--kind",
+                "motion",
+                "--fps",
+                "25",
+                "--size",
+                "48",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     assert doc["kind"] == "motion" and doc["rate"] == 25 and doc["meta"]["frame_size"] == [64, 48]
     assert np.argsort(doc["values"])[-2:].tolist() in ([10, 30], [30, 10])
     energy = tmp_path / "e.csv"
-    assert main(["controls", "extract", str(media["video"]), "--kind", "energy", "--rate", "25", "-o", str(energy)]) == 0
+    assert (
+        main(
+            [
+                "controls",
+                "extract",
+                str(media["video"]),
+                "--kind",
+                "energy",
+                "--rate",
+                "25",
+                "-o",
+                str(energy),
+            ]
+        )
+        == 0
+    )
     assert TemporalControl.load(energy).rate == 25.0
 
 
@@ -152,7 +190,10 @@ def test_cli_plot_edited_file(media, tmp_path):
     [
         (["--kind", "energy", "-o", "{tmp}/out.txt"], "use a file name ending in .csv or .json"),
         (["--kind", "energy", "-o", "{tmp}/out.csv", "--plot", "{tmp}/p.jpg"], "ending in .png"),
-        (["--kind", "energy", "-o", "{tmp}/out.csv", "--fps", "10"], "--fps and --size apply to --kind motion"),
+        (
+            ["--kind", "energy", "-o", "{tmp}/out.csv", "--fps", "10"],
+            "--fps and --size apply to --kind motion",
+        ),
         (["--kind", "motion", "-o", "{tmp}/out.csv"], "no video stream"),
     ],
 )
@@ -172,8 +213,10 @@ def test_cli_help_is_light_and_kinds_agree():
     from foleykit.controls.extract import KINDS
 
     assert cli_controls.KINDS == KINDS
-    code = ("import argparse, sys; from foleykit.cli import controls; "
-            "controls.add_parser(argparse.ArgumentParser().add_subparsers()); print('torch' in sys.modules)")
+    code = (
+        "import argparse, sys; from foleykit.cli import controls; "
+        "controls.add_parser(argparse.ArgumentParser().add_subparsers()); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # registering the subcommand (foleykit --help) does not import torch
 
@@ -190,9 +233,11 @@ def test_cli_bad_inputs_exit_2(media, tmp_path, capsys):
     assert "line 3, column 2" in capsys.readouterr().err and not (tmp_path / "p.png").exists()
     assert main(["controls"]) == 2  # no action: help on stderr
     assert "extract" in capsys.readouterr().err
-    for argv in (["controls", "extract", "x.wav", "--kind", "loudness", "-o", "o.csv"],
-                 ["controls", "extract", "x.wav", "--kind", "rms", "-o", "o.csv", "--rate", "-3"],
-                 ["controls", "extract", "x.wav", "--kind", "motion", "-o", "o.csv", "--size", "2"]):
+    for argv in (
+        ["controls", "extract", "x.wav", "--kind", "loudness", "-o", "o.csv"],
+        ["controls", "extract", "x.wav", "--kind", "rms", "-o", "o.csv", "--rate", "-3"],
+        ["controls", "extract", "x.wav", "--kind", "motion", "-o", "o.csv", "--size", "2"],
+    ):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2

@@ -23,8 +23,16 @@ def make(kind="energy", rate=100.0, n=50, start=0.0, seed=0):
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
 @pytest.mark.parametrize(
     "kind,rate,start",
-    [("energy", 100.0, 0.0), ("rms", 125.0, 0.0), ("rms_class", 125.0, 0.0), ("onsets", 25.0, 0.0),
-     ("motion", 30.0, 1.5), ("motion", 30000 / 1001, 0.0), ("rms", 44100 / 512, 0.0), ("energy", 8.0, 2.25)],
+    [
+        ("energy", 100.0, 0.0),
+        ("rms", 125.0, 0.0),
+        ("rms_class", 125.0, 0.0),
+        ("onsets", 25.0, 0.0),
+        ("motion", 30.0, 1.5),
+        ("motion", 30000 / 1001, 0.0),
+        ("rms", 44100 / 512, 0.0),
+        ("energy", 8.0, 2.25),
+    ],
 )
 def test_round_trip_is_exact(tmp_path, suffix, kind, rate, start):
     c = make(kind, rate, n=400, start=start)
@@ -50,7 +58,9 @@ def test_csv_layout_is_spreadsheet_friendly(tmp_path):
 
 
 def test_json_keeps_meta_and_converts_numpy(tmp_path):
-    c = TemporalControl("rms", [0.1, 0.2], 125, 0.5, meta={"n": np.int64(3), "arr": np.arange(2), "src": tmp_path})
+    c = TemporalControl(
+        "rms", [0.1, 0.2], 125, 0.5, meta={"n": np.int64(3), "arr": np.arange(2), "src": tmp_path}
+    )
     path = c.save(tmp_path / "r.json")
     doc = json.loads(path.read_text())
     assert set(doc) == {"kind", "rate", "start", "values", "meta"}
@@ -75,7 +85,9 @@ def test_spreadsheet_edits_are_accepted(tmp_path):
 
 def test_locale_csv_with_semicolons_decimal_commas_bom_crlf(tmp_path):
     path = tmp_path / "c.csv"
-    path.write_bytes("\ufefftime;rms;;\r\n0,000;0,5;;\r\n0,008;0,25;;\r\n0,016;0,125;;\r\n\r\n".encode("utf-8"))
+    path.write_bytes(
+        "\ufefftime;rms;;\r\n0,000;0,5;;\r\n0,008;0,25;;\r\n0,016;0,125;;\r\n\r\n".encode("utf-8")
+    )
     back = load_control(path)
     assert back.kind == "rms" and back.rate == 125.0
     np.testing.assert_allclose(back.values, [0.5, 0.25, 0.125])
@@ -90,11 +102,17 @@ def test_locale_csv_with_semicolons_decimal_commas_bom_crlf(tmp_path):
         ("time,energy\n0.0,1\n0.01,loud\n0.02,3\n", r"line 3, column 2 \(energy\): 'loud' is not a number"),
         ("time,energy\n0.0,1\n0.01,\n0.02,3\n", r"line 3, column 2 \(energy\): '' is not a number"),
         ("time,energy\n0.0,1\nabc,2\n0.02,3\n", r"line 3, column 1 \(time\): 'abc' is not a number"),
-        ("time,energy\n0.0,1\n0.01,nan\n0.02,3\n", r"line 3, column 2 \(energy\): 'nan' is not a finite number"),
+        (
+            "time,energy\n0.0,1\n0.01,nan\n0.02,3\n",
+            r"line 3, column 2 \(energy\): 'nan' is not a finite number",
+        ),
         ("time,energy\n0.0,1\n0.01\n0.02,3\n", r"line 3: expected 2 cells"),
         ("time,energy\n0.0,1\n0.02,2\n0.01,3\n", r"line 4: time 0.01 is not after the previous row's 0.02"),
         ("time,energy\n0.0,1\n0.0,2\n0.01,3\n", r"line 3: .*times must increase"),
-        ("time,energy\n0.0,1\n0.01,2\n0.02,3\n0.04,4\n0.05,5\n", r"line 5: time 0.04 breaks the uniform spacing"),
+        (
+            "time,energy\n0.0,1\n0.01,2\n0.02,3\n0.04,4\n0.05,5\n",
+            r"line 5: time 0.04 breaks the uniform spacing",
+        ),
         ("time,energy\n0.0,1\n0.01,2\n0.025,3\n0.03,4\n0.04,5\n", r"line 4: time 0.025 breaks"),
         ("time,energy\n", r"need at least two data rows"),
         ("time,energy\n0.0,1\n", r"need at least two data rows"),
@@ -140,7 +158,7 @@ def test_rounded_time_column_too_coarse(tmp_path):
     "doc,match",
     [
         ('{"kind": "energy", "rate": 100, "values": [1, 2', r"line 1, column \d+: invalid JSON"),
-        ('[1, 2, 3]', r"expected a JSON object"),
+        ("[1, 2, 3]", r"expected a JSON object"),
         ('{"kind": "energy", "values": [1]}', r"missing key\(s\) rate"),
         ('{"rate": 100}', r"missing key\(s\) kind, values"),
         ('{"kind": 3, "rate": 100, "values": [1]}', r"'kind' must be a string"),

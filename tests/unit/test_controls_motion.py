@@ -24,8 +24,18 @@ def av_align_reference(frames_rgb, reduce="abs"):
     bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames_rgb]
 
     def of(a, b):
-        flow = cv2.calcOpticalFlowFarneback(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(b, cv2.COLOR_BGR2GRAY),
-                                            None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        flow = cv2.calcOpticalFlowFarneback(
+            cv2.cvtColor(a, cv2.COLOR_BGR2GRAY),
+            cv2.cvtColor(b, cv2.COLOR_BGR2GRAY),
+            None,
+            0.5,
+            3,
+            15,
+            3,
+            5,
+            1.2,
+            0,
+        )
         if reduce == "abs":
             return float(np.mean(np.abs(flow)))
         return cv2.mean(cv2.magnitude(flow[..., 0], flow[..., 1]))[0]
@@ -49,8 +59,12 @@ def test_trajectory_equals_av_align_reference(square):
     traj = flow_trajectory(square)
     assert traj.shape == (50,) and traj.dtype == np.float64
     np.testing.assert_allclose(traj, av_align_reference(square), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(flow_trajectory(square[:12], reduction="magnitude"),
-                               av_align_reference(square[:12], "magnitude"), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        flow_trajectory(square[:12], reduction="magnitude"),
+        av_align_reference(square[:12], "magnitude"),
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 def test_motion_peaks_at_the_move_frames(square):
@@ -94,7 +108,9 @@ def test_motion_features_columns(square):
     assert feats[10, col["flow_dx_mean"]] > 0.5 and feats[30, col["flow_dx_mean"]] < -0.5  # right, then back
     assert feats[10, col["frame_diff"]] > 0.01 and feats[20, col["frame_diff"]] < 1e-3
     assert feats[11, col["mag_change"]] < -0.5  # motion stops after the jump
-    assert feats[10, col["mag_change"]] == pytest.approx(feats[10, col["flow_mag_mean"]] - feats[9, col["flow_mag_mean"]])
+    assert feats[10, col["mag_change"]] == pytest.approx(
+        feats[10, col["flow_mag_mean"]] - feats[9, col["flow_mag_mean"]]
+    )
     assert 0 < feats[10, col["moving_fraction"]] < 1
     assert abs(feats[10, col["centroid_y"]]) < 0.3  # the square sits in the vertical middle
     assert feats[10, col["flow_mag_p90"]] > feats[10, col["flow_mag_mean"]]
@@ -121,7 +137,10 @@ def test_motion_control_from_array_clip_and_file(tmp_path, square):
     assert c.kind == "motion" and c.rate == 25 and c.num_frames == 50 and c.values.dtype == np.float32
     assert np.flatnonzero(c.values > 0.3).tolist() == list(MOVES)
     small = motion(square, fps=25, size=48)
-    assert small.meta["frame_size"] == [64, 48] and np.argsort(small.values)[-2:].tolist() in ([10, 30], [30, 10])
+    assert small.meta["frame_size"] == [64, 48] and np.argsort(small.values)[-2:].tolist() in (
+        [10, 30],
+        [30, 10],
+    )
     clip = types.SimpleNamespace(frames=square, fps=25.0, timestamps=np.arange(50) / 25 + 2.0)
     from_clip = motion(clip)
     assert from_clip.start == 2.0 and from_clip.allclose(c.replace(start=2.0))

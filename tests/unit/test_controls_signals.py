@@ -55,8 +55,16 @@ def test_energy_is_mean_log_mel_and_smoothing_is_savgol_9_2():
     x = noise() + sine(300)
     raw = energy(x, SR, smooth=False).values
     mel = librosa.feature.melspectrogram(  # independent AudioLDM mel (reflect pad 432, no centring)
-        y=np.pad(x.astype(np.float64), 432, mode="reflect"), sr=SR, n_fft=1024, hop_length=160, center=False,
-        power=1.0, n_mels=64, fmin=0, fmax=8000)
+        y=np.pad(x.astype(np.float64), 432, mode="reflect"),
+        sr=SR,
+        n_fft=1024,
+        hop_length=160,
+        center=False,
+        power=1.0,
+        n_mels=64,
+        fmin=0,
+        fmax=8000,
+    )
     expected = np.log(np.maximum(mel, 1e-5)).mean(axis=0)
     np.testing.assert_allclose(raw, expected, atol=1e-4)
     smooth = energy(x, SR).values
@@ -85,7 +93,9 @@ def test_savgol_hand_values():
     impulse = np.zeros(21)
     impulse[10] = 231.0
     # 9-point quadratic Savitzky-Golay weights: (-21, 14, 39, 54, 59, 54, 39, 14, -21) / 231
-    np.testing.assert_allclose(savgol_smooth(impulse)[6:15], [-21, 14, 39, 54, 59, 54, 39, 14, -21], atol=1e-9)
+    np.testing.assert_allclose(
+        savgol_smooth(impulse)[6:15], [-21, 14, 39, 54, 59, 54, 39, 14, -21], atol=1e-9
+    )
     np.testing.assert_allclose(savgol_smooth(np.arange(5.0) ** 2), np.arange(5.0) ** 2, atol=1e-9)  # window 5
     np.testing.assert_array_equal(savgol_smooth(np.array([1.0, 5.0])), [1.0, 5.0])  # too short: unchanged
 
@@ -113,7 +123,7 @@ def test_rms_matches_direct_numpy_and_frame_count():
     raw = rms_envelope(x, SR, lowpass=False)
     assert raw.num_frames == 1250  # Stable-V2A: 10 s at 16 kHz
     padded = np.pad(x.astype(np.float64), 192, mode="reflect")
-    direct = np.sqrt([np.mean(padded[i * 128:i * 128 + 512] ** 2) for i in range(1250)])
+    direct = np.sqrt([np.mean(padded[i * 128 : i * 128 + 512] ** 2) for i in range(1250)])
     np.testing.assert_allclose(raw.values, direct, atol=1e-6)
     b, a = scipy.signal.ellip(4, 0.01, 120, 0.125)
     expected = np.maximum(scipy.signal.filtfilt(b, a, direct, method="gust"), 0)
@@ -130,7 +140,9 @@ def test_lowpass_clamps_ringing_and_keeps_constants():
     assert rms_envelope(x, SR).values.min() >= 0.0
     # an even-order elliptic filter has its DC gain at the bottom of the 0.01 dB ripple; filtfilt applies
     # it twice: a constant comes out at -0.02 dB
-    np.testing.assert_allclose(lowpass_envelope(np.full(300, 0.2))[40:-40], 0.2 * 10 ** (-0.02 / 20), rtol=1e-5)
+    np.testing.assert_allclose(
+        lowpass_envelope(np.full(300, 0.2))[40:-40], 0.2 * 10 ** (-0.02 / 20), rtol=1e-5
+    )
     np.testing.assert_allclose(lowpass_envelope(np.full(300, 0.2)), 0.2, rtol=3e-3)  # gust edges: close
     two = lowpass_envelope(np.stack([np.full(300, 0.1), np.full(300, 0.3)]))
     assert two.shape == (2, 300)
@@ -174,11 +186,15 @@ def test_class_round_trips():
     np.testing.assert_array_equal(rms_to_classes(ref), np.r_[0, np.arange(2, 64), 63])
     e = rms_bin_edges()
     assert classes_to_rms(np.array([0, 1, 63])).tolist() == pytest.approx([0.0, 0.01, e[62]])
-    assert classes_to_rms(np.array([0, 1, 63]), variant="reference").tolist() == pytest.approx([0.0, e[1], 1.0])
+    assert classes_to_rms(np.array([0, 1, 63]), variant="reference").tolist() == pytest.approx(
+        [0.0, e[1], 1.0]
+    )
     r = np.abs(noise(seconds=0.1, amp=0.8))
     dec = classes_to_rms(rms_to_classes(r))
     loud = r >= 0.01
-    assert np.all(dec[loud] <= r[loud] + 1e-7) and np.all(r[loud] < np.interp(dec[loud], e[:-1], e[1:]) + 1e-6)
+    assert np.all(dec[loud] <= r[loud] + 1e-7) and np.all(
+        r[loud] < np.interp(dec[loud], e[:-1], e[1:]) + 1e-6
+    )
 
 
 def test_class_controls_and_errors():
@@ -207,10 +223,14 @@ def test_gaussian_label_smoothing_paper_and_reference_variant():
     row[[3, 4, 5, 6, 7]] = [math.exp(-2), math.exp(-0.5), 1, math.exp(-0.5), math.exp(-2)]
     np.testing.assert_allclose(t[0], row, atol=1e-6)
     np.testing.assert_array_equal(t[1], np.eye(64)[0])  # silence: not smoothed
-    np.testing.assert_allclose(t[2, :4], [0, 1, math.exp(-0.5), math.exp(-2)], atol=1e-6)  # class 0 gets nothing
+    np.testing.assert_allclose(
+        t[2, :4], [0, 1, math.exp(-0.5), math.exp(-2)], atol=1e-6
+    )  # class 0 gets nothing
     np.testing.assert_allclose(t[3, 60:], [0, math.exp(-2), math.exp(-0.5), 1], atol=1e-6)
     vf = gaussian_smoothed_targets(np.array([5]), variant="video_foley")  # exp(-2^d / 4)
-    np.testing.assert_allclose(vf[0, 3:8], [math.exp(-1), math.exp(-0.5), 1, math.exp(-0.5), math.exp(-1)], atol=1e-6)
+    np.testing.assert_allclose(
+        vf[0, 3:8], [math.exp(-1), math.exp(-0.5), 1, math.exp(-0.5), math.exp(-1)], atol=1e-6
+    )
     wide = gaussian_smoothed_targets(np.array([10]), window=3, sigma=2.0)
     np.testing.assert_allclose(wide[0, 13], math.exp(-9 / 8), atol=1e-6)
     assert wide[0, 14] == 0
@@ -282,7 +302,7 @@ def _bursty(seconds=2.0, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(round(seconds * SR)).astype(np.float32) * 0.05
     for k in range(0, len(x), SR // 4):
-        x[k:k + 480] *= 8.0
+        x[k : k + 480] *= 8.0
     return x
 
 
@@ -326,7 +346,9 @@ def test_follow_envelope_classes_stereo_and_errors():
     np.testing.assert_allclose(mono, follow_envelope(x, SR, classes_to_rms(classes)))
     stereo = follow_envelope(np.stack([x, 0.5 * x]), SR, classes)
     assert stereo.shape == (2, len(x))
-    np.testing.assert_allclose(stereo[1], 0.5 * follow_envelope(np.stack([x, 0.5 * x]), SR, classes)[0], atol=1e-6)
+    np.testing.assert_allclose(
+        stereo[1], 0.5 * follow_envelope(np.stack([x, 0.5 * x]), SR, classes)[0], atol=1e-6
+    )
     with pytest.raises(ControlError, match="RMS envelope"):
         follow_envelope(x, SR, TemporalControl("energy", np.zeros(100, np.float32), 100.0))
     with pytest.raises(ControlError, match="strength"):

@@ -49,7 +49,9 @@ def test_detect_video_peaks_threshold_variants():
     # local maxima (strict on both sides): i = 1 (0.05), 3 (0.2), 8 (0.1); the 0.3 plateau is none
     np.testing.assert_allclose(AV.detect_video_peaks(traj, 10.0, threshold=None), [0.1, 0.3, 0.8])
     np.testing.assert_allclose(AV.detect_video_peaks(traj, 10.0), [0.3, 0.8])  # reference: >= 0.1
-    np.testing.assert_allclose(AV.detect_video_peaks(traj, 10.0, threshold=0.1, inclusive=False), [0.3])  # STA-V2A
+    np.testing.assert_allclose(
+        AV.detect_video_peaks(traj, 10.0, threshold=0.1, inclusive=False), [0.3]
+    )  # STA-V2A
     assert AV.detect_video_peaks([0.0, 1.0], 10.0).size == 0  # fewer than 3 values: no interior frame
     with pytest.raises(ConfigError):
         AV.detect_video_peaks(traj, 0.0)

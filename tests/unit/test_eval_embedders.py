@@ -40,7 +40,12 @@ def test_panns_front_end_matches_librosa():
     m = P.Cnn14(widths=(4, 4, 4, 4, 4, 8), classes_num=5)
     x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
     power = m.spectrogram_extractor(torch.from_numpy(x)[None])[0, 0].detach().numpy()  # (F, 513)
-    ref = np.abs(librosa.stft(x.astype(np.float64), n_fft=1024, hop_length=320, center=True, pad_mode="reflect")) ** 2
+    ref = (
+        np.abs(
+            librosa.stft(x.astype(np.float64), n_fft=1024, hop_length=320, center=True, pad_mode="reflect")
+        )
+        ** 2
+    )
     np.testing.assert_allclose(power, ref.T, rtol=1e-3, atol=1e-4)
     logmel = m.logmel_extractor(torch.from_numpy(power)[None, None])[0, 0].detach().numpy()
     mel = ref.T @ librosa.filters.mel(sr=32000, n_fft=1024, n_mels=64, fmin=50, fmax=14000).T
@@ -56,7 +61,9 @@ def test_panns_loads_published_layout(cnn14_file):
     x = _sine(440, 32000, 2.0)
     e, logits = emb.embed_with_logits(x)
     assert e.shape == (1, 8) and logits.shape == (5,)
-    np.testing.assert_allclose(logits, emb.model.fc_audioset(torch.from_numpy(e)).detach().numpy()[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        logits, emb.model.fc_audioset(torch.from_numpy(e)).detach().numpy()[0], rtol=1e-5, atol=1e-6
+    )
     assert np.all(e >= 0)  # embedding = relu(fc1(.))
     np.testing.assert_array_equal(emb.embed(x), e)
     assert emb.embed(x[:100]).shape == (1, 8)  # shorter than 32 frames: zero-padded
@@ -138,15 +145,31 @@ def clap_folder(tmp_path_factory):
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, RobertaTokenizer
 
     d = tmp_path_factory.mktemp("clap")
-    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>", *"abcdefghijklmnopqrstuvwxyz", "Ġ"])}
+    vocab = {
+        t: i
+        for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>", *"abcdefghijklmnopqrstuvwxyz", "Ġ"])
+    }
     (d / "vocab.json").write_text(json.dumps(vocab))
     (d / "merges.txt").write_text("#version: 0.2\n")
     tok = RobertaTokenizer(str(d / "vocab.json"), str(d / "merges.txt"))
     cfg = ClapConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-                         "intermediate_size": 32, "max_position_embeddings": 80, "projection_dim": 16},
-        audio_config={"patch_embeds_hidden_size": 8, "hidden_size": 64, "depths": [1, 1, 1, 1],
-                          "num_attention_heads": [1, 1, 1, 1], "window_size": 8, "projection_dim": 16},
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+            "max_position_embeddings": 80,
+            "projection_dim": 16,
+        },
+        audio_config={
+            "patch_embeds_hidden_size": 8,
+            "hidden_size": 64,
+            "depths": [1, 1, 1, 1],
+            "num_attention_heads": [1, 1, 1, 1],
+            "window_size": 8,
+            "projection_dim": 16,
+        },
         projection_dim=16,
     )
     torch.manual_seed(0)
@@ -207,7 +230,9 @@ def test_aisfx_embedder_blocks_and_logits():
     assert e.shape == (3, 512) and logits.shape == (69,)
     np.testing.assert_allclose(e, aisfx_embed(x, 44100, model=emb.model).numpy(), rtol=1e-6)
     with torch.no_grad():
-        np.testing.assert_allclose(logits, emb.head(torch.from_numpy(e)).mean(0).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            logits, emb.head(torch.from_numpy(e)).mean(0).numpy(), rtol=1e-5, atol=1e-6
+        )
     assert emb.embed(x[:4410]).shape == (1, 512)  # 0.1 s: zero-padded to one block
     with pytest.raises(ConfigError, match="ucsMixed"):
         AisfxEmbedder(head="nope")
@@ -221,13 +246,22 @@ def test_clap_score_in_the_suite(clap_folder):
     from foleykit.evaluation.embedders.clap import ClapEmbedder
 
     x = _sine(440, 48000, 1.0)
-    rep = evaluate({"a": x}, sample_rate=48000, metrics="clap", prompts={"a": "a dog barks"},
-                   clap_model=str(clap_folder))
+    rep = evaluate(
+        {"a": x}, sample_rate=48000, metrics="clap", prompts={"a": "a dog barks"}, clap_model=str(clap_folder)
+    )
     emb = ClapEmbedder(path=clap_folder)
-    assert rep["clap"] == pytest.approx(float(emb.embed_text(["a dog barks"])[0] @ emb.clip_embedding(x)), abs=1e-5)
+    assert rep["clap"] == pytest.approx(
+        float(emb.embed_text(["a dog barks"])[0] @ emb.clip_embedding(x)), abs=1e-5
+    )
     assert rep.config["protocols"]["clap"]["model"] == str(clap_folder)
     with pytest.raises(EvaluationError, match="no prompt for 1 clip"):
-        evaluate({"a": x, "b": x}, sample_rate=48000, metrics="clap", prompts={"a": "x"}, clap_model=str(clap_folder))
+        evaluate(
+            {"a": x, "b": x},
+            sample_rate=48000,
+            metrics="clap",
+            prompts={"a": "x"},
+            clap_model=str(clap_folder),
+        )
 
 
 def test_default_metrics_skip_unavailable_embedder(tmp_path, monkeypatch):

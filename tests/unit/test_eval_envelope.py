@@ -50,7 +50,9 @@ def test_e_l1_lengths_rates_stereo():
     expected = 1 / (4 * np.sqrt(2))
     assert E.e_l1(sine, half, SR) == pytest.approx(expected, abs=0.003)
     assert E.e_l1(sine, half, SR, target_sample_rate=16000) == pytest.approx(expected, abs=0.003)
-    assert E.e_l1(EN.prepare(sine, SR, 44100), half, 44100, reference_sample_rate=SR) == pytest.approx(expected, abs=0.003)
+    assert E.e_l1(EN.prepare(sine, SR, 44100), half, 44100, reference_sample_rate=SR) == pytest.approx(
+        expected, abs=0.003
+    )
     with pytest.raises(EvaluationError):
         E.e_l1(np.zeros(0, np.float32), x, SR)
 
@@ -100,7 +102,9 @@ def test_energy_mae_hand_values():
     assert EN.energy_mae(x, 0.5 * x, 16000, normalize=False) == pytest.approx(np.log(2), abs=1e-4)
     assert EN.energy_mae(x, 0.5 * x, 16000) == pytest.approx(0.0, abs=1e-5)  # AudioLDM normalisation
     # deterministic 2 s window, both zero-padded: the difference lives in the first half only
-    assert EN.energy_mae(x, 0.5 * x, 16000, normalize=False, duration=2.0) == pytest.approx(np.log(2) / 2, abs=0.015)
+    assert EN.energy_mae(x, 0.5 * x, 16000, normalize=False, duration=2.0) == pytest.approx(
+        np.log(2) / 2, abs=0.015
+    )
 
 
 def test_energy_mae_rates_lengths_and_errors():

@@ -34,10 +34,32 @@ def full_report(square):
 
 
 def test_default_runs_every_metric_the_inputs_allow(full_report):
-    assert full_report.config["metrics"] == ["av_align", "aa_align", "onset", "e_l1", "rms_acc", "energy_mae",
-                                              "fd", "fad", "kl", "is"]
-    assert list(full_report.metrics) == ["av_align", "aa_align", "onset_acc", "onset_ap", "e_l1", "rms_acc",
-                                         "rms_acc_tol2", "energy_mae", "fd", "fad", "kl", "is"]
+    assert full_report.config["metrics"] == [
+        "av_align",
+        "aa_align",
+        "onset",
+        "e_l1",
+        "rms_acc",
+        "energy_mae",
+        "fd",
+        "fad",
+        "kl",
+        "is",
+    ]
+    assert list(full_report.metrics) == [
+        "av_align",
+        "aa_align",
+        "onset_acc",
+        "onset_ap",
+        "e_l1",
+        "rms_acc",
+        "rms_acc_tol2",
+        "energy_mae",
+        "fd",
+        "fad",
+        "kl",
+        "is",
+    ]
     # a: clicks at both video peaks -> 1; b: one click -> 1 / (1 + 2 - 1) = 0.5
     assert full_report.metrics["av_align"].per_file == {"a": 1.0, "b": 0.5}
     assert full_report["av_align"] == pytest.approx(0.75)
@@ -66,7 +88,9 @@ def test_report_json_shape_and_config(full_report, tmp_path):
     out = full_report.write_json(tmp_path / "r" / "report.json")
     assert json.loads(out.read_text())["metrics"]["av_align"]["mean"] == pytest.approx(0.75)
     table = full_report.to_markdown()
-    assert table.startswith("| metric | value | files | protocol |") and "| av_align ↑ | 0.7500 | 2 |" in table
+    assert (
+        table.startswith("| metric | value | files | protocol |") and "| av_align ↑ | 0.7500 | 2 |" in table
+    )
 
 
 def test_selected_metrics_equal_direct_calls_across_rates_and_channels():
@@ -74,7 +98,9 @@ def test_selected_metrics_equal_direct_calls_across_rates_and_channels():
     g = np.stack([rng.standard_normal(44100).astype(np.float32) * 0.2] * 2)  # stereo 44.1 kHz
     r = rng.standard_normal(22050).astype(np.float32) * 0.1  # mono 22.05 kHz, different length
     rep = evaluate({"x": (g, 44100)}, {"x": (r, 22050)}, metrics="e_l1,energy_mae")
-    assert rep.metrics["e_l1"].per_file["x"] == pytest.approx(E.e_l1(g, r, 44100, reference_sample_rate=22050))
+    assert rep.metrics["e_l1"].per_file["x"] == pytest.approx(
+        E.e_l1(g, r, 44100, reference_sample_rate=22050)
+    )
     expected = EN.energy_mae(g, r, 44100, reference_sample_rate=22050)
     assert rep.metrics["energy_mae"].per_file["x"] == pytest.approx(expected, rel=1e-6)
     assert rep.config["channels"] == {"generated": [2], "reference": [1]}
@@ -114,7 +140,18 @@ def test_metric_selection_errors():
         evaluate(gen, sample_rate=SR, workers=0)
     with pytest.raises(ConfigError, match="logits"):
         evaluate(gen, gen, sample_rate=SR, metrics="kl", embedder="aisfx", embedder_options={"head": None})
-    assert set(METRICS) >= {"av_align", "aa_align", "onset", "e_l1", "rms_acc", "energy_mae", "fd", "kl", "is", "clap"}
+    assert set(METRICS) >= {
+        "av_align",
+        "aa_align",
+        "onset",
+        "e_l1",
+        "rms_acc",
+        "energy_mae",
+        "fd",
+        "kl",
+        "is",
+        "clap",
+    }
 
 
 def test_pairing_in_memory():
@@ -122,14 +159,20 @@ def test_pairing_in_memory():
     ref = {"a": clicks([0.4]), "c": clicks([0.4])}
     with pytest.raises(EvaluationError) as err:
         evaluate(gen, ref, sample_rate=SR, metrics="aa_align")
-    assert "generated clip 'b': no reference" in str(err.value) and "reference clip 'c': no generated" in str(err.value)
+    assert "generated clip 'b': no reference" in str(err.value) and "reference clip 'c': no generated" in str(
+        err.value
+    )
     rep = evaluate(gen, ref, sample_rate=SR, metrics="aa_align", allow_unpaired=True)
-    assert list(rep.metrics["aa_align"].per_file) == ["a"] and len(rep.config["inputs"]["unpaired_ignored"]) == 2
+    assert (
+        list(rep.metrics["aa_align"].per_file) == ["a"] and len(rep.config["inputs"]["unpaired_ignored"]) == 2
+    )
     with pytest.raises(EvaluationError, match="no sample rate"):
         evaluate(gen, ref, metrics="aa_align")
     with pytest.raises(EvaluationError, match="not a single array"):
         evaluate(clicks([0.4]), sample_rate=SR)
-    seq = evaluate([clicks([0.4]), clicks([0.4])], [clicks([0.4]), clicks([1.0])], sample_rate=SR, metrics="aa_align")
+    seq = evaluate(
+        [clicks([0.4]), clicks([0.4])], [clicks([0.4]), clicks([1.0])], sample_rate=SR, metrics="aa_align"
+    )
     assert seq.metrics["aa_align"].per_file == {"000": 1.0, "001": 0.0}
 
 
@@ -199,12 +242,18 @@ def test_paired_difference_bootstrap():
     down = paired_difference(a, b, "energy_mae")
     assert down.significant and not down.a_better and down.better == 0.0
     # d = [1, 0, 2]: mean 1, every resampled mean lies in [0, 2]; a tie counts half; reproducible by seed
-    r = paired_difference({"x": 1, "y": 2, "z": 3, "only_a": 9}, MetricResult.from_values({"x": 0, "y": 2, "z": 1}),
-                          "av_align", num_resamples=2000, seed=3)
+    r = paired_difference(
+        {"x": 1, "y": 2, "z": 3, "only_a": 9},
+        MetricResult.from_values({"x": 0, "y": 2, "z": 1}),
+        "av_align",
+        num_resamples=2000,
+        seed=3,
+    )
     assert r.num_clips == 3 and r.diff == 1.0 and 0.0 <= r.low < 1.0 < r.high <= 2.0
     assert r.better == (2 + 0.5) / 3
-    assert r == paired_difference({"x": 1, "y": 2, "z": 3}, {"x": 0, "y": 2, "z": 1}, "av_align",
-                                  num_resamples=2000, seed=3)
+    assert r == paired_difference(
+        {"x": 1, "y": 2, "z": 3}, {"x": 0, "y": 2, "z": 1}, "av_align", num_resamples=2000, seed=3
+    )
     same = paired_difference({"x": 0.2, "y": float("nan")}, {"x": 0.2, "y": 0.1}, "e_l1")
     assert same.num_clips == 1 and not same.significant and same.better == 0.5
     assert same.to_dict()["ci"] == [0.0, 0.0]

@@ -88,9 +88,17 @@ def test_reference_sound_checks(tmp_path):
 
 def test_options_check():
     GenerateOptions().check()
-    bad = [{"control": "a.csv", "control_from_audio": "b.wav"}, {"steps": 0}, {"guidance": -1.0},
-           {"start": -1.0}, {"duration": 0.0}, {"regenerate": (1.0, 2.0)}, {"previous": "x.wav"},
-           {"regenerate": (2.0, 1.0), "previous": "x.wav"}, {"control_scale": float("nan")}]
+    bad = [
+        {"control": "a.csv", "control_from_audio": "b.wav"},
+        {"steps": 0},
+        {"guidance": -1.0},
+        {"start": -1.0},
+        {"duration": 0.0},
+        {"regenerate": (1.0, 2.0)},
+        {"previous": "x.wav"},
+        {"regenerate": (2.0, 1.0), "previous": "x.wav"},
+        {"control_scale": float("nan")},
+    ]
     for kw in bad:
         with pytest.raises(ConfigError):
             GenerateOptions(**kw).check()
@@ -122,8 +130,11 @@ def test_check_output(tmp_path):
 def test_companion_paths():
     p = companion_paths("/x/take.mp4", ["rms"])
     assert p == {"sidecar": p["sidecar"], "csv:rms": p["csv:rms"], "png:rms": p["png:rms"]}
-    assert (p["sidecar"].name, p["csv:rms"].name, p["png:rms"].name) == ("take.json", "take_timing.csv",
-                                                                         "take_timing.png")
+    assert (p["sidecar"].name, p["csv:rms"].name, p["png:rms"].name) == (
+        "take.json",
+        "take_timing.csv",
+        "take_timing.png",
+    )
     assert companion_paths("/x/take.wav", ["a", "b"])["csv:b"].name == "take_timing_b.csv"
 
 
@@ -132,7 +143,11 @@ def test_batch_from_a_folder(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     items = collect_items(tmp_path, tmp_path / "out", fmt="wav")
     assert [(i.video.name, i.output.name) for i in items] == [("a.MOV", "a.wav"), ("b.mp4", "b.wav")]
-    assert is_batch_input(tmp_path) and is_batch_input(tmp_path / "list.csv") and not is_batch_input(tmp_path / "a")
+    assert (
+        is_batch_input(tmp_path)
+        and is_batch_input(tmp_path / "list.csv")
+        and not is_batch_input(tmp_path / "a")
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match="no video files"):
@@ -145,7 +160,9 @@ def test_batch_from_a_folder(tmp_path):
 
 def test_batch_from_a_csv(tmp_path):
     lst = tmp_path / "list.csv"
-    lst.write_text("path,prompt,seed,control\nclips/a.mp4,rain on a roof,7,a.csv\n\nb.mp4,,,\n", encoding="utf-8")
+    lst.write_text(
+        "path,prompt,seed,control\nclips/a.mp4,rain on a roof,7,a.csv\n\nb.mp4,,,\n", encoding="utf-8"
+    )
     items = collect_items(lst, tmp_path / "out")
     assert [i.video for i in items] == [tmp_path / "clips/a.mp4", tmp_path / "b.mp4"]
     assert items[0].overrides == {"prompt": "rain on a roof", "seed": 7, "control": str(tmp_path / "a.csv")}
@@ -153,13 +170,16 @@ def test_batch_from_a_csv(tmp_path):
     assert items[0].line == 2
 
 
-@pytest.mark.parametrize("text,match", [
-    ("video_file,prompt\na.mp4,x\n", "needs a 'path' column"),
-    ("path,colour\na.mp4,red\n", "unknown column"),
-    ("path,seed\na.mp4,seven\n", "line 2, column seed"),
-    ("path\na.mp4\nsub/a.mp4\n", "would both write"),
-    ("path\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("video_file,prompt\na.mp4,x\n", "needs a 'path' column"),
+        ("path,colour\na.mp4,red\n", "unknown column"),
+        ("path,seed\na.mp4,seven\n", "line 2, column seed"),
+        ("path\na.mp4\nsub/a.mp4\n", "would both write"),
+        ("path\n", "no rows"),
+    ],
+)
 def test_batch_csv_errors(tmp_path, text, match):
     lst = tmp_path / "list.csv"
     lst.write_text(text, encoding="utf-8")
@@ -174,9 +194,20 @@ def test_write_outputs_is_all_or_nothing(tmp_path, monkeypatch):
 
     sr = 16000
     rms = TemporalControl("rms", np.full(125, 0.1, np.float32), 125.0)
-    result = GenerationResult(audio=np.zeros(sr, np.float32), sample_rate=sr, start=0.0, end=1.0, video_duration=1.0,
-                              controls={"rms": rms}, control_sources={"rms": "predicted"}, windows=[Window(0.0, 1.0)],
-                              seed=1, steps=2, guidance=3.0, timings={"total": 1.0})
+    result = GenerationResult(
+        audio=np.zeros(sr, np.float32),
+        sample_rate=sr,
+        start=0.0,
+        end=1.0,
+        video_duration=1.0,
+        controls={"rms": rms},
+        control_sources={"rms": "predicted"},
+        windows=[Window(0.0, 1.0)],
+        seed=1,
+        steps=2,
+        guidance=3.0,
+        timings={"total": 1.0},
+    )
     opts = GenerateOptions(save_controls=True)
     (tmp_path / "old.wav").write_bytes(b"previous take")
 
@@ -190,4 +221,9 @@ def test_write_outputs_is_all_or_nothing(tmp_path, monkeypatch):
     assert (tmp_path / "old.wav").read_bytes() == b"previous take"
     monkeypatch.undo()
     written = write_outputs(result, tmp_path / "v.mp4", tmp_path / "old.wav", opts, model_info={"name": "m"})
-    assert sorted(p.name for p in written.values()) == ["old.json", "old.wav", "old_timing.csv", "old_timing.png"]
+    assert sorted(p.name for p in written.values()) == [
+        "old.json",
+        "old.wav",
+        "old_timing.csv",
+        "old_timing.png",
+    ]

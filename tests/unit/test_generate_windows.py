@@ -50,7 +50,12 @@ def test_plan_long_segment_overlaps_on_the_grid():
     plan = plan_windows(0.0, 3.3, window=1.0, overlap=0.2, grid=GRID)
     _check_plan(plan, 0.0, 3.3, 1.0)
     # full windows first (0-1, 0.8-1.8), then what is left (1.6-3.3 = 1.7 s <= 2 * 1 - 0.2) split evenly
-    assert [(round(w.start, 6), round(w.end, 6)) for w in plan] == [(0.0, 1.0), (0.8, 1.8), (1.6, 2.56), (2.36, 3.3)]
+    assert [(round(w.start, 6), round(w.end, 6)) for w in plan] == [
+        (0.0, 1.0),
+        (0.8, 1.8),
+        (1.6, 2.56),
+        (2.36, 3.3),
+    ]
     assert all(round(a.end - b.start, 6) == 0.2 for a, b in itertools.pairwise(plan))
 
 
@@ -73,8 +78,10 @@ def test_plan_ignores_cuts_that_would_make_a_short_window():
     assert plan[0].join_out == "overlap" and round(plan[0].end, 6) == 1.0
 
 
-@pytest.mark.parametrize("kw", [{"window": 0.1, "overlap": 0.04}, {"window": 1.0, "overlap": 0.6},
-                                {"window": -1.0, "overlap": 0.2}])
+@pytest.mark.parametrize(
+    "kw",
+    [{"window": 0.1, "overlap": 0.04}, {"window": 1.0, "overlap": 0.6}, {"window": -1.0, "overlap": 0.2}],
+)
 def test_plan_rejects_bad_settings(kw):
     with pytest.raises(ConfigError):
         plan_windows(0.0, 5.0, grid=GRID, **kw)
@@ -96,11 +103,11 @@ def test_crossfade_keeps_the_power_of_independent_noise():
     rho1 = tl.place(Window(0.0, 1.0), a)
     rho2 = tl.place(Window(0.5, 1.5), b)
     assert rho1 == 0.0 and rho2 < 0.05
-    fade = tl.audio[n // 2:n]
+    fade = tl.audio[n // 2 : n]
     for chunk in np.split(fade, 8):  # power of every 62 ms slice of the fade within 15% of 1
         assert abs(float(np.mean(chunk**2)) - 1.0) < 0.15
-    np.testing.assert_array_equal(tl.audio[:n // 2], a[:n // 2])
-    np.testing.assert_array_equal(tl.audio[n:], b[n // 2:])
+    np.testing.assert_array_equal(tl.audio[: n // 2], a[: n // 2])
+    np.testing.assert_array_equal(tl.audio[n:], b[n // 2 :])
 
 
 def test_crossfade_of_a_continuation_is_seamless():
@@ -109,7 +116,7 @@ def test_crossfade_of_a_continuation_is_seamless():
     sig = (0.5 * np.sin(2 * math.pi * 220 * t)).astype(np.float32)
     tl = Timeline(start=0.0, num_samples=2 * sr, sample_rate=sr)
     tl.place(Window(0.0, 1.2), sig[: int(1.2 * sr)])
-    rho = tl.place(Window(0.8, 2.0), sig[int(0.8 * sr):])
+    rho = tl.place(Window(0.8, 2.0), sig[int(0.8 * sr) :])
     assert rho > 0.999
     np.testing.assert_allclose(tl.audio, sig, atol=2e-3)  # no +3 dB bulge, no gap
 
@@ -132,7 +139,7 @@ def _shots(n_frames: int, cut_frames: list[int], size=(64, 48)) -> np.ndarray:
             shot += 1
         out[i] = palette[shot % len(palette)]
         x = (3 * i) % (w - 8)
-        out[i, 10:38, x:x + 8] = 128  # motion inside every shot
+        out[i, 10:38, x : x + 8] = 128  # motion inside every shot
     return out
 
 

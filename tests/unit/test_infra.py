@@ -15,10 +15,9 @@ def test_atomic_path_success_and_failure(tmp_path):
         assert tmp.parent == target.parent and tmp.suffix == ".txt"
         tmp.write_text("hello")
     assert target.read_text() == "hello"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("boom")
     assert target.read_text() == "hello"  # untouched
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt"]  # no temp left
 
@@ -30,10 +29,9 @@ def test_atomic_json_and_dir(tmp_path):
     with atomic_dir(d) as tmp:
         (tmp / "config.json").write_text("{}")
     assert (d / "config.json").exists()
-    with pytest.raises(ValueError):
-        with atomic_dir(d) as tmp:
-            (tmp / "other.json").write_text("{}")
-            raise ValueError
+    with pytest.raises(ValueError), atomic_dir(d) as tmp:
+        (tmp / "other.json").write_text("{}")
+        raise ValueError
     assert sorted(p.name for p in d.iterdir()) == ["config.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "x.json"]
 

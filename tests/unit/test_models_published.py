@@ -28,7 +28,6 @@ EXPECTED = {
 BUILDERS = {"unet": un.build_unet, "transformer": dt.build_dit, "vocoder": voc.build_hifigan}
 
 
-
 def _build(backbone: str, component: str, **kw):
     cfg = published_config(backbone, component)
     if component == "vae":

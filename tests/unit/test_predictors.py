@@ -126,7 +126,9 @@ def test_rms_silence_threshold_decoding():
     assert plain.silence_threshold is None and plain.decode_classes(logits).tolist() == [0, 1]
     tau = RMSMapper.preset("debug", num_classes=5, silence_threshold=0.5)
     assert tau.decode_classes(logits).tolist() == [2, 1]  # the most likely sounding class
-    assert RMSMapper.preset("debug", num_classes=5, silence_threshold=0.3).decode_classes(logits).tolist() == [0, 1]
+    assert RMSMapper.preset("debug", num_classes=5, silence_threshold=0.3).decode_classes(
+        logits
+    ).tolist() == [0, 1]
     c = tau.to_control(logits, SEQ.with_duration(2 / SEQ.control_rate))
     np.testing.assert_allclose(c.values, classes_to_rms(np.array([2, 1]), n_classes=5))
     for bad in (0.0, 1.0, -0.1):

@@ -99,7 +99,9 @@ def test_attention_goes_through_sdpa_processors(pipe):
     procs = attention_processors(pipe.denoiser)
     # the debug DiT: 2 blocks x (self + cross attention), + the ControlNet's copied block
     assert sum(procs.values()) == 4
-    assert all(name.endswith("2_0") for name in procs), procs  # *AttnProcessor2_0 == scaled_dot_product_attention
+    assert all(name.endswith("2_0") for name in procs), (
+        procs
+    )  # *AttnProcessor2_0 == scaled_dot_product_attention
     assert attention_processors(torch.nn.Linear(2, 2)) == {}
 
 
@@ -147,12 +149,15 @@ def test_loaded_pipelines_build_the_mel_transform_on_first_use(pipe, tmp_path):
     wav = torch.sin(torch.linspace(0, 800, 16000))[None] * 0.5
     np.testing.assert_array_equal(lazy(wav).numpy(), MelSpectrogram.from_sequence(loaded.seq)(wav).numpy())
     assert lazy.inner is not None
-    np.testing.assert_array_equal(loaded.encode_audio(wav[0].numpy(), 16000).numpy(),
-                                  pipe.encode_audio(wav[0].numpy(), 16000).numpy())
+    np.testing.assert_array_equal(
+        loaded.encode_audio(wav[0].numpy(), 16000).numpy(), pipe.encode_audio(wav[0].numpy(), 16000).numpy()
+    )
 
 
-@pytest.mark.parametrize(("alias", "cls", "order"), [("unipc", "UniPCMultistepScheduler", 2),
-                                                      ("dpmsolver++3m", "DPMSolverMultistepScheduler", 3)])
+@pytest.mark.parametrize(
+    ("alias", "cls", "order"),
+    [("unipc", "UniPCMultistepScheduler", 2), ("dpmsolver++3m", "DPMSolverMultistepScheduler", 3)],
+)
 def test_sampler_aliases(pipe, alias, cls, order):
     from foleykit.pipelines.sampling import swap_scheduler
 
@@ -173,7 +178,9 @@ def test_guidance_pair_is_one_batched_forward_per_step(pipe, frames, monkeypatch
 
     monkeypatch.setattr(type(pipe.denoiser), "forward", spy)
     _call(pipe, frames, num_inference_steps=3)
-    assert calls == [(2, 2, 1)] * 3  # one forward per step: [uncond; cond] with the ControlNet in the same call
+    assert (
+        calls == [(2, 2, 1)] * 3
+    )  # one forward per step: [uncond; cond] with the ControlNet in the same call
     calls.clear()
     _call(pipe, frames, num_inference_steps=2, guidance_scale=1.0)
     assert calls == [(1, 1, 1)] * 2  # no guidance: no unconditional half

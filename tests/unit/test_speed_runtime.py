@@ -12,15 +12,18 @@ from foleykit.product import runtime
 
 
 # --- threads -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("cores", "busy", "expected"), [
-    (2, None, 2),    # unknown load: all cores
-    (2, 0.0, 2),     # idle
-    (2, 0.2, 2),     # a little background work: 2 - 0.2 + 0.25 = 2.05 -> 2
-    (2, 0.5, 1),     # half a core busy: 1.75 -> 1
-    (2, 5.0, 1),     # oversubscribed: never below one thread
-    (8, 3.0, 5),     # 8 - 3 + 0.25 = 5.25 -> 5
-    (1, 0.0, 1),
-])
+@pytest.mark.parametrize(
+    ("cores", "busy", "expected"),
+    [
+        (2, None, 2),  # unknown load: all cores
+        (2, 0.0, 2),  # idle
+        (2, 0.2, 2),  # a little background work: 2 - 0.2 + 0.25 = 2.05 -> 2
+        (2, 0.5, 1),  # half a core busy: 1.75 -> 1
+        (2, 5.0, 1),  # oversubscribed: never below one thread
+        (8, 3.0, 5),  # 8 - 3 + 0.25 = 5.25 -> 5
+        (1, 0.0, 1),
+    ],
+)
 def test_choose_num_threads(cores, busy, expected):
     assert runtime.choose_num_threads(cores, busy, env={}) == expected
 
@@ -85,12 +88,15 @@ class _Recorder:
         return self
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({}, {"precision": "auto", "compile": False}),
-    ({"FOLEYKIT_PRECISION": "BF16"}, {"precision": "bf16", "compile": False}),
-    ({"FOLEYKIT_PRECISION": "fp32", "FOLEYKIT_COMPILE": "1"}, {"precision": "fp32", "compile": True}),
-    ({"FOLEYKIT_COMPILE": "no"}, {"precision": "auto", "compile": False}),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, {"precision": "auto", "compile": False}),
+        ({"FOLEYKIT_PRECISION": "BF16"}, {"precision": "bf16", "compile": False}),
+        ({"FOLEYKIT_PRECISION": "fp32", "FOLEYKIT_COMPILE": "1"}, {"precision": "fp32", "compile": True}),
+        ({"FOLEYKIT_COMPILE": "no"}, {"precision": "auto", "compile": False}),
+    ],
+)
 def test_apply_inference_env(env, expected):
     assert runtime.apply_inference_env(_Recorder(), env=env).kw == expected
 
@@ -126,8 +132,10 @@ def test_window_features_decode_and_encode_once_per_window(tmp_path, monkeypatch
     encodes = []
     real_encode = pipe.video_encoder.encode
     monkeypatch.setattr(pipe.video_encoder, "encode", lambda f: encodes.append(len(f)) or real_encode(f))
-    wins = [Window(start=0.0, end=1.0, join_in="start", join_out="overlap"),
-            Window(start=0.8, end=1.8, join_in="overlap", join_out="end")]
+    wins = [
+        Window(start=0.0, end=1.0, join_in="start", join_out="overlap"),
+        Window(start=0.8, end=1.8, join_in="overlap", join_out="end"),
+    ]
     feats = WindowFeatures(pipe, video)
     timings: dict[str, float] = {}
     controls = predict_controls(pipe, video, wins, features=feats, timings=timings)
@@ -159,8 +167,16 @@ def test_generation_records_precision_and_per_stage_timings(tmp_path):
         clear_model_cache()
     assert result.precision == "fp32"
     t = result.timings
-    for key in ("read_video", "video_features", "timing_prediction", "controls", "conditions", "denoise",
-                "decode", "total"):
+    for key in (
+        "read_video",
+        "video_features",
+        "timing_prediction",
+        "controls",
+        "conditions",
+        "denoise",
+        "decode",
+        "total",
+    ):
         assert key in t and t[key] >= 0, key
     parts = sum(v for k, v in t.items() if k not in ("total", "decode_vae", "decode_vocoder"))
     assert parts <= t["total"] + 1e-6  # no stage counted twice
@@ -171,8 +187,10 @@ def test_generation_records_precision_and_per_stage_timings(tmp_path):
 
 
 # --- resampling without librosa ------------------------------------------------------------------------
-@pytest.mark.parametrize(("shape", "sr0", "sr1"), [((16000,), 16000, 48000), ((2, 4411), 44100, 16000),
-                                                    ((1, 12345), 22050, 16000), ((3,), 16000, 48000)])
+@pytest.mark.parametrize(
+    ("shape", "sr0", "sr1"),
+    [((16000,), 16000, 48000), ((2, 4411), 44100, 16000), ((1, 12345), 22050, 16000), ((3,), 16000, 48000)],
+)
 def test_resample_equals_librosa_soxr_hq(shape, sr0, sr1):
     import librosa
 

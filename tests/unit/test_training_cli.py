@@ -10,8 +10,21 @@ from foleykit.errors import ConfigError
 
 
 def test_print_config_resolves_recipe_stages_and_overrides(capsys):
-    assert main(["train", "--recipe", "rewas", "--config", "debug", "--print-config", "train.lr=0.5",
-                 "adapter.unfreeze_base=true"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                "rewas",
+                "--config",
+                "debug",
+                "--print-config",
+                "train.lr=0.5",
+                "adapter.unfreeze_base=true",
+            ]
+        )
+        == 0
+    )
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert list(cfg["stages"]) == ["autoencoder", "vocoder", "predictor", "prior", "adapter"]
     assert cfg["stages"]["adapter"]["trainable"] == ["controlnet_energy", "control_encoder_energy"]
@@ -26,7 +39,9 @@ def test_recipe_stage_names_and_full_level_knobs(capsys):
     # STA-V2A trains the UNet, the pooling and the onset ControlNet jointly (its "denoiser" stage)
     assert list(cfg["stages"]) == ["autoencoder", "vocoder", "predictor", "denoiser"]
     den = cfg["stages"]["denoiser"]
-    assert den["family"] == "prior" and den["lr"] == 3e-5 and den["batch_size"] == 10 and den["grad_accum"] == 2
+    assert (
+        den["family"] == "prior" and den["lr"] == 3e-5 and den["batch_size"] == 10 and den["grad_accum"] == 2
+    )
     assert den["epochs"] == 40
     assert main(["train", "--recipe", "rhythmic_foley", "--config", "debug", "--print-config"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
@@ -35,7 +50,10 @@ def test_recipe_stage_names_and_full_level_knobs(capsys):
 
 
 def test_single_stage_selection(capsys):
-    assert main(["train", "--recipe", "vta_ldm", "--config", "debug", "--stage", "semantic", "--print-config"]) == 0
+    assert (
+        main(["train", "--recipe", "vta_ldm", "--config", "debug", "--stage", "semantic", "--print-config"])
+        == 0
+    )
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["stages"]["semantic"]["trainable"] == ["video_condition", "condition_assembler"]
 
@@ -45,8 +63,22 @@ def test_cli_errors(capsys, tmp_path):
     assert "Did you mean train.lr" in capsys.readouterr().err
     assert main(["train", "--recipe", "nope", "--config", "debug", "--print-config"]) == 2
     assert "unknown recipe" in capsys.readouterr().err
-    assert main(["train", "--recipe", "rewas", "--config", "debug", "--data", str(tmp_path / "missing"),
-                 "--output", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                "rewas",
+                "--config",
+                "debug",
+                "--data",
+                str(tmp_path / "missing"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--recipe", "rewas", "--stage", "decoder"])

@@ -21,7 +21,9 @@ from foleykit.training.sampler import ResumableBatchSampler
 
 
 def resolve(overrides=(), stages=("prior", "predictor"), recipe_train=None, level="debug"):
-    return resolve_run_config(recipe="r", level=level, stages=stages, overrides=overrides, recipe_train=recipe_train)
+    return resolve_run_config(
+        recipe="r", level=level, stages=stages, overrides=overrides, recipe_train=recipe_train
+    )
 
 
 def test_parse_values():
@@ -46,10 +48,19 @@ def test_layering_order():
     assert cfg["stages"]["prior"]["max_steps"] == cfg["train"]["max_steps"] == 4
     # recipe YAML: its train section beats built-in stage defaults, its stages section beats its train
     cfg = resolve(recipe_train={"train": {"lr": 5e-5}, "stages": {"prior": {"lr": 7e-5}}, "seed": 3})
-    assert cfg["stages"]["predictor"]["lr"] == 5e-5 and cfg["stages"]["prior"]["lr"] == 7e-5 and cfg["seed"] == 3
+    assert (
+        cfg["stages"]["predictor"]["lr"] == 5e-5 and cfg["stages"]["prior"]["lr"] == 7e-5 and cfg["seed"] == 3
+    )
     # command line: train.X reaches every stage, stages.S.X one stage, and a bare S.X too
-    cfg = resolve(["train.lr=1e-2", "stages.prior.lr=2e-2", "predictor.batch_size=3", "seed=9",
-                   "prior.cond_dropout.text=0.3"])
+    cfg = resolve(
+        [
+            "train.lr=1e-2",
+            "stages.prior.lr=2e-2",
+            "predictor.batch_size=3",
+            "seed=9",
+            "prior.cond_dropout.text=0.3",
+        ]
+    )
     assert cfg["stages"]["predictor"]["lr"] == 1e-2 and cfg["stages"]["prior"]["lr"] == 2e-2
     assert cfg["stages"]["predictor"]["batch_size"] == 3 and cfg["stages"]["prior"]["batch_size"] == 2
     assert cfg["seed"] == 9 and cfg["stages"]["prior"]["cond_dropout"]["text"] == 0.3
@@ -57,7 +68,9 @@ def test_layering_order():
 
 def test_overrides_keep_types_and_reject_unknown_keys():
     cfg = resolve(["train.ema_decay=0", "train.max_steps=7.0"])
-    assert cfg["stages"]["prior"]["ema_decay"] == 0.0 and isinstance(cfg["stages"]["prior"]["ema_decay"], float)
+    assert cfg["stages"]["prior"]["ema_decay"] == 0.0 and isinstance(
+        cfg["stages"]["prior"]["ema_decay"], float
+    )
     assert cfg["stages"]["prior"]["max_steps"] == 7 and isinstance(cfg["stages"]["prior"]["max_steps"], int)
     with pytest.raises(ConfigError, match="Did you mean train.lr"):
         resolve(["train.lr_=1"])
@@ -77,11 +90,17 @@ def test_overrides_keep_types_and_reject_unknown_keys():
     assert cfg["train"]["my_flag"] is True and cfg["stages"]["prior"]["my_flag"] is True
 
 
-@pytest.mark.parametrize("bad,match", [
-    ("train.batch_size=0", "batch_size"), ("train.mixed_precision=fp8", "mixed_precision"),
-    ("train.ema_decay=1.0", "ema_decay"), ("prior.cond_dropout.text=1.5", "probability"),
-    ("train.optimizer=sgd", "optimizer"), ("train.keep_checkpoints=0", "keep_checkpoints"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ("train.batch_size=0", "batch_size"),
+        ("train.mixed_precision=fp8", "mixed_precision"),
+        ("train.ema_decay=1.0", "ema_decay"),
+        ("prior.cond_dropout.text=1.5", "probability"),
+        ("train.optimizer=sgd", "optimizer"),
+        ("train.keep_checkpoints=0", "keep_checkpoints"),
+    ],
+)
 def test_validation_errors(bad, match):
     with pytest.raises(ConfigError, match=match):
         resolve([bad])
@@ -99,8 +118,12 @@ def test_unknown_level_stage_and_recipe_keys():
 
 
 def test_stage_names_map_to_families():
-    cfg = resolve_run_config(recipe="r", level="debug", stages={"denoiser": "prior", "temporal_adapter": "adapter"},
-                             overrides=["temporal_adapter.unfreeze_base=true"])
+    cfg = resolve_run_config(
+        recipe="r",
+        level="debug",
+        stages={"denoiser": "prior", "temporal_adapter": "adapter"},
+        overrides=["temporal_adapter.unfreeze_base=true"],
+    )
     assert cfg["stages"]["denoiser"]["family"] == "prior" and cfg["stages"]["denoiser"]["lr"] == 1e-3
     assert cfg["stages"]["temporal_adapter"]["family"] == "adapter"
     assert cfg["stages"]["temporal_adapter"]["unfreeze_base"] is True
@@ -115,8 +138,9 @@ def test_yaml_round_trip_and_resume_base():
     again = load_yaml(dump_yaml(cfg))
     assert again == cfg
     # resuming from a saved config: new overrides apply on top, nothing else changes
-    resumed = resolve_run_config(recipe="r", level="debug", stages=["prior", "predictor"], base=again,
-                                 overrides=["train.max_steps=9"])
+    resumed = resolve_run_config(
+        recipe="r", level="debug", stages=["prior", "predictor"], base=again, overrides=["train.max_steps=9"]
+    )
     assert resumed["stages"]["prior"]["max_steps"] == 9 and resumed["stages"]["prior"]["lr"] == 1e-2
     with pytest.raises(ConfigError, match="not a mapping"):
         load_yaml("- a\n- b\n")
@@ -141,7 +165,11 @@ def test_ema_update_rule_and_state():
     assert torch.equal(m.weight, torch.ones(1, 2))  # restored
     other = EMA(m, decay=0.5)
     other.load_state_dict(ema.state_dict())
-    assert other.num_updates == 1 and other.decay == 0.9 and torch.equal(other.shadow["weight"], ema.shadow["weight"])
+    assert (
+        other.num_updates == 1
+        and other.decay == 0.9
+        and torch.equal(other.shadow["weight"], ema.shadow["weight"])
+    )
     with pytest.raises(ValueError, match="does not match"):
         EMA(nn.Linear(2, 2), decay=0.5).load_state_dict(ema.state_dict())
     with pytest.raises(ValueError, match="decay"):
@@ -152,7 +180,9 @@ def test_sampler_resume_and_sharding():
     s = ResumableBatchSampler(num_items=10, batch_size=3, seed=1)
     assert s.batches_per_epoch == 3
     full = list(s)
-    assert sorted(i for b in full for i in b) == sorted(s.epoch_indices(0)) and len(set(s.epoch_indices(0))) == 9
+    assert (
+        sorted(i for b in full for i in b) == sorted(s.epoch_indices(0)) and len(set(s.epoch_indices(0))) == 9
+    )
     s.set_position(0, 2)
     assert list(s) == full[2:]
     s.set_position(1, 0)

@@ -28,14 +28,23 @@ def _dataset(root: Path) -> Path:
         rows = []
         for key in keys:
             name = f"{split}-{key}"
-            make_moving_square_video(folder / f"{name}.mp4", duration=2.0, move_frames=MOVES[key], audio="clicks")
+            make_moving_square_video(
+                folder / f"{name}.mp4", duration=2.0, move_frames=MOVES[key], audio="clicks"
+            )
             wav = np.zeros(32000, np.float32)
             for f in MOVES[key]:
                 s = int(f / 25 * 16000)
-                wav[s:s + 400] = 0.8 * np.exp(-np.arange(400) / 80)
+                wav[s : s + 400] = 0.8 * np.exp(-np.arange(400) / 80)
             sf.write(folder / f"{name}.wav", wav, 16000)
-            rows.append({"path": f"{name}.mp4", "caption": f"knocks {key}", "start": 0.0, "end": 2.0,
-                         "category": f"impact/{key}"})
+            rows.append(
+                {
+                    "path": f"{name}.mp4",
+                    "caption": f"knocks {key}",
+                    "start": 0.0,
+                    "end": 2.0,
+                    "category": f"impact/{key}",
+                }
+            )
         with open(folder / "manifest.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["path", "caption", "start", "end", "category"])
             w.writeheader()
@@ -64,13 +73,20 @@ def test_store_arrays_match_the_inference_computation(store):
     assert meta["splits"]["train"]["category_names"] == ["impact/a", "impact/b"]
     ds = StoreDataset(store, "train", fields=["motion", "frames"])
     it = ds[1]
-    assert it["audio"].shape == (32000,) and it["frames"].shape == (50, 16, 16, 3) and it["frames"].dtype == torch.uint8
+    assert (
+        it["audio"].shape == (32000,)
+        and it["frames"].shape == (50, 16, 16, 3)
+        and it["frames"].dtype == torch.uint8
+    )
     assert it["category"] == "impact/b" and it["category_index"] == 1 and it["caption"] == "knocks b"
     clip = read_video(Path(meta["splits"]["train"]["source"]) / "train-b.mp4", fps=25, size=32)
     motion = MotionVideoEncoder(input_size=32).encode(clip.frames)[0]
     torch.testing.assert_close(it["motion"], motion)
-    ref = control_targets(sf.read(Path(meta["splits"]["train"]["source"]) / "train-b.wav", dtype="float32")[0], SEQ,
-                          ["rms", "rms_class"])
+    ref = control_targets(
+        sf.read(Path(meta["splits"]["train"]["source"]) / "train-b.wav", dtype="float32")[0],
+        SEQ,
+        ["rms", "rms_class"],
+    )
     np.testing.assert_allclose(it["rms"].numpy(), ref["rms"], atol=1e-6)
     assert torch.equal(it["rms_class"], torch.from_numpy(ref["rms_class"]))
     # the motion peaks at the jump frames (flow between frames k-1 and k lands on row k)
@@ -111,9 +127,11 @@ def test_audio_crops_and_frame_windows(store):
     a = crops[4]["audio"]
     assert a.shape == (8000,)
     wav = full[1]["audio"].numpy()  # item 4 -> clip 1
-    offsets = [o for o in range(0, 32000 - 8000 + 1) if np.array_equal(wav[o:o + 8000], a.numpy())]
+    offsets = [o for o in range(32000 - 8000 + 1) if np.array_equal(wav[o : o + 8000], a.numpy())]
     assert offsets, "a crop is a contiguous slice of its clip"
-    assert torch.equal(crops[4]["audio"], AudioCrops(store, "train", crop_seconds=0.5, crops_per_clip=3, seed=4)[4]["audio"])
+    assert torch.equal(
+        crops[4]["audio"], AudioCrops(store, "train", crop_seconds=0.5, crops_per_clip=3, seed=4)[4]["audio"]
+    )
     with pytest.raises(ConfigError):
         AudioCrops(store, "train", crop_seconds=0.0)
 
@@ -123,10 +141,10 @@ def test_audio_crops_and_frame_windows(store):
     assert it["frames"].shape == (20, 16, 16, 3) and it["motion"].shape == (20, 11)
     assert it["rms_class"].shape == (100,) and it["rms"].shape == (100,) and it["category_index"] == 1
     whole = StoreDataset(store, "train", fields=["motion"])[1]
-    starts = [s for s in range(0, 31) if torch.equal(whole["motion"][s:s + 20], it["motion"])]
+    starts = [s for s in range(31) if torch.equal(whole["motion"][s : s + 20], it["motion"])]
     assert len(starts) == 1
     s = starts[0]
-    assert torch.equal(it["rms_class"], whole["rms_class"][5 * s:5 * s + 100])  # 125 Hz = 5 x 25 fps
+    assert torch.equal(it["rms_class"], whole["rms_class"][5 * s : 5 * s + 100])  # 125 Hz = 5 x 25 fps
     assert FrameWindows(store, "validation", window_frames=10**6)[0]["frames"].shape[0] == 50
 
 
@@ -134,8 +152,12 @@ def test_encode_cached_equals_encode_and_errors():
     from foleykit.encoders.video import ConcatVideoEncoder, FrameCNNVideoEncoder, MotionVideoEncoder
 
     torch.manual_seed(0)
-    enc = ConcatVideoEncoder(encoders=[MotionVideoEncoder(input_size=32),
-                                       FrameCNNVideoEncoder(dim=5, input_size=16, channels=(4, 8))])
+    enc = ConcatVideoEncoder(
+        encoders=[
+            MotionVideoEncoder(input_size=32),
+            FrameCNNVideoEncoder(dim=5, input_size=16, channels=(4, 8)),
+        ]
+    )
     frames = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (1, 12, 24, 32, 3), dtype=np.uint8))
     with torch.no_grad():
         full = enc.encode(frames)
@@ -157,10 +179,21 @@ def _ctx(tmp_path, family, data, overrides, pipe=None):
     from foleykit.training.stages.base import StageContext
 
     pipe = pipe or build_pipeline("foleykit_demo", size="debug")
-    cfg = resolve_run_config(recipe="foleykit_demo", level="debug", stages={family: family},
-                             overrides=["train.tensorboard=false", "train.ckpt_every=0", *overrides])
-    return StageContext(run_config=cfg, cfg=cfg["stages"][family], run_dir=tmp_path, stage_dir=tmp_path / family,
-                        data=data, seq=pipe.seq, pipeline=pipe)
+    cfg = resolve_run_config(
+        recipe="foleykit_demo",
+        level="debug",
+        stages={family: family},
+        overrides=["train.tensorboard=false", "train.ckpt_every=0", *overrides],
+    )
+    return StageContext(
+        run_config=cfg,
+        cfg=cfg["stages"][family],
+        run_dir=tmp_path,
+        stage_dir=tmp_path / family,
+        data=data,
+        seq=pipe.seq,
+        pipeline=pipe,
+    )
 
 
 def test_autoencoder_crop_seconds(store, tmp_path):
@@ -168,22 +201,42 @@ def test_autoencoder_crop_seconds(store, tmp_path):
     from foleykit.training.stages.autoencoder import AutoencoderStage
 
     data = {"train": AudioCrops(store, "train", crop_seconds=0.32, crops_per_clip=2)}
-    st = AutoencoderStage(_ctx(tmp_path, "autoencoder", data, ["+stages.autoencoder.trainable=[vae]",
-                                                               "stages.autoencoder.crop_seconds=0.32"]))
+    st = AutoencoderStage(
+        _ctx(
+            tmp_path,
+            "autoencoder",
+            data,
+            ["+stages.autoencoder.trainable=[vae]", "stages.autoencoder.crop_seconds=0.32"],
+        )
+    )
     assert st.crop_samples() == 5120
     batch = st.collate([data["train"][0], data["train"][1]])
     assert batch["audio"].shape == (2, 5120)
     st.build()
     from foleykit.training.stages.base import StepInputs
 
-    loss, logs = st.loss(StepInputs(models={"main": st.build().trainable["main"]}, frozen={"mel": _mel(st)},
-                                    batch=batch, generator=torch.Generator().manual_seed(0), step=0, scratch={}),
-                         "main")
+    loss, logs = st.loss(
+        StepInputs(
+            models={"main": st.build().trainable["main"]},
+            frozen={"mel": _mel(st)},
+            batch=batch,
+            generator=torch.Generator().manual_seed(0),
+            step=0,
+            scratch={},
+        ),
+        "main",
+    )
     assert torch.isfinite(loss) and "mel_l1" in logs
     st_none = AutoencoderStage(_ctx(tmp_path, "autoencoder", data, ["+stages.autoencoder.trainable=[vae]"]))
     assert st_none.crop_samples() == SequenceConfig(duration=1.0).num_samples  # the debug window
-    bad = AutoencoderStage(_ctx(tmp_path, "autoencoder", data, ["+stages.autoencoder.trainable=[vae]",
-                                                                "stages.autoencoder.crop_seconds=0.01"]))
+    bad = AutoencoderStage(
+        _ctx(
+            tmp_path,
+            "autoencoder",
+            data,
+            ["+stages.autoencoder.trainable=[vae]", "stages.autoencoder.crop_seconds=0.01"],
+        )
+    )
     with pytest.raises(ConfigError, match="shorter than one latent frame"):
         bad.crop_samples()
 
@@ -200,8 +253,12 @@ def _motion_pipe():
     from foleykit.recipes import build_pipeline
 
     pipe = build_pipeline("foleykit_demo", size="debug")
-    pipe.video_encoder = ConcatVideoEncoder(encoders=[MotionVideoEncoder(input_size=32),
-                                                      FrameCNNVideoEncoder(dim=5, input_size=16, channels=(4, 8))])
+    pipe.video_encoder = ConcatVideoEncoder(
+        encoders=[
+            MotionVideoEncoder(input_size=32),
+            FrameCNNVideoEncoder(dim=5, input_size=16, channels=(4, 8)),
+        ]
+    )
     return pipe
 
 
@@ -212,11 +269,21 @@ def test_predictor_windows_cached_motion_and_category_head(store, tmp_path, monk
     from foleykit.training.trainer import Trainer
 
     train = FrameWindows(store, "train", window_frames=20, windows_per_clip=2)
-    data = {"train": train, "validation": FrameWindows(store, "validation", window_frames=10**6,
-                                                       categories=train.categories)}
-    ctx = _ctx(tmp_path, "predictor", data, ["+stages.predictor.trainable=[predictor_rms,video_encoder]",
-                                             "stages.predictor.category_weight=0.5", "train.max_steps=2"],
-               pipe=_motion_pipe())
+    data = {
+        "train": train,
+        "validation": FrameWindows(store, "validation", window_frames=10**6, categories=train.categories),
+    }
+    ctx = _ctx(
+        tmp_path,
+        "predictor",
+        data,
+        [
+            "+stages.predictor.trainable=[predictor_rms,video_encoder]",
+            "stages.predictor.category_weight=0.5",
+            "train.max_steps=2",
+        ],
+        pipe=_motion_pipe(),
+    )
     calls = []
     monkeypatch.setattr(MotionVideoEncoder, "_encode", lambda self, f: calls.append(1) or torch.zeros(0))
     st = PredictorStage(ctx)
@@ -245,14 +312,17 @@ def test_category_weight_needs_a_vocabulary(tmp_path):
         def __getitem__(self, i):
             return {}
 
-    ctx = _ctx(tmp_path, "predictor", {"train": Plain()}, ["+stages.predictor.trainable=[predictor_rms]",
-                                                            "stages.predictor.category_weight=1.0"])
+    ctx = _ctx(
+        tmp_path,
+        "predictor",
+        {"train": Plain()},
+        ["+stages.predictor.trainable=[predictor_rms]", "stages.predictor.category_weight=1.0"],
+    )
     with pytest.raises(ConfigError, match="category vocabulary"):
         PredictorStage(ctx).build()
 
 
 def test_control_dropout_rows_equal_the_base_without_adapter(tmp_path):
-    from foleykit.models.layers import Conditions
     from foleykit.recipes import build_pipeline
     from foleykit.training.stages.denoising import DenoiseTask
 
@@ -262,8 +332,10 @@ def test_control_dropout_rows_equal_the_base_without_adapter(tmp_path):
     with torch.no_grad():
         for p in ad.parameters():
             p.add_(0.05 * torch.randn_like(p))  # leave the zero initialisation: the adapter now matters
-    task = DenoiseTask(trainable={"denoiser": pipe.denoiser, "assembler": pipe.assembler, "adapter_rms": ad},
-                       frozen={"codec": pipe.codec})
+    task = DenoiseTask(
+        trainable={"denoiser": pipe.denoiser, "assembler": pipe.assembler, "adapter_rms": ad},
+        frozen={"codec": pipe.codec},
+    )
     seq = pipe.seq
     x = torch.randn(2, *pipe.codec.latent_shape(seq))
     t = torch.tensor([300, 700])
@@ -294,11 +366,19 @@ def test_prior_stage_control_dropout_draws(tmp_path, monkeypatch):
             seen.append(k.get("control_scale"))
             return self.inner(*a, **k)
 
-    from test_training_stages import Clips  # noqa: E402  (in-memory clips of the stage tests)
+    from test_training_stages import Clips
 
-    ctx = _ctx(tmp_path, "prior", {"train": Clips(pipe.seq)},
-               ["+stages.prior.trainable=[transformer,controlnet_rms,control_encoder_rms]",
-                "stages.prior.control_dropout=0.5", "train.batch_size=4"], pipe=pipe)
+    ctx = _ctx(
+        tmp_path,
+        "prior",
+        {"train": Clips(pipe.seq)},
+        [
+            "+stages.prior.trainable=[transformer,controlnet_rms,control_encoder_rms]",
+            "stages.prior.control_dropout=0.5",
+            "train.batch_size=4",
+        ],
+        pipe=pipe,
+    )
     st = PriorStage(ctx)
     mods = st.build()
     assert st.adapter_names == ["rms"]
@@ -315,9 +395,20 @@ def test_prior_stage_control_dropout_draws(tmp_path, monkeypatch):
 def test_driver_runs_a_stage_on_the_store(store, tmp_path):
     from foleykit.training.demo import run_stage, stage_datasets
 
-    res = run_stage(stage="autoencoder", store=store, run=tmp_path / "run", level="debug", progress=lambda s: None,
-                    overrides=["autoencoder.max_steps=2", "autoencoder.crop_seconds=0.5", "autoencoder.batch_size=2",
-                               "autoencoder.tensorboard=false", "autoencoder.crops_per_clip=2"])
+    res = run_stage(
+        stage="autoencoder",
+        store=store,
+        run=tmp_path / "run",
+        level="debug",
+        progress=lambda s: None,
+        overrides=[
+            "autoencoder.max_steps=2",
+            "autoencoder.crop_seconds=0.5",
+            "autoencoder.batch_size=2",
+            "autoencoder.tensorboard=false",
+            "autoencoder.crops_per_clip=2",
+        ],
+    )
     assert res.steps == 2 and (tmp_path / "run" / "autoencoder" / "model" / "model_index.json").is_file()
     assert len(stage_datasets("autoencoder", store, {"crop_seconds": 0.5, "crops_per_clip": 2})["train"]) == 4
     ds = stage_datasets("predictor", store, {"window_frames": 10})

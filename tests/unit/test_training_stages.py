@@ -32,11 +32,16 @@ def clip(seq, index: int) -> dict:
         t = min(t + 0.1 * (index % 3), seq.duration - 0.1)
         s = int(t * seq.sample_rate)
         n = min(1600, seq.num_samples - s)
-        a[s:s + n] += (0.5 * rng.standard_normal(n) * np.exp(-np.arange(n) / 300)).astype(np.float32)
+        a[s : s + n] += (0.5 * rng.standard_normal(n) * np.exp(-np.arange(n) / 300)).astype(np.float32)
         frames[int(t * seq.video_fps)] = 250
         times.append(t)
-    return {"audio": torch.from_numpy(a), "frames": torch.from_numpy(frames), "caption": "two knocks",
-            "events": [{"time": t} for t in times], "key": f"clip{index}"}
+    return {
+        "audio": torch.from_numpy(a),
+        "frames": torch.from_numpy(frames),
+        "caption": "two knocks",
+        "events": [{"time": t} for t in times],
+        "key": f"clip{index}",
+    }
 
 
 class Clips(torch.utils.data.Dataset):
@@ -56,16 +61,34 @@ def pipeline(recipe: str):
     return build_pipeline(recipe, size="debug")
 
 
-def make(tmp_path: Path, recipe: str, family: str, trainable: list[str], overrides=(), steps: int = 2, pipe=None):
+def make(
+    tmp_path: Path, recipe: str, family: str, trainable: list[str], overrides=(), steps: int = 2, pipe=None
+):
     from foleykit.training.run import stage_class
 
     pipe = pipe or pipeline(recipe)
-    cfg = resolve_run_config(recipe=recipe, level="debug", stages={family: family},
-                             overrides=[f"+stages.{family}.trainable=[{','.join(trainable)}]", f"train.max_steps={steps}",
-                                        "train.tensorboard=false", "train.ckpt_every=0", *overrides])
+    cfg = resolve_run_config(
+        recipe=recipe,
+        level="debug",
+        stages={family: family},
+        overrides=[
+            f"+stages.{family}.trainable=[{','.join(trainable)}]",
+            f"train.max_steps={steps}",
+            "train.tensorboard=false",
+            "train.ckpt_every=0",
+            *overrides,
+        ],
+    )
     seq = pipe.seq
-    ctx = StageContext(run_config=cfg, cfg=cfg["stages"][family], run_dir=tmp_path, stage_dir=tmp_path / family,
-                       data={"train": Clips(seq), "validation": Clips(seq, 2)}, seq=seq, pipeline=pipe)
+    ctx = StageContext(
+        run_config=cfg,
+        cfg=cfg["stages"][family],
+        run_dir=tmp_path,
+        stage_dir=tmp_path / family,
+        data={"train": Clips(seq), "validation": Clips(seq, 2)},
+        seq=seq,
+        pipeline=pipe,
+    )
     return stage_class(family)(ctx), pipe
 
 
@@ -99,11 +122,15 @@ def test_waveform_autoencoder_and_adversarial_mel_vae(tmp_path):
     stage, _pipe = make(tmp_path / "wave", "stable_v2a", "autoencoder", ["vae"], steps=1)
     res = Trainer(stage=stage).fit()
     assert "wave_l1" in res.history[-1] and "wave_l1" in res.val_metrics
-    stage, _ = make(tmp_path / "adv", "vta_ldm", "autoencoder", ["vae"], ["autoencoder.adversarial=true"], steps=1)
+    stage, _ = make(
+        tmp_path / "adv", "vta_ldm", "autoencoder", ["vae"], ["autoencoder.adversarial=true"], steps=1
+    )
     res = Trainer(stage=stage).fit()
     assert {"loss/disc", "g_adv", "d_real"} <= set(res.history[-1])
     with pytest.raises(ConfigError, match="only implemented for mel"):
-        make(tmp_path / "x", "stable_v2a", "autoencoder", ["vae"], ["autoencoder.adversarial=true"])[0].build()
+        make(tmp_path / "x", "stable_v2a", "autoencoder", ["vae"], ["autoencoder.adversarial=true"])[
+            0
+        ].build()
 
 
 def test_vocoder_with_discriminators(tmp_path):
@@ -124,7 +151,9 @@ def test_adapter_trains_adapter_only_unless_base_is_unfrozen(tmp_path):
     net0, unet0 = snapshot(pipe.adapters["energy"].net), snapshot(pipe.denoiser.unet)
     res = Trainer(stage=stage).fit()
     assert changed(net0, pipe.adapters["energy"].net) and not changed(unet0, pipe.denoiser.unet)
-    assert {"diffusion", "gen_energy_mae", "gen_aa_align", "gen_onset_acc", "gen_av_align"} <= set(res.val_metrics)
+    assert {"diffusion", "gen_energy_mae", "gen_aa_align", "gen_onset_acc", "gen_av_align"} <= set(
+        res.val_metrics
+    )
     stage, pipe = make(tmp_path / "b", "rewas", "adapter", comps, ["adapter.unfreeze_base=true"], steps=1)
     unet0 = snapshot(pipe.denoiser.unet)
     Trainer(stage=stage).fit()
@@ -150,8 +179,13 @@ def test_dit_prior_and_text_only_conditions(tmp_path):
 
 
 def test_semantic_stage_pooling_and_event_detector(tmp_path):
-    stage, pipe = make(tmp_path, "rhythmic_foley", "semantic", ["video_condition", "condition_assembler",
-                                                                "predictor_events"], steps=1)
+    stage, pipe = make(
+        tmp_path,
+        "rhythmic_foley",
+        "semantic",
+        ["video_condition", "condition_assembler", "predictor_events"],
+        steps=1,
+    )
     proj0, det0 = snapshot(pipe.video_condition), snapshot(pipe.predictors["events"])
     res = Trainer(stage=stage).fit()
     assert changed(proj0, pipe.video_condition) and changed(det0, pipe.predictors["events"])
@@ -159,9 +193,14 @@ def test_semantic_stage_pooling_and_event_detector(tmp_path):
 
 
 # --- predictors -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("recipe,kinds,metric", [("rewas", ["energy"], "energy_mae"),
-                                                  ("foleykit_demo", ["rms"], "rms_acc1"),
-                                                  ("rhythmic_foley", ["events", "onsets"], "onsets_ap")])
+@pytest.mark.parametrize(
+    "recipe,kinds,metric",
+    [
+        ("rewas", ["energy"], "energy_mae"),
+        ("foleykit_demo", ["rms"], "rms_acc1"),
+        ("rhythmic_foley", ["events", "onsets"], "onsets_ap"),
+    ],
+)
 def test_predictors(tmp_path, recipe, kinds, metric):
     stage, _pipe = make(tmp_path, recipe, "predictor", [f"predictor_{k}" for k in kinds], steps=1)
     res = Trainer(stage=stage).fit()
@@ -171,7 +210,9 @@ def test_predictors(tmp_path, recipe, kinds, metric):
 def test_rms_loss_uses_gaussian_smoothed_targets(tmp_path):
     from foleykit.controls.rms import gaussian_smoothed_targets
 
-    stage, _pipe = make(tmp_path, "foleykit_demo", "predictor", ["predictor_rms"], ["predictor.label_window=1"])
+    stage, _pipe = make(
+        tmp_path, "foleykit_demo", "predictor", ["predictor_rms"], ["predictor.label_window=1"]
+    )
     stage.build()
     logits = torch.zeros(1, 3, 64)
     classes = torch.tensor([[0, 10, 63]])
@@ -210,8 +251,10 @@ def test_condition_dropout_draws():
     assert 0.25 < d["audio"].float().mean() < 0.35
     again = draw_dropout({"audio": 0.3}, ["audio"], 2000, torch.Generator().manual_seed(0))
     assert not torch.equal(again["audio"], d["audio"])  # different draw order -> different rows
-    assert torch.equal(draw_dropout({"audio": 0.3}, ["audio"], 50, torch.Generator().manual_seed(1))["audio"],
-                       draw_dropout({"audio": 0.3}, ["audio"], 50, torch.Generator().manual_seed(1))["audio"])
+    assert torch.equal(
+        draw_dropout({"audio": 0.3}, ["audio"], 50, torch.Generator().manual_seed(1))["audio"],
+        draw_dropout({"audio": 0.3}, ["audio"], 50, torch.Generator().manual_seed(1))["audio"],
+    )
 
 
 def test_diffusion_objective_targets():
@@ -223,12 +266,17 @@ def test_diffusion_objective_targets():
         nb = obj.sample(x0, torch.Generator().manual_seed(0))
         ac = obj.alphas_cumprod[nb.timesteps].view(3, 1, 1)
         noise = (nb.noisy - ac.sqrt() * x0) / (1 - ac).sqrt()
-        expected = {"epsilon": noise, "v_prediction": ac.sqrt() * noise - (1 - ac).sqrt() * x0, "sample": x0}[pred]
+        expected = {"epsilon": noise, "v_prediction": ac.sqrt() * noise - (1 - ac).sqrt() * x0, "sample": x0}[
+            pred
+        ]
         assert torch.allclose(nb.target, expected, atol=1e-4)
         assert obj.loss(nb.target, nb).item() == pytest.approx(0.0, abs=1e-10)
     obj = DiffusionObjective(edm_scheduler())
     nb = obj.sample(x0, torch.Generator().manual_seed(0))
-    a, s = torch.cos(nb.timesteps * math.pi / 2).view(3, 1, 1), torch.sin(nb.timesteps * math.pi / 2).view(3, 1, 1)
+    a, s = (
+        torch.cos(nb.timesteps * math.pi / 2).view(3, 1, 1),
+        torch.sin(nb.timesteps * math.pi / 2).view(3, 1, 1),
+    )
     noise = (nb.noisy - a * x0) / s
     assert obj.continuous and torch.allclose(nb.target, a * noise - s * x0, atol=1e-4)
     snr = DiffusionObjective(DDIMScheduler(), snr_gamma=5.0)
@@ -254,8 +302,9 @@ def test_control_targets_from_known_events():
 
     seq = SequenceConfig(duration=1.0)
     item = clip(seq, 0)
-    out = control_targets(item["audio"], seq, ["energy", "rms", "rms_class", "onsets", "presence"],
-                          onset_times=[0.2, 0.55])
+    out = control_targets(
+        item["audio"], seq, ["energy", "rms", "rms_class", "onsets", "presence"], onset_times=[0.2, 0.55]
+    )
     assert out["energy"].shape == (100,) and out["rms"].shape == (125,) and out["rms_class"].dtype == np.int64
     assert np.flatnonzero(out["onsets"]).tolist() == [5, 13]  # 0.2 s and 0.55 s at 25 Hz
     assert out["presence"][5] == 1 and out["presence"][0] == 0 and out["presence"].shape == (25,)
@@ -274,6 +323,8 @@ def test_losses_hand_values():
     assert math.isfinite(silent)  # silence as target stays finite (no spectral convergence)
     mean, logvar = torch.zeros(1, 3), torch.zeros(1, 3)
     assert gaussian_kl(mean, logvar).item() == 0.0
-    assert gaussian_kl(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)  # 0.5 * (1 + 1 - 1 - 0) * 2
+    assert gaussian_kl(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(
+        1.0
+    )  # 0.5 * (1 + 1 - 1 - 0) * 2
     with pytest.raises(ValueError, match="shapes differ"):
         stft(torch.zeros(1, 10), torch.zeros(1, 11))

@@ -48,8 +48,15 @@ class ToyStage(Stage):
 
     name = "toy"
 
-    def __init__(self, ctx: StageContext, *, dropout: float = 0.1, noise: float = 0.05, gan: bool = False,
-                 nan_at: int | None = None) -> None:
+    def __init__(
+        self,
+        ctx: StageContext,
+        *,
+        dropout: float = 0.1,
+        noise: float = 0.05,
+        gan: bool = False,
+        nan_at: int | None = None,
+    ) -> None:
         super().__init__(ctx)
         self.dropout, self.noise, self.gan, self.nan_at = dropout, noise, gan, nan_at
 
@@ -104,8 +111,9 @@ class ToyStage(Stage):
 
 
 def make_stage(tmp_path: Path, overrides: list[str], **kw) -> ToyStage:
-    cfg = resolve_run_config(recipe="toy", level="debug", stages=["predictor"],
-                             overrides=["train.tensorboard=false", *overrides])
+    cfg = resolve_run_config(
+        recipe="toy", level="debug", stages=["predictor"], overrides=["train.tensorboard=false", *overrides]
+    )
     table = cfg["stages"]["predictor"]
     ctx = StageContext(run_config=cfg, cfg=table, run_dir=tmp_path, stage_dir=tmp_path / "toy")
     return ToyStage(ctx, **kw)
@@ -123,16 +131,38 @@ BASE = ["train.max_steps=6", "train.ckpt_every=2", "train.lr=0.05", "train.batch
 
 
 def test_learns_and_writes_checkpoints(tmp_path):
-    res = Trainer(stage=make_stage(tmp_path, BASE + ["train.max_steps=40", "train.ckpt_every=20", "train.max_grad_norm=0", "train.ema_decay=0.5", "train.lr=0.2"])).fit()
+    res = Trainer(
+        stage=make_stage(
+            tmp_path,
+            BASE
+            + [
+                "train.max_steps=40",
+                "train.ckpt_every=20",
+                "train.max_grad_norm=0",
+                "train.ema_decay=0.5",
+                "train.lr=0.2",
+            ],
+        )
+    ).fit()
     assert res.steps == 40 and len(res.step_times) == 40
     losses = [h["loss"] for h in res.history]
     assert losses[-1] < 0.2 * losses[0]
     ckpts = list_checkpoints(tmp_path / "toy")
     assert [s for s, _ in ckpts] == [20, 40]  # keep_checkpoints=2 at debug
     last = ckpts[-1][1]
-    for f in ("model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl",
-              "custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl", "rank_state_0.pt", "config.yaml", "trainer_state.json",
-              "model/toy/model.safetensors", "model/toy/config.json"):
+    for f in (
+        "model.safetensors",
+        "optimizer.bin",
+        "scheduler.bin",
+        "random_states_0.pkl",
+        "custom_checkpoint_0.pkl",
+        "custom_checkpoint_1.pkl",
+        "rank_state_0.pt",
+        "config.yaml",
+        "trainer_state.json",
+        "model/toy/model.safetensors",
+        "model/toy/config.json",
+    ):
         assert (last / f).is_file(), f
     state = json.loads((last / "trainer_state.json").read_text())
     assert state["step"] == 40 and state["stage"] == "toy"
@@ -182,9 +212,14 @@ def test_validation_does_not_change_training(tmp_path):
 
 def test_gradient_accumulation_matches_large_batch(tmp_path):
     common = ["train.max_steps=3", "train.ema_decay=0", "train.max_grad_norm=0"]
-    big = Trainer(stage=make_stage(tmp_path / "big", common + ["train.batch_size=4"], dropout=0.0, noise=0.0)).fit()
-    acc = Trainer(stage=make_stage(tmp_path / "acc", common + ["train.batch_size=2", "train.grad_accum=2"],
-                                   dropout=0.0, noise=0.0)).fit()
+    big = Trainer(
+        stage=make_stage(tmp_path / "big", common + ["train.batch_size=4"], dropout=0.0, noise=0.0)
+    ).fit()
+    acc = Trainer(
+        stage=make_stage(
+            tmp_path / "acc", common + ["train.batch_size=2", "train.grad_accum=2"], dropout=0.0, noise=0.0
+        )
+    ).fit()
     wa, wb = weights(big), weights(acc)
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
     ema_off = make_stage(tmp_path / "x", common)
@@ -198,7 +233,9 @@ def test_ema_export_differs_from_raw_weights(tmp_path):
 
 
 def test_two_optimizer_groups(tmp_path):
-    res = Trainer(stage=make_stage(tmp_path, BASE + ["train.max_steps=30", "train.ckpt_every=30"], gan=True)).fit()
+    res = Trainer(
+        stage=make_stage(tmp_path, BASE + ["train.max_steps=30", "train.ckpt_every=30"], gan=True)
+    ).fit()
     rec = res.history
     assert "loss/disc" in rec[-1] and rec[-1]["mse"] < 0.3 * rec[0]["mse"]
     ck = list_checkpoints(tmp_path / "toy")[-1][1]

@@ -100,8 +100,10 @@ class FoleyApp:
         info = check_video(p)
         seconds = float(info.video_duration or info.duration)
         if seconds > self.config.max_duration:
-            raise UserError(f"the video lasts {seconds:.1f} s; this app accepts videos up to "
-                            f"{self.config.max_duration:g} s (trim it, or use `foleykit generate` for long videos)")
+            raise UserError(
+                f"the video lasts {seconds:.1f} s; this app accepts videos up to "
+                f"{self.config.max_duration:g} s (trim it, or use `foleykit generate` for long videos)"
+            )
         return p
 
     def new_session(self) -> dict[str, Any]:
@@ -143,8 +145,14 @@ class FoleyApp:
         control.save(csv)
         return str(png), str(csv)
 
-    def predict(self, video: str | None, state: dict[str, Any] | None, scale: float = 1.0, shift: float = 0.0,
-                smooth: float = 0.0) -> tuple[str, str, dict[str, Any]]:
+    def predict(
+        self,
+        video: str | None,
+        state: dict[str, Any] | None,
+        scale: float = 1.0,
+        shift: float = 0.0,
+        smooth: float = 0.0,
+    ) -> tuple[str, str, dict[str, Any]]:
         """Predict the timing curve of the uploaded video; returns ``(plot.png, timing.csv, state)``."""
         try:
             state = self._session(state)
@@ -167,8 +175,15 @@ class FoleyApp:
         state.update(base=str(base_path), video=str(video))
         return base
 
-    def upload_timing(self, file: str | None, video: str | None, state: dict[str, Any] | None, scale: float = 1.0,
-                      shift: float = 0.0, smooth: float = 0.0) -> tuple[str, str, dict[str, Any]]:
+    def upload_timing(
+        self,
+        file: str | None,
+        video: str | None,
+        state: dict[str, Any] | None,
+        scale: float = 1.0,
+        shift: float = 0.0,
+        smooth: float = 0.0,
+    ) -> tuple[str, str, dict[str, Any]]:
         """Use an edited CSV / JSON timing file as the curve; returns ``(plot.png, timing.csv, state)``."""
         try:
             state = self._session(state)
@@ -187,8 +202,9 @@ class FoleyApp:
         except FoleykitError as e:
             raise _page_error(e) from None
 
-    def edit(self, state: dict[str, Any] | None, scale: float, shift: float, smooth: float
-             ) -> tuple[str, str, dict[str, Any]]:
+    def edit(
+        self, state: dict[str, Any] | None, scale: float, shift: float, smooth: float
+    ) -> tuple[str, str, dict[str, Any]]:
         """Apply scale / shift / smooth to the current curve; returns ``(plot.png, timing.csv, state)``."""
         try:
             if not state or not state.get("base"):
@@ -203,11 +219,22 @@ class FoleyApp:
             raise _page_error(e) from None
 
     # --- generation -------------------------------------------------------------------------------------
-    def generate(self, video: str | None, prompt: str | None, negative_prompt: str | None, reference: str | None,
-                 state: dict[str, Any] | None, scale: float = 1.0, shift: float = 0.0, smooth: float = 0.0,
-                 control_weight: float = 1.0, steps: float | None = None, guidance: float | None = None,
-                 seed: float | None = -1, follow_envelope: float | None = None,
-                 ) -> tuple[str, list[str], str, str | None, str | None, dict[str, Any]]:
+    def generate(
+        self,
+        video: str | None,
+        prompt: str | None,
+        negative_prompt: str | None,
+        reference: str | None,
+        state: dict[str, Any] | None,
+        scale: float = 1.0,
+        shift: float = 0.0,
+        smooth: float = 0.0,
+        control_weight: float = 1.0,
+        steps: float | None = None,
+        guidance: float | None = None,
+        seed: float | None = -1,
+        follow_envelope: float | None = None,
+    ) -> tuple[str, list[str], str, str | None, str | None, dict[str, Any]]:
         """Generate the sound of the uploaded video.
 
         Returns:
@@ -230,25 +257,38 @@ class FoleyApp:
                         self._predict_base(v, state)
                     state["video"] = str(v)
                     control = self._edited(TemporalControl.load(state["base"]), scale, shift, smooth)
-                opts = GenerateOptions(prompt=prompt or None, negative_prompt=negative_prompt or None,
-                                       audio_prompt=str(ref) if ref else None, control=control,
-                                       control_scale=None if control_weight is None else float(control_weight),
-                                       steps=int(steps) if steps else None,
-                                       guidance=None if guidance is None else float(guidance), seed=seed_value,
-                                       save_controls=control is not None,
-                                       follow_envelope=None if follow_envelope is None else float(follow_envelope))
+                opts = GenerateOptions(
+                    prompt=prompt or None,
+                    negative_prompt=negative_prompt or None,
+                    audio_prompt=str(ref) if ref else None,
+                    control=control,
+                    control_scale=None if control_weight is None else float(control_weight),
+                    steps=int(steps) if steps else None,
+                    guidance=None if guidance is None else float(guidance),
+                    seed=seed_value,
+                    save_controls=control is not None,
+                    follow_envelope=None if follow_envelope is None else float(follow_envelope),
+                )
                 result = generate_audio(pipe, v, opts)
                 state["count"] += 1
                 out_dir = Path(state["dir"]) / f"take-{state['count']}"
-                written = write_outputs(result, v, out_dir / "result.mp4", opts, model_info=getattr(pipe, "model_info", {}),
-                                        write_audio_copy=out_dir / "result.wav")
+                written = write_outputs(
+                    result,
+                    v,
+                    out_dir / "result.mp4",
+                    opts,
+                    model_info=getattr(pipe, "model_info", {}),
+                    write_audio_copy=out_dir / "result.wav",
+                )
             files = [str(written["output"]), str(written["audio"])]
             csvs = [p for k, p in written.items() if k.startswith("csv:")]
             files += [str(p) for p in csvs]
             pngs = [p for k, p in written.items() if k.startswith("png:")]
             plot = str(pngs[0]) if pngs else None
-            status = (f"Generated {result.end - result.start:.2f} s of sound with seed {result.seed} "
-                      f"({result.steps} steps, guidance {result.guidance:g}) in {result.timings['total']:.1f} s.")
+            status = (
+                f"Generated {result.end - result.start:.2f} s of sound with seed {result.seed} "
+                f"({result.steps} steps, guidance {result.guidance:g}) in {result.timings['total']:.1f} s."
+            )
             if result.notes:
                 status += " Notes: " + "; ".join(result.notes)
             return str(written["output"]), files, status, plot, (str(csvs[0]) if csvs else None), state

@@ -10,8 +10,14 @@ from typing import Any
 EXIT_USAGE = 2
 
 
-def number(kind: type = float, *, minimum: float | None = None, strict: bool = False, unit: str = "",
-           none_words: Iterable[str] = ()) -> Callable[[str], Any]:
+def number(
+    kind: type = float,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    unit: str = "",
+    none_words: Iterable[str] = (),
+) -> Callable[[str], Any]:
     """An argparse ``type=`` that parses ``kind`` and checks a lower bound with a clear message.
 
     Args:
@@ -34,8 +40,11 @@ def number(kind: type = float, *, minimum: float | None = None, strict: bool = F
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if minimum is not None and not (v > minimum if strict else v >= minimum):
-            bound = "a positive number" if (strict and minimum == 0) else \
-                f"a number {'>' if strict else '>='} {minimum:g}"
+            bound = (
+                "a positive number"
+                if (strict and minimum == 0)
+                else f"a number {'>' if strict else '>='} {minimum:g}"
+            )
             raise argparse.ArgumentTypeError(f"expected {bound}{f' of {unit}' if unit else ''}, got {text!r}")
         return v
 
@@ -48,7 +57,9 @@ non_negative_float = number(float, minimum=0)
 positive_int = number(int, minimum=1)
 
 
-def add_actions(parser: argparse.ArgumentParser, adders: Iterable[Callable[[Any], Any]], run: Callable) -> None:
+def add_actions(
+    parser: argparse.ArgumentParser, adders: Iterable[Callable[[Any], Any]], run: Callable
+) -> None:
     """Give ``parser`` sub-actions (``foleykit data synth``...), each registered by one ``adder(sub)``.
 
     The chosen action's ``add`` function must ``set_defaults(_action=...)``; without one, ``run_action`` prints

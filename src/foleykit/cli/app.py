@@ -1,6 +1,6 @@
 """``foleykit app``: the web app (Gradio) on this machine.
 
-    foleykit app [--model M] [--host H] [--port P] [--workdir DIR] [--max-duration S] [--max-upload-mb N]
+foleykit app [--model M] [--host H] [--port P] [--workdir DIR] [--max-duration S] [--max-upload-mb N]
 """
 
 from __future__ import annotations
@@ -18,18 +18,35 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``foleykit app``."""
     p = subparsers.add_parser(
-        "app", help="start the web app (upload a video, edit the timing, generate, download)",
+        "app",
+        help="start the web app (upload a video, edit the timing, generate, download)",
         description="Start the foleykit web app. It listens on 127.0.0.1 (this machine only) unless --host says "
-                    "otherwise, and reads and writes only inside --workdir.")
+        "otherwise, and reads and writes only inside --workdir.",
+    )
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network; default "
-                                                       "127.0.0.1)")
-    p.add_argument("--port", type=number(int, minimum=0, strict=True), default=7860, help="port (default 7860)")
-    p.add_argument("--workdir", default="foleykit-app", help="the only folder the app uses (uploads, results)")
-    p.add_argument("--max-duration", type=number(float, minimum=0, strict=True), default=60.0, metavar="S",
-                   help="longest video accepted, in seconds (default 60)")
-    p.add_argument("--max-upload-mb", type=number(int, minimum=0, strict=True), default=100, metavar="N",
-                   help="largest upload in MB (default 100)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network; default 127.0.0.1)"
+    )
+    p.add_argument(
+        "--port", type=number(int, minimum=0, strict=True), default=7860, help="port (default 7860)"
+    )
+    p.add_argument(
+        "--workdir", default="foleykit-app", help="the only folder the app uses (uploads, results)"
+    )
+    p.add_argument(
+        "--max-duration",
+        type=number(float, minimum=0, strict=True),
+        default=60.0,
+        metavar="S",
+        help="longest video accepted, in seconds (default 60)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=number(int, minimum=0, strict=True),
+        default=100,
+        metavar="N",
+        help="largest upload in MB (default 100)",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
     p.set_defaults(_run=run)
     return p
@@ -47,11 +64,23 @@ def run(args: argparse.Namespace) -> int:
     if args.port > 65535:
         raise ConfigError(f"--port {args.port}: ports go up to 65535")
     load_model(args.model, device=resolve_device(args.device))  # an unknown model fails here, before serving
-    config = AppConfig(model=args.model, workdir=Path(args.workdir), max_duration=args.max_duration,
-                       max_upload_mb=args.max_upload_mb, device=args.device, host=args.host, port=args.port)
+    config = AppConfig(
+        model=args.model,
+        workdir=Path(args.workdir),
+        max_duration=args.max_duration,
+        max_upload_mb=args.max_upload_mb,
+        device=args.device,
+        host=args.host,
+        port=args.port,
+    )
     if args.host not in LOCAL_HOSTS:
-        print(f"foleykit: warning: listening on {args.host}: other machines can reach the app", file=sys.stderr)
-    print(f"foleykit app: http://{'127.0.0.1' if args.host in LOCAL_HOSTS else args.host}:{args.port}/ "
-          f"(working folder {config.workdir.resolve()}); Ctrl-C stops it", file=sys.stderr)
+        print(
+            f"foleykit: warning: listening on {args.host}: other machines can reach the app", file=sys.stderr
+        )
+    print(
+        f"foleykit app: http://{'127.0.0.1' if args.host in LOCAL_HOSTS else args.host}:{args.port}/ "
+        f"(working folder {config.workdir.resolve()}); Ctrl-C stops it",
+        file=sys.stderr,
+    )
     launch_app(config, block=True)
     return 0

@@ -35,21 +35,29 @@ KINDS = ("energy", "rms", "rms_class", "onsets", "motion")
 
 def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "extract", help="compute a timing control from an audio file or a video",
+        "extract",
+        help="compute a timing control from an audio file or a video",
         description="Compute a timing control (ReWaS energy, Stable-V2A RMS envelope or its mu-law classes, "
-                    "onset track, optical-flow motion) from an audio file or a video, and write it as CSV "
-                    "(spreadsheet: time,<kind>) or JSON.")
+        "onset track, optical-flow motion) from an audio file or a video, and write it as CSV "
+        "(spreadsheet: time,<kind>) or JSON.",
+    )
     p.add_argument("input", help="audio file or video (audio kinds use a video's audio track)")
     p.add_argument("--kind", required=True, choices=KINDS, help="which control to compute")
     p.add_argument("-o", "--output", required=True, help="output file, .csv or .json")
     p.add_argument("--plot", metavar="PNG", help="also draw the control to this .png")
-    p.add_argument("--rate", type=positive_float, metavar="HZ",
-                   help="output rate in Hz (default: energy 100, rms 125, onsets 25, motion the video fps)")
+    p.add_argument(
+        "--rate",
+        type=positive_float,
+        metavar="HZ",
+        help="output rate in Hz (default: energy 100, rms 125, onsets 25, motion the video fps)",
+    )
     p.add_argument("--fps", type=positive_float, help="motion: decode the video at this frame rate")
     p.add_argument("--size", type=_size, metavar="PX", help="motion: analyse frames with this short side")
     p.add_argument("--start", type=non_negative_float, default=0.0, metavar="S", help="segment start (s)")
     p.add_argument("--duration", type=positive_float, metavar="S", help="segment duration (s)")
-    p.add_argument("--no-smooth", action="store_true", help="energy: skip the Savitzky-Golay (9, 2) smoothing")
+    p.add_argument(
+        "--no-smooth", action="store_true", help="energy: skip the Savitzky-Golay (9, 2) smoothing"
+    )
     p.set_defaults(_action=_run_extract)
     return p
 
@@ -61,8 +69,16 @@ def _run_extract(args: argparse.Namespace) -> int:
         raise ControlError("--fps and --size apply to --kind motion only")
     from foleykit.controls.extract import extract
 
-    control = extract(args.input, args.kind, rate=args.rate, fps=args.fps, size=args.size, start=args.start,
-                      duration=args.duration, smooth=not args.no_smooth)
+    control = extract(
+        args.input,
+        args.kind,
+        rate=args.rate,
+        fps=args.fps,
+        size=args.size,
+        start=args.start,
+        duration=args.duration,
+        smooth=not args.no_smooth,
+    )
     spectrogram = None
     if plot is not None and args.kind in ("energy", "rms", "rms_class", "onsets"):
         spectrogram = _input_mel(args.input, args.start, args.duration)
@@ -73,8 +89,10 @@ def _run_extract(args: argparse.Namespace) -> int:
         except BaseException:
             out.unlink(missing_ok=True)  # all or nothing
             raise
-    print(f"{out}: {control.kind}, {control.num_frames} frames at {control.rate:g} Hz "
-          f"({control.duration:.3f} s)" + (f"; plot {plot}" if plot else ""))
+    print(
+        f"{out}: {control.kind}, {control.num_frames} frames at {control.rate:g} Hz "
+        f"({control.duration:.3f} s)" + (f"; plot {plot}" if plot else "")
+    )
     return 0
 
 
@@ -90,12 +108,17 @@ def _input_mel(path: str, start: float, duration: float | None):
 
 # --- plot ---------------------------------------------------------------------------------------------
 def _add_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("plot", help="draw a control file (e.g. after editing it) to a PNG",
-                       description="Draw a .csv/.json control file to a PNG, optionally over the mel "
-                                   "spectrogram of an audio file or video.")
+    p = sub.add_parser(
+        "plot",
+        help="draw a control file (e.g. after editing it) to a PNG",
+        description="Draw a .csv/.json control file to a PNG, optionally over the mel "
+        "spectrogram of an audio file or video.",
+    )
     p.add_argument("control", help="control file, .csv or .json")
     p.add_argument("-o", "--output", required=True, help="output .png")
-    p.add_argument("--audio", metavar="INPUT", help="draw over the mel spectrogram of this audio file / video")
+    p.add_argument(
+        "--audio", metavar="INPUT", help="draw over the mel spectrogram of this audio file / video"
+    )
     p.set_defaults(_action=_run_plot)
     return p
 
@@ -123,10 +146,12 @@ ACTIONS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParse
 # --- predict (the product area: foleykit.product.generate.predict_timing) -----------------------------------
 def _add_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "predict", help="predict a video's timing curve with a model (edit it, then `generate --control`)",
+        "predict",
+        help="predict a video's timing curve with a model (edit it, then `generate --control`)",
         description="Predict the timing curve the model would follow for a video (e.g. the RMS envelope of "
-                    "foleykit-demo) and write it as CSV (time,<kind>: edit it in a spreadsheet) or JSON. Feed "
-                    "the edited file back with `foleykit generate VIDEO --control FILE`.")
+        "foleykit-demo) and write it as CSV (time,<kind>: edit it in a spreadsheet) or JSON. Feed "
+        "the edited file back with `foleykit generate VIDEO --control FILE`.",
+    )
     p.add_argument("input", help="video file")
     p.add_argument("-o", "--output", required=True, help="output file, .csv or .json")
     p.add_argument("--plot", metavar="PNG", help="also draw the curve to this .png")
@@ -155,8 +180,10 @@ def _run_predict(args: argparse.Namespace) -> int:
             written.append(control.save(target))
             if plot is not None:
                 written.append(control.plot(plot.with_name(f"{plot.stem}_{name}.png") if many else plot))
-            print(f"{target}: predicted {control.kind}, {control.num_frames} frames at {control.rate:g} Hz "
-                  f"({control.duration:.3f} s)")
+            print(
+                f"{target}: predicted {control.kind}, {control.num_frames} frames at {control.rate:g} Hz "
+                f"({control.duration:.3f} s)"
+            )
     except BaseException:
         for p in written:  # all or nothing
             p.unlink(missing_ok=True)
@@ -170,8 +197,10 @@ ACTIONS["predict"] = _add_predict
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``foleykit controls`` and its actions."""
     parser = subparsers.add_parser(
-        "controls", help="extract, edit-check and plot timing controls (energy, RMS, onsets, motion)",
-        description="Timing controls: the time-varying signals the generator follows.")
+        "controls",
+        help="extract, edit-check and plot timing controls (energy, RMS, onsets, motion)",
+        description="Timing controls: the time-varying signals the generator follows.",
+    )
     add_actions(parser, ACTIONS.values(), run)
     return parser
 

@@ -325,7 +325,8 @@ ACTIONS = (_add_prepare, _add_info, _add_synth, _add_events, _add_cache, _add_fi
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "data", help="sound banks, synthetic data, caches and filters",
+        "data",
+        help="sound banks, synthetic data, caches and filters",
         description="Sound banks, synthetic audio-visual data, audio-only examples, caches and filters.",
     )
     add_actions(parser, ACTIONS, run_action)

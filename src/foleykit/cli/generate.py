@@ -37,56 +37,122 @@ def parse_region(text: str) -> tuple[float, float]:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``foleykit generate``."""
     p = subparsers.add_parser(
-        "generate", help="generate the sound of a video (or of a folder / CSV list of videos)",
+        "generate",
+        help="generate the sound of a video (or of a folder / CSV list of videos)",
         description="Generate a soundtrack that follows the video's timing. OUT.mp4/.mov/.mkv: the input picture "
-                    "untouched with the new sound; OUT.wav/.flac: the sound alone. A sidecar OUT.json records every "
-                    "setting (seed, model, versions) to reproduce it. Videos of any length are generated in "
-                    "overlapping windows joined at scene cuts where possible.")
+        "untouched with the new sound; OUT.wav/.flac: the sound alone. A sidecar OUT.json records every "
+        "setting (seed, model, versions) to reproduce it. Videos of any length are generated in "
+        "overlapping windows joined at scene cuts where possible.",
+    )
     p.add_argument("video", help="video file, or a folder of videos / a .csv list (path,prompt,... columns)")
     p.add_argument("-o", "--output", required=True, help="output file (batch: output folder)")
     p.add_argument("--prompt", help="what it should sound like (text)")
     p.add_argument("--negative-prompt", help="what it should not sound like")
     p.add_argument("--audio-prompt", metavar="SOUND", help="reference sound whose timbre to follow")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--control", metavar="FILE", help="timing curve (.csv/.json, e.g. from `controls predict`)")
+    g.add_argument(
+        "--control", metavar="FILE", help="timing curve (.csv/.json, e.g. from `controls predict`)"
+    )
     g.add_argument("--control-from-audio", metavar="SOUND", help="take the timing from a reference recording")
-    p.add_argument("--control-scale", type=number(float, minimum=0), metavar="F",
-                   help="how strongly the timing curve is followed (default: the model's, usually 1)")
-    p.add_argument("--follow-envelope", type=number(float, minimum=0), metavar="S",
-                   help="0..1: after generation, make the loudness follow the RMS timing curve exactly "
-                        "(a gain stage; 1 = fully, default: the model's, 0 = off)")
-    p.add_argument("--steps", type=number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)")
-    p.add_argument("--guidance", type=number(float, minimum=0), metavar="F",
-                   help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--seed", type=number(int, minimum=0), metavar="N", help="random seed (default: random, recorded)")
+    p.add_argument(
+        "--control-scale",
+        type=number(float, minimum=0),
+        metavar="F",
+        help="how strongly the timing curve is followed (default: the model's, usually 1)",
+    )
+    p.add_argument(
+        "--follow-envelope",
+        type=number(float, minimum=0),
+        metavar="S",
+        help="0..1: after generation, make the loudness follow the RMS timing curve exactly "
+        "(a gain stage; 1 = fully, default: the model's, 0 = off)",
+    )
+    p.add_argument(
+        "--steps", type=number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)"
+    )
+    p.add_argument(
+        "--guidance",
+        type=number(float, minimum=0),
+        metavar="F",
+        help="classifier-free guidance scale (default: the model's)",
+    )
+    p.add_argument(
+        "--seed", type=number(int, minimum=0), metavar="N", help="random seed (default: random, recorded)"
+    )
     p.add_argument("--start", type=number(float, minimum=0), metavar="S", help="generate from this time (s)")
-    p.add_argument("--duration", type=number(float, minimum=0, strict=True), metavar="S",
-                   help="generate this many seconds")
+    p.add_argument(
+        "--duration",
+        type=number(float, minimum=0, strict=True),
+        metavar="S",
+        help="generate this many seconds",
+    )
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
-    p.add_argument("--keep-original-audio", action="store_true", default=None,
-                   help="video outputs: keep the source's sound as a second track")
+    p.add_argument(
+        "--keep-original-audio",
+        action="store_true",
+        default=None,
+        help="video outputs: keep the source's sound as a second track",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
-    p.add_argument("--save-controls", action="store_true",
-                   help="also write the timing curve used (OUT_timing.csv) and OUT_timing.png")
-    p.add_argument("--regenerate", type=parse_region, metavar="START-END",
-                   help="regenerate only this region of a previous result (with --from)")
-    p.add_argument("--from", dest="previous", metavar="PREVIOUS",
-                   help="the previous result (.mp4/.wav...) whose sound is kept outside --regenerate")
-    p.add_argument("--window", type=number(float, minimum=0, strict=True), metavar="S",
-                   help="longest window for long videos (default: the model's clip length)")
-    p.add_argument("--overlap", type=number(float, minimum=0, strict=True), metavar="S",
-                   help="overlap of consecutive windows (default: a fifth of the window, at most 1 s)")
-    p.add_argument("--no-scene-cuts", dest="scene_cuts", action="store_false", default=None,
-                   help="do not align window edges with detected scene cuts")
+    p.add_argument(
+        "--save-controls",
+        action="store_true",
+        help="also write the timing curve used (OUT_timing.csv) and OUT_timing.png",
+    )
+    p.add_argument(
+        "--regenerate",
+        type=parse_region,
+        metavar="START-END",
+        help="regenerate only this region of a previous result (with --from)",
+    )
+    p.add_argument(
+        "--from",
+        dest="previous",
+        metavar="PREVIOUS",
+        help="the previous result (.mp4/.wav...) whose sound is kept outside --regenerate",
+    )
+    p.add_argument(
+        "--window",
+        type=number(float, minimum=0, strict=True),
+        metavar="S",
+        help="longest window for long videos (default: the model's clip length)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=number(float, minimum=0, strict=True),
+        metavar="S",
+        help="overlap of consecutive windows (default: a fifth of the window, at most 1 s)",
+    )
+    p.add_argument(
+        "--no-scene-cuts",
+        dest="scene_cuts",
+        action="store_false",
+        default=None,
+        help="do not align window edges with detected scene cuts",
+    )
     p.add_argument("--format", default="mp4", help="batch: output format (mp4, mov, mkv, wav, flac)")
     p.set_defaults(_run=run)
     return p
 
 
 #: Options copied from a previous result's sidecar when regenerating (unless given again).
-_INHERITED = ("prompt", "negative_prompt", "audio_prompt", "control", "control_from_audio", "control_scale",
-              "follow_envelope",
-              "steps", "guidance", "start", "duration", "window", "overlap", "scene_cuts", "keep_original_audio")
+_INHERITED = (
+    "prompt",
+    "negative_prompt",
+    "audio_prompt",
+    "control",
+    "control_from_audio",
+    "control_scale",
+    "follow_envelope",
+    "steps",
+    "guidance",
+    "start",
+    "duration",
+    "window",
+    "overlap",
+    "scene_cuts",
+    "keep_original_audio",
+)
 
 
 def _options(args: argparse.Namespace, previous: dict | None):
@@ -98,7 +164,9 @@ def _options(args: argparse.Namespace, previous: dict | None):
         for k in _INHERITED:
             if values[k] is None and old.get(k) is not None:
                 values[k] = old[k]
-        if args.control is not None or args.control_from_audio is not None:  # a new timing replaces the old one
+        if (
+            args.control is not None or args.control_from_audio is not None
+        ):  # a new timing replaces the old one
             values["control"], values["control_from_audio"] = args.control, args.control_from_audio
     seed = args.seed
     if seed is None and previous is not None and isinstance(previous.get("parameters", {}).get("seed"), int):
@@ -106,8 +174,13 @@ def _options(args: argparse.Namespace, previous: dict | None):
     values["start"] = values["start"] or 0.0
     values["scene_cuts"] = True if values["scene_cuts"] is None else bool(values["scene_cuts"])
     values["keep_original_audio"] = bool(values["keep_original_audio"])
-    return GenerateOptions(seed=seed, save_controls=args.save_controls, regenerate=args.regenerate,
-                           previous=args.previous, **values)
+    return GenerateOptions(
+        seed=seed,
+        save_controls=args.save_controls,
+        regenerate=args.regenerate,
+        previous=args.previous,
+        **values,
+    )
 
 
 def _note(text: str) -> None:
@@ -133,7 +206,9 @@ def _run_single(args: argparse.Namespace) -> int:
             raise ConfigError(f"--from {args.previous}: no such file (the previous result to keep)")
         previous = read_sidecar(args.previous)
         if previous is None:
-            _note(f"no sidecar next to {args.previous}: the original settings are not known, defaults are used")
+            _note(
+                f"no sidecar next to {args.previous}: the original settings are not known, defaults are used"
+            )
     opts = _options(args, previous)
     opts.check()
     check_output(args.output, video=args.video, keep_original_audio=opts.keep_original_audio)
@@ -154,13 +229,19 @@ def _run_single(args: argparse.Namespace) -> int:
         bar.close()
     for n in result.notes:
         _note(n)
-    written = write_outputs(result, args.video, args.output, opts, model_info=_model_info(pipe, args.model),
-                            device=device)
+    written = write_outputs(
+        result, args.video, args.output, opts, model_info=_model_info(pipe, args.model), device=device
+    )
     extra = ", ".join(str(p) for k, p in written.items() if k != "output")
-    what = f"regenerated {result.regenerated['region'][0]:g}-{result.regenerated['region'][1]:g} s" \
-        if result.regenerated else f"{len(result.windows)} window(s)"
-    print(f"{written['output']}: {result.end - result.start:.2f} s of sound ({what}, seed {result.seed}) in "
-          f"{result.timings['total']:.1f} s; {extra}")
+    what = (
+        f"regenerated {result.regenerated['region'][0]:g}-{result.regenerated['region'][1]:g} s"
+        if result.regenerated
+        else f"{len(result.windows)} window(s)"
+    )
+    print(
+        f"{written['output']}: {result.end - result.start:.2f} s of sound ({what}, seed {result.seed}) in "
+        f"{result.timings['total']:.1f} s; {extra}"
+    )
     return 0
 
 
@@ -209,7 +290,13 @@ def _run_batch(args: argparse.Namespace) -> int:
         return 0
     device = resolve_device(args.device)
     pipe = load_model(args.model, device=device)
-    summary = run_batch(pipe, mine, opts, model_info=_model_info(pipe, args.model), device=device,
-                        log=lambda s: print(s, file=sys.stderr))
+    summary = run_batch(
+        pipe,
+        mine,
+        opts,
+        model_info=_model_info(pipe, args.model),
+        device=device,
+        log=lambda s: print(s, file=sys.stderr),
+    )
     print(summary.text(rank, world))
     return 0 if summary.ok else EXIT_BATCH_FAILURES

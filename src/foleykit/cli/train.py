@@ -22,28 +22,50 @@ STAGES = ("autoencoder", "vocoder", "prior", "semantic", "predictor", "adapter")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "train", help="train a recipe's stages (autoencoder, vocoder, prior, adapter, predictor, semantic)",
+        "train",
+        help="train a recipe's stages (autoencoder, vocoder, prior, adapter, predictor, semantic)",
         description="Train every stage of a recipe (or one stage) with accelerate: CPU, one GPU or several "
-                    "(accelerate launch / torchrun). Checkpoints carry the resolved config and resume exactly. "
-                    "Extra key=value arguments override the resolved config (dotted keys: train.lr=1e-4, "
-                    "prior.max_steps=100, adapter.unfreeze_base=true, data.num_train=32).",
+        "(accelerate launch / torchrun). Checkpoints carry the resolved config and resume exactly. "
+        "Extra key=value arguments override the resolved config (dotted keys: train.lr=1e-4, "
+        "prior.max_steps=100, adapter.unfreeze_base=true, data.num_train=32).",
         epilog="Examples: foleykit train --recipe rewas --config debug | foleykit train --recipe stable_v2a "
-               "--stage predictor --data clips/ train.batch_size=16 | foleykit train --recipe rewas --resume")
-    p.add_argument("--recipe", required=True, help="recipe name (sta_v2a, rewas, vta_ldm, stable_v2a, "
-                                                  "rhythmic_foley, foleykit_demo)")
-    p.add_argument("--config", default="small", choices=LEVELS,
-                   help="size level: debug (seconds, tests), small (CPU-sized), full (the paper's sizes)")
-    p.add_argument("--stage", default="all", choices=("all", *STAGES),
-                   help="train one stage, or all of the recipe's stages in order (default)")
+        "--stage predictor --data clips/ train.batch_size=16 | foleykit train --recipe rewas --resume",
+    )
+    p.add_argument(
+        "--recipe",
+        required=True,
+        help="recipe name (sta_v2a, rewas, vta_ldm, stable_v2a, rhythmic_foley, foleykit_demo)",
+    )
+    p.add_argument(
+        "--config",
+        default="small",
+        choices=LEVELS,
+        help="size level: debug (seconds, tests), small (CPU-sized), full (the paper's sizes)",
+    )
+    p.add_argument(
+        "--stage",
+        default="all",
+        choices=("all", *STAGES),
+        help="train one stage, or all of the recipe's stages in order (default)",
+    )
     p.add_argument("--output", metavar="DIR", help="run folder (default: runs/<recipe>-<config> here)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --output from its latest checkpoints (finished stages are skipped)")
-    p.add_argument("--data", metavar="DIR",
-                   help="dataset folder (from `foleykit data synth`, a clips folder or a CSV manifest); "
-                        "default: make synthetic data in <output>/data")
-    p.add_argument("--backbone", metavar="DIR",
-                   help="published backbone folder (e.g. AudioLDM-M, Stable Audio Open) whose weights initialise the "
-                        "base; the default autoencoder / vocoder / prior stages are then skipped")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output from its latest checkpoints (finished stages are skipped)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="dataset folder (from `foleykit data synth`, a clips folder or a CSV manifest); "
+        "default: make synthetic data in <output>/data",
+    )
+    p.add_argument(
+        "--backbone",
+        metavar="DIR",
+        help="published backbone folder (e.g. AudioLDM-M, Stable Audio Open) whose weights initialise the "
+        "base; the default autoencoder / vocoder / prior stages are then skipped",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the resolved config")
     p.set_defaults(_run=run)
@@ -55,13 +77,28 @@ def run(args: argparse.Namespace) -> int:
     from foleykit.training.run import resolve_recipe_run, train_recipe
 
     if args.print_config:
-        cfg = resolve_recipe_run(recipe=args.recipe, level=args.config, stage=args.stage, output=args.output,
-                                 resume=args.resume, overrides=args.overrides, backbone=args.backbone)
+        cfg = resolve_recipe_run(
+            recipe=args.recipe,
+            level=args.config,
+            stage=args.stage,
+            output=args.output,
+            resume=args.resume,
+            overrides=args.overrides,
+            backbone=args.backbone,
+        )
         sys.stdout.write(dump_yaml(cfg))
         return 0
-    result = train_recipe(recipe=args.recipe, level=args.config, stage=args.stage, output=args.output,
-                          data=args.data, resume=args.resume, overrides=args.overrides, backbone=args.backbone,
-                          progress=lambda line: print(line, flush=True))
+    result = train_recipe(
+        recipe=args.recipe,
+        level=args.config,
+        stage=args.stage,
+        output=args.output,
+        data=args.data,
+        resume=args.resume,
+        overrides=args.overrides,
+        backbone=args.backbone,
+        progress=lambda line: print(line, flush=True),
+    )
     from foleykit.training.trainer import process_state
 
     if not process_state().is_main_process:

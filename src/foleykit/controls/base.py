@@ -72,39 +72,51 @@ class TemporalControl:
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not _KIND_RE.match(self.kind):
-            raise ControlError(f"control kind must be a word like 'energy' or 'rms_class' (letters, digits, "
-                               f"'_', '-', '.'), got {self.kind!r}")
+            raise ControlError(
+                f"control kind must be a word like 'energy' or 'rms_class' (letters, digits, "
+                f"'_', '-', '.'), got {self.kind!r}"
+            )
         try:
             rate = float(self.rate)
             start = float(self.start)
         except (TypeError, ValueError):
-            raise ControlError(f"control rate and start must be numbers, got rate={self.rate!r}, "
-                               f"start={self.start!r}") from None
+            raise ControlError(
+                f"control rate and start must be numbers, got rate={self.rate!r}, start={self.start!r}"
+            ) from None
         if not (math.isfinite(rate) and rate > 0):
-            raise ControlError(f"control rate must be a positive number of frames per second, got {self.rate!r}")
+            raise ControlError(
+                f"control rate must be a positive number of frames per second, got {self.rate!r}"
+            )
         if not math.isfinite(start):
             raise ControlError(f"control start must be a finite time in seconds, got {self.start!r}")
         self.rate, self.start = rate, start
         values = np.asarray(self.values)
         if values.ndim != 1:
-            raise ControlError(f"control values must be one-dimensional (one value per frame), got shape "
-                               f"{values.shape}")
+            raise ControlError(
+                f"control values must be one-dimensional (one value per frame), got shape {values.shape}"
+            )
         if values.size == 0:
             raise ControlError(f"control {self.kind!r} has no frames")
         if values.dtype.kind not in "biuf":
             raise ControlError(f"control values must be numbers, got dtype {values.dtype}")
         if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
             bad = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise ControlError(f"control {self.kind!r} has a non-finite value ({values[bad]}) at frame {bad} "
-                               f"(t = {start + bad / rate:.6g} s)")
+            raise ControlError(
+                f"control {self.kind!r} has a non-finite value ({values[bad]}) at frame {bad} "
+                f"(t = {start + bad / rate:.6g} s)"
+            )
         if is_class_kind(self.kind):
             as_int = np.rint(values).astype(np.int64) if values.dtype.kind == "f" else values.astype(np.int64)
             if values.dtype.kind == "f" and not np.array_equal(as_int, values):
                 bad = int(np.flatnonzero(as_int != values)[0])
-                raise ControlError(f"control {self.kind!r} holds class indices, but frame {bad} is {values[bad]}")
+                raise ControlError(
+                    f"control {self.kind!r} holds class indices, but frame {bad} is {values[bad]}"
+                )
             if np.any(as_int < 0):
                 bad = int(np.flatnonzero(as_int < 0)[0])
-                raise ControlError(f"control {self.kind!r}: class indices must be >= 0, frame {bad} is {as_int[bad]}")
+                raise ControlError(
+                    f"control {self.kind!r}: class indices must be >= 0, frame {bad} is {as_int[bad]}"
+                )
             self.values = as_int
         else:
             self.values = values.astype(np.float32, copy=False)
@@ -144,26 +156,37 @@ class TemporalControl:
         return self.num_frames
 
     def __repr__(self) -> str:
-        return (f"TemporalControl(kind={self.kind!r}, num_frames={self.num_frames}, rate={self.rate:g}, "
-                f"start={self.start:g}, duration={self.duration:.4g}s)")
+        return (
+            f"TemporalControl(kind={self.kind!r}, num_frames={self.num_frames}, rate={self.rate:g}, "
+            f"start={self.start:g}, duration={self.duration:.4g}s)"
+        )
 
     def replace(self, **changes: Any) -> TemporalControl:
         """A copy with some fields changed (values and meta are copied, never shared)."""
-        fields = {"kind": self.kind, "values": self.values.copy(), "rate": self.rate, "start": self.start,
-                  "meta": copy.deepcopy(self.meta)}
+        fields = {
+            "kind": self.kind,
+            "values": self.values.copy(),
+            "rate": self.rate,
+            "start": self.start,
+            "meta": copy.deepcopy(self.meta),
+        }
         fields.update(changes)
         return TemporalControl(**fields)
 
     def allclose(self, other: TemporalControl, *, atol: float = 1e-6) -> bool:
         """Same kind, geometry (rate/start within 1e-9) and values (within ``atol``)."""
-        return (self.kind == other.kind and self.num_frames == other.num_frames
-                and math.isclose(self.rate, other.rate, rel_tol=1e-9)
-                and math.isclose(self.start, other.start, abs_tol=1e-9)
-                and bool(np.allclose(self.values, other.values, atol=atol, rtol=0)))
+        return (
+            self.kind == other.kind
+            and self.num_frames == other.num_frames
+            and math.isclose(self.rate, other.rate, rel_tol=1e-9)
+            and math.isclose(self.start, other.start, abs_tol=1e-9)
+            and bool(np.allclose(self.values, other.values, atol=atol, rtol=0))
+        )
 
     # --- resampling -------------------------------------------------------------------------------------
-    def resample(self, rate: float | None = None, *, num_frames: int | None = None,
-                 method: ResampleMethod = "auto") -> TemporalControl:
+    def resample(
+        self, rate: float | None = None, *, num_frames: int | None = None, method: ResampleMethod = "auto"
+    ) -> TemporalControl:
         """Resample onto another uniform grid with the same start time.
 
         Target frame ``j`` is centred at ``start + (j + 0.5) / rate``; values are read from the source at the
@@ -208,13 +231,17 @@ class TemporalControl:
             else:
                 method = "linear" if rate >= self.rate else "area"
         if self.is_class and method not in ("nearest", "max"):
-            raise ControlError(f"control {self.kind!r} holds class indices: resample it with method 'nearest' "
-                               f"(or decode it to RMS first), not {method!r}")
+            raise ControlError(
+                f"control {self.kind!r} holds class indices: resample it with method 'nearest' "
+                f"(or decode it to RMS first), not {method!r}"
+            )
         src = self.values
         ratio = self.rate / rate  # source frames per target frame
         centres = (np.arange(n_out, dtype=np.float64) + 0.5) * ratio  # target centres in source-frame units
         if method == "linear":
-            out = np.interp(centres - 0.5, np.arange(self.num_frames, dtype=np.float64), src.astype(np.float64))
+            out = np.interp(
+                centres - 0.5, np.arange(self.num_frames, dtype=np.float64), src.astype(np.float64)
+            )
         elif method == "nearest":
             out = src[np.clip(np.floor(centres).astype(np.int64), 0, self.num_frames - 1)]
         elif method == "area":
@@ -228,8 +255,9 @@ class TemporalControl:
             raise ControlError(f"unknown resample method {method!r}; use auto, linear, nearest, area or max")
         return TemporalControl(self.kind, np.asarray(out), rate, self.start, copy.deepcopy(self.meta))
 
-    def to_grid(self, seq: SequenceConfig, grid: Grid = "control", *,
-                method: ResampleMethod = "auto") -> TemporalControl:
+    def to_grid(
+        self, seq: SequenceConfig, grid: Grid = "control", *, method: ResampleMethod = "auto"
+    ) -> TemporalControl:
         """Resample onto one of a model's time grids and fit it to the clip length of ``seq``.
 
         Args:
@@ -293,15 +321,19 @@ class TemporalControl:
         if n < 1:
             raise ControlError(f"crop: {duration} s is shorter than one frame at {self.rate:g} Hz")
         if i0 < 0 or i0 + n > self.num_frames:
-            raise ControlError(f"crop [{start:g}, {start + duration:g}) s is outside the control "
-                               f"[{self.start:g}, {self.end:g}) s")
-        return self.replace(values=self.values[i0:i0 + n].copy(), start=self.start + i0 / self.rate)
+            raise ControlError(
+                f"crop [{start:g}, {start + duration:g}) s is outside the control "
+                f"[{self.start:g}, {self.end:g}) s"
+            )
+        return self.replace(values=self.values[i0 : i0 + n].copy(), start=self.start + i0 / self.rate)
 
     # --- editing (what a sound designer / the web app does) ---------------------------------------------
     def _require_numeric(self, op: str) -> None:
         if self.is_class:
-            raise ControlError(f"cannot {op} control {self.kind!r}: it holds class indices; decode it first "
-                               "(foleykit.controls.classes_to_rms) and edit the RMS values")
+            raise ControlError(
+                f"cannot {op} control {self.kind!r}: it holds class indices; decode it first "
+                "(foleykit.controls.classes_to_rms) and edit the RMS values"
+            )
 
     def scale(self, factor: float) -> TemporalControl:
         """Multiply the values by ``factor``.
@@ -338,7 +370,7 @@ class TemporalControl:
             return self.replace(values=np.full(n, self._pad_value(pad, side), dtype=self.values.dtype))
         if k > 0:
             fill = np.full(k, self._pad_value(pad, "left"), dtype=self.values.dtype)
-            values = np.concatenate([fill, self.values[:n - k]])
+            values = np.concatenate([fill, self.values[: n - k]])
         else:
             fill = np.full(-k, self._pad_value(pad, "right"), dtype=self.values.dtype)
             values = np.concatenate([self.values[-k:], fill])

@@ -63,8 +63,9 @@ def energy_from_mel(mel: np.ndarray | Tensor, *, smooth: bool = True) -> np.ndar
     return (savgol_smooth(e) if smooth else e).astype(np.float32)
 
 
-def energy(wav: np.ndarray | Tensor, sample_rate: int, *, smooth: bool = True,
-           seq: SequenceConfig | None = None) -> TemporalControl:
+def energy(
+    wav: np.ndarray | Tensor, sample_rate: int, *, smooth: bool = True, seq: SequenceConfig | None = None
+) -> TemporalControl:
     """ReWaS energy control of a waveform.
 
     The audio is resampled to ``seq.sample_rate`` (16 kHz by default) with soxr, turned into the AudioLDM
@@ -85,8 +86,13 @@ def energy(wav: np.ndarray | Tensor, sample_rate: int, *, smooth: bool = True,
     x = to_mono(wav)
     mel = log_mel(x, sample_rate, seq)  # (n_mels, W)
     e = energy_from_mel(mel, smooth=smooth)
-    meta = {"source": "audio", "smoothed": bool(smooth), "sample_rate": seq.sample_rate,
-            "hop_length": seq.hop_length, "n_mels": seq.n_mels}
+    meta = {
+        "source": "audio",
+        "smoothed": bool(smooth),
+        "sample_rate": seq.sample_rate,
+        "hop_length": seq.hop_length,
+        "n_mels": seq.n_mels,
+    }
     if smooth:
         meta["savgol"] = [SAVGOL_WINDOW, SAVGOL_ORDER]
     return TemporalControl("energy", e, seq.mel_rate, 0.0, meta)

@@ -20,9 +20,19 @@ KINDS = AUDIO_KINDS + VIDEO_KINDS
 ONSET_SAMPLE_RATE = 22050
 
 
-def extract(input_path: str | os.PathLike, kind: str, *, rate: float | None = None, fps: float | None = None,
-            size: int | None = None, start: float = 0.0, duration: float | None = None,
-            seq: SequenceConfig | None = None, smooth: bool = True, **options: Any) -> TemporalControl:
+def extract(
+    input_path: str | os.PathLike,
+    kind: str,
+    *,
+    rate: float | None = None,
+    fps: float | None = None,
+    size: int | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+    seq: SequenceConfig | None = None,
+    smooth: bool = True,
+    **options: Any,
+) -> TemporalControl:
     """Extract a timing control from a media file.
 
     Args:
@@ -60,8 +70,9 @@ def extract(input_path: str | os.PathLike, kind: str, *, rate: float | None = No
 
             control = motion(path, fps=fps, size=size, start=start, duration=duration, **options)
         else:
-            control = _audio_control(path, kind, rate=rate, start=start, duration=duration, seq=seq,
-                                     smooth=smooth, **options)
+            control = _audio_control(
+                path, kind, rate=rate, start=start, duration=duration, seq=seq, smooth=smooth, **options
+            )
     except TypeError as e:  # an option the kind's function does not take
         if "unexpected keyword argument" in str(e):
             raise ControlError(f"option not supported for kind {kind!r}: {e}") from None  # librosa's kwargs
@@ -85,21 +96,48 @@ def _check_options(kind: str, options: dict[str, Any]) -> None:
     from foleykit.controls.onsets import onsets
     from foleykit.controls.rms import rms_envelope
 
-    func = {"energy": energy, "rms": rms_envelope, "rms_class": rms_envelope, "onsets": onsets,
-            "motion": motion}[kind]
+    func = {
+        "energy": energy,
+        "rms": rms_envelope,
+        "rms_class": rms_envelope,
+        "onsets": onsets,
+        "motion": motion,
+    }[kind]
     params = inspect.signature(func).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return  # onsets: passed on to librosa.onset.onset_detect
-    taken = {"wav", "sample_rate", "seq", "smooth", "rate", "video_or_clip", "fps", "size", "start", "duration"}
+    taken = {
+        "wav",
+        "sample_rate",
+        "seq",
+        "smooth",
+        "rate",
+        "video_or_clip",
+        "fps",
+        "size",
+        "start",
+        "duration",
+    }
     unknown = sorted(set(options) - (set(params) - taken))
     if unknown:
         valid = sorted(set(params) - taken)
-        raise ControlError(f"option(s) {', '.join(unknown)} not supported for kind {kind!r}"
-                           + (f"; it takes {', '.join(valid)}" if valid else ""))
+        raise ControlError(
+            f"option(s) {', '.join(unknown)} not supported for kind {kind!r}"
+            + (f"; it takes {', '.join(valid)}" if valid else "")
+        )
 
 
-def _audio_control(path: Path, kind: str, *, rate: float | None, start: float, duration: float | None,
-                   seq: SequenceConfig, smooth: bool, **options: Any) -> TemporalControl:
+def _audio_control(
+    path: Path,
+    kind: str,
+    *,
+    rate: float | None,
+    start: float,
+    duration: float | None,
+    seq: SequenceConfig,
+    smooth: bool,
+    **options: Any,
+) -> TemporalControl:
     from foleykit.media import read_audio
 
     sr = ONSET_SAMPLE_RATE if kind == "onsets" else seq.sample_rate

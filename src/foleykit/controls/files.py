@@ -38,7 +38,9 @@ SUFFIXES = (".csv", ".json")
 def _check_suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ControlError(f"{path}: control files must end in .csv or .json (got {path.suffix or 'no suffix'!r})")
+        raise ControlError(
+            f"{path}: control files must end in .csv or .json (got {path.suffix or 'no suffix'!r})"
+        )
     return suffix
 
 
@@ -111,8 +113,11 @@ def load_control(path: str | PathLike) -> TemporalControl:
     except UnicodeDecodeError as e:
         raise ControlError(f"{path}: not a text file (UTF-8 decoding failed at byte {e.start})") from None
     if not text.strip():
-        raise ControlError(f"{path}: the file is empty; expected a header line 'time,<kind>' and one row per frame"
-                           if suffix == ".csv" else f"{path}: the file is empty; expected a JSON object")
+        raise ControlError(
+            f"{path}: the file is empty; expected a header line 'time,<kind>' and one row per frame"
+            if suffix == ".csv"
+            else f"{path}: the file is empty; expected a JSON object"
+        )
     try:
         return _parse_csv(text, path) if suffix == ".csv" else _parse_json(text, path)
     except ControlError as e:
@@ -130,8 +135,10 @@ def _parse_json(text: str, path: Path) -> TemporalControl:
         raise ControlError(f"{path}: expected a JSON object with keys kind, rate, start, values, meta")
     missing = [k for k in ("kind", "rate", "values") if k not in doc]
     if missing:
-        raise ControlError(f"{path}: missing key(s) {', '.join(missing)} (a control file has kind, rate, start, "
-                           f"values and optionally meta)")
+        raise ControlError(
+            f"{path}: missing key(s) {', '.join(missing)} (a control file has kind, rate, start, "
+            f"values and optionally meta)"
+        )
     kind = doc["kind"]
     if not isinstance(kind, str):
         raise ControlError(f"{path}: 'kind' must be a string like \"energy\", got {kind!r}")
@@ -192,29 +199,38 @@ def _parse_csv(text: str, path: Path) -> TemporalControl:
             hint = "the header line is missing"
         except ValueError:
             hint = f"found {len(head)} column(s) {head}"
-        raise ControlError(f"{path}: line {header_no}: expected a header 'time,<kind>' with exactly two columns "
-                           f"(e.g. 'time,energy'); {hint}")
+        raise ControlError(
+            f"{path}: line {header_no}: expected a header 'time,<kind>' with exactly two columns "
+            f"(e.g. 'time,energy'); {hint}"
+        )
     kind = head[1]
     if len(rows) < 3:
-        raise ControlError(f"{path}: need at least two data rows to infer the frame rate from the time column "
-                           f"(found {len(rows) - 1}); use a JSON file for a single frame")
+        raise ControlError(
+            f"{path}: need at least two data rows to infer the frame rate from the time column "
+            f"(found {len(rows) - 1}); use a JSON file for a single frame"
+        )
     times, values, decimals = [], [], 0
     for line_no, line in rows[1:]:
         cells = [c for c in line.split(sep)]
         while len(cells) > 2 and not cells[-1].strip():
             cells.pop()
         if len(cells) != 2:
-            raise ControlError(f"{path}: line {line_no}: expected 2 cells (time and {kind}), found {len(cells)}: "
-                               f"{line.strip()!r}")
+            raise ControlError(
+                f"{path}: line {line_no}: expected 2 cells (time and {kind}), found {len(cells)}: "
+                f"{line.strip()!r}"
+            )
         for col, (cell, name) in enumerate(zip(cells, ("time", kind))):
             try:
                 v = _parse_number(cell, decimal_comma)
             except ValueError:
-                raise ControlError(f"{path}: line {line_no}, column {col + 1} ({name}): {cell.strip()!r} is not a "
-                                   f"number") from None
+                raise ControlError(
+                    f"{path}: line {line_no}, column {col + 1} ({name}): {cell.strip()!r} is not a number"
+                ) from None
             if not math.isfinite(v):
-                raise ControlError(f"{path}: line {line_no}, column {col + 1} ({name}): {cell.strip()!r} is not a "
-                                   f"finite number; replace it")
+                raise ControlError(
+                    f"{path}: line {line_no}, column {col + 1} ({name}): {cell.strip()!r} is not a "
+                    f"finite number; replace it"
+                )
             (times if col == 0 else values).append(v)
         decimals = max(decimals, _decimals(cells[0]))
     line_nos = [n for n, _ in rows[1:]]
@@ -224,8 +240,9 @@ def _parse_csv(text: str, path: Path) -> TemporalControl:
         bad = np.flatnonzero(vals != np.rint(vals))
         if bad.size:
             i = int(bad[0])
-            raise ControlError(f"{path}: line {line_nos[i]}: {kind} holds class indices, {values[i]} is not a "
-                               f"whole number")
+            raise ControlError(
+                f"{path}: line {line_nos[i]}: {kind} holds class indices, {values[i]} is not a whole number"
+            )
     return TemporalControl(kind, vals, rate, start, {})
 
 
@@ -235,22 +252,32 @@ def _infer_grid(t: np.ndarray, decimals: int, line_nos: list[int], path: Path) -
     nonpos = np.flatnonzero(d <= 0)
     if nonpos.size:
         i = int(nonpos[0]) + 1
-        raise ControlError(f"{path}: line {line_nos[i]}: time {t[i]:g} is not after the previous row's {t[i - 1]:g}; "
-                           "times must increase (if a spreadsheet rounded the time column, restore more decimals)")
+        raise ControlError(
+            f"{path}: line {line_nos[i]}: time {t[i]:g} is not after the previous row's {t[i - 1]:g}; "
+            "times must increase (if a spreadsheet rounded the time column, restore more decimals)"
+        )
     q = 0.5 * 10.0 ** (-min(decimals, 12))  # rounding half-width of the printed times
     step = float(np.median(d))
     # Rounding to `decimals` moves a spacing by at most 2q; never accept more than a quarter step (a
     # missing or inserted row changes it by a whole step).
     tol = min(2 * q, 0.25 * step) + 1e-3 * step + 1e-12
     coarse = 2 * q > 0.25 * step
-    hint = (f" (the times have only {decimals} decimal(s) for rows {step:g} s apart: write them with more "
-            "decimals)") if coarse else ""
+    hint = (
+        (
+            f" (the times have only {decimals} decimal(s) for rows {step:g} s apart: write them with more "
+            "decimals)"
+        )
+        if coarse
+        else ""
+    )
     bad = np.flatnonzero(np.abs(d - step) > tol)
     if bad.size:
         i = int(bad[0]) + 1
-        raise ControlError(f"{path}: line {line_nos[i]}: time {t[i]:g} breaks the uniform spacing of {step:g} s "
-                           f"(expected {t[i - 1] + step:g} after {t[i - 1]:g}); rows must be evenly spaced with "
-                           f"none missing or inserted{hint}")
+        raise ControlError(
+            f"{path}: line {line_nos[i]}: time {t[i]:g} breaks the uniform spacing of {step:g} s "
+            f"(expected {t[i - 1] + step:g} after {t[i - 1]:g}); rows must be evenly spaced with "
+            f"none missing or inserted{hint}"
+        )
     n = t.shape[0]
     slope = (t[-1] - t[0]) / (n - 1)
     slack = 2 * q / (n - 1) + 1e-12 * max(1.0, abs(t[-1]))
@@ -271,6 +298,8 @@ def _infer_grid(t: np.ndarray, decimals: int, line_nos: list[int], path: Path) -
     resid = np.abs(t - (start + np.arange(n) / rate))
     worst = int(np.argmax(resid))
     if resid[worst] > tol + q:
-        raise ControlError(f"{path}: line {line_nos[worst]}: time {t[worst]:g} is off the uniform grid "
-                           f"({1 / rate:g} s spacing from {start:g} s) by {resid[worst]:.3g} s{hint}")
+        raise ControlError(
+            f"{path}: line {line_nos[worst]}: time {t[worst]:g} is off the uniform grid "
+            f"({1 / rate:g} s spacing from {start:g} s) by {resid[worst]:.3g} s{hint}"
+        )
     return rate, start

@@ -55,7 +55,9 @@ def _check_frames(frames: Any) -> np.ndarray:
     if x.shape[0] < 2:
         raise ControlError(f"optical flow needs at least 2 frames, got {x.shape[0]}")
     if min(x.shape[1:3]) < 8:
-        raise ControlError(f"frames of {x.shape[2]}x{x.shape[1]} pixels are too small for optical flow (>= 8)")
+        raise ControlError(
+            f"frames of {x.shape[2]}x{x.shape[1]} pixels are too small for optical flow (>= 8)"
+        )
     return x
 
 
@@ -76,7 +78,9 @@ def _flows(grays: list[np.ndarray]) -> list[np.ndarray]:
 def _reduce(flow: np.ndarray, reduction: Reduction) -> float:
     if reduction == "abs":
         return float(np.mean(np.abs(flow), dtype=np.float64))
-    return float(np.mean(np.sqrt(flow[..., 0].astype(np.float64) ** 2 + flow[..., 1].astype(np.float64) ** 2)))
+    return float(
+        np.mean(np.sqrt(flow[..., 0].astype(np.float64) ** 2 + flow[..., 1].astype(np.float64) ** 2))
+    )
 
 
 def flow_trajectory(frames: np.ndarray, *, reduction: Reduction = "abs") -> np.ndarray:
@@ -130,8 +134,21 @@ def motion_features(frames: np.ndarray) -> np.ndarray:
             cx = cy = 0.0
         diff = np.mean(np.abs(grays[k + 1].astype(np.int16) - grays[k].astype(np.int16))) / 255.0
         p90 = float(np.partition(mag.ravel(), int(0.9 * (mag.size - 1)))[int(0.9 * (mag.size - 1))])
-        rows.append([(np.abs(dx).mean() + np.abs(dy).mean()) / 2, mag.mean(), p90, dx.mean(), dy.mean(),
-                     float((mag > MOVING_THRESHOLD).mean()), diff, 0.0, 0.0, cx, cy])
+        rows.append(
+            [
+                (np.abs(dx).mean() + np.abs(dy).mean()) / 2,
+                mag.mean(),
+                p90,
+                dx.mean(),
+                dy.mean(),
+                float((mag > MOVING_THRESHOLD).mean()),
+                diff,
+                0.0,
+                0.0,
+                cx,
+                cy,
+            ]
+        )
     feats = np.asarray([rows[0]] + rows, dtype=np.float64)  # (T, 11), frame 0 repeats the first pair
     feats[1:, 7] = np.diff(feats[:, 1])
     feats[1:, 8] = np.diff(feats[:, 4])
@@ -154,9 +171,15 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([cv2.resize(f, (ow, oh), interpolation=cv2.INTER_AREA) for f in x])
 
 
-def motion(video_or_clip: str | os.PathLike | np.ndarray | Any, *, fps: float | None = None,
-           size: int | None = None, start: float = 0.0, duration: float | None = None,
-           reduction: Reduction = "abs") -> TemporalControl:
+def motion(
+    video_or_clip: str | os.PathLike | np.ndarray | Any,
+    *,
+    fps: float | None = None,
+    size: int | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+    reduction: Reduction = "abs",
+) -> TemporalControl:
     """Per-frame optical-flow motion control of a video (the AV-Align trajectory as a control).
 
     Args:
@@ -183,8 +206,9 @@ def motion(video_or_clip: str | os.PathLike | np.ndarray | Any, *, fps: float | 
     elif hasattr(video_or_clip, "frames") and hasattr(video_or_clip, "fps"):
         frames, rate = video_or_clip.frames, float(video_or_clip.fps)
         if fps is not None and abs(float(fps) - rate) > 1e-6:
-            raise ControlError(f"the clip is at {rate:g} fps, not {fps:g}; decode it again with "
-                               f"read_video(..., fps={fps:g})")
+            raise ControlError(
+                f"the clip is at {rate:g} fps, not {fps:g}; decode it again with read_video(..., fps={fps:g})"
+            )
         stamps = getattr(video_or_clip, "timestamps", None)
         t0 = float(stamps[0]) if stamps is not None and len(stamps) else 0.0
         source = "clip"
@@ -198,6 +222,10 @@ def motion(video_or_clip: str | os.PathLike | np.ndarray | Any, *, fps: float | 
     if size is not None and not resized:
         frames = resize_frames(frames, size)
     traj = flow_trajectory(frames, reduction=reduction)
-    meta = {"source": source, "reduction": reduction, "frame_size": [int(frames.shape[2]), int(frames.shape[1])],
-            "farneback": list(FARNEBACK_PARAMS)}
+    meta = {
+        "source": source,
+        "reduction": reduction,
+        "frame_size": [int(frames.shape[2]), int(frames.shape[1])],
+        "farneback": list(FARNEBACK_PARAMS),
+    }
     return TemporalControl("motion", traj.astype(np.float32), rate, t0, meta)

@@ -19,8 +19,14 @@ from foleykit.controls.base import TemporalControl
 from foleykit.errors import ControlError
 
 #: librosa.onset.onset_detect peak-picking defaults at 22050 Hz (AV-Align), in onset-envelope frames.
-PEAK_PICK_DEFAULTS: dict[str, Any] = {"delta": 0.07, "wait": 1, "pre_max": 1, "post_max": 1, "pre_avg": 4,
-                                      "post_avg": 5}
+PEAK_PICK_DEFAULTS: dict[str, Any] = {
+    "delta": 0.07,
+    "wait": 1,
+    "pre_max": 1,
+    "post_max": 1,
+    "pre_avg": 4,
+    "post_avg": 5,
+}
 
 
 def detect_onsets(wav: np.ndarray | Tensor, sample_rate: int, **onset_detect_kwargs: Any) -> np.ndarray:
@@ -55,8 +61,9 @@ def detect_onsets(wav: np.ndarray | Tensor, sample_rate: int, **onset_detect_kwa
     return np.asarray(times, dtype=np.float64)
 
 
-def onset_track(times: np.ndarray | list[float], *, rate: float, num_frames: int,
-                start: float = 0.0, kind: str = "onsets") -> TemporalControl:
+def onset_track(
+    times: np.ndarray | list[float], *, rate: float, num_frames: int, start: float = 0.0, kind: str = "onsets"
+) -> TemporalControl:
     """Binary track with a 1 in the frame that contains each onset time.
 
     Frame ``i`` covers ``[start + i / rate, start + (i + 1) / rate)``; times outside the track are ignored
@@ -86,8 +93,14 @@ def onset_track(times: np.ndarray | list[float], *, rate: float, num_frames: int
     return TemporalControl(kind, values, float(rate), float(start), {"num_onsets": int(np.unique(idx).size)})
 
 
-def onsets(wav: np.ndarray | Tensor, sample_rate: int, *, rate: float | None = None,
-           seq: SequenceConfig | None = None, **onset_detect_kwargs: Any) -> TemporalControl:
+def onsets(
+    wav: np.ndarray | Tensor,
+    sample_rate: int,
+    *,
+    rate: float | None = None,
+    seq: SequenceConfig | None = None,
+    **onset_detect_kwargs: Any,
+) -> TemporalControl:
     """Onset pseudo-label track of a waveform (STA-V2A eq. 1 targets / Rhythmic Foley timestamp mask).
 
     Args:
@@ -111,6 +124,7 @@ def onsets(wav: np.ndarray | Tensor, sample_rate: int, *, rate: float | None = N
     else:
         num_frames = max(1, (seq or SequenceConfig()).frames_at(rate, duration))
     track = onset_track(times, rate=rate, num_frames=num_frames)
-    track.meta.update({"source": "audio", "sample_rate": int(sample_rate),
-                       "times": [round(float(t), 6) for t in times]})
+    track.meta.update(
+        {"source": "audio", "sample_rate": int(sample_rate), "times": [round(float(t), 6) for t in times]}
+    )
     return track

@@ -58,9 +58,16 @@ def _extra_axis(curve_ax: Any, outward: bool) -> Any:
     return extra
 
 
-def plot_control(control: TemporalControl, path: str | PathLike, *, spectrogram: Any = None,
-                 spectrogram_rate: float | None = None, title: str | None = None,
-                 size: tuple[float, float] = (10.0, 3.5), dpi: int = 100) -> Path:
+def plot_control(
+    control: TemporalControl,
+    path: str | PathLike,
+    *,
+    spectrogram: Any = None,
+    spectrogram_rate: float | None = None,
+    title: str | None = None,
+    size: tuple[float, float] = (10.0, 3.5),
+    dpi: int = 100,
+) -> Path:
     """Draw a control over time and save it as a PNG (atomically).
 
     ``rms`` curves use a mu-law y axis (the 64 classes are evenly spaced; a right axis shows the class
@@ -93,13 +100,21 @@ def plot_control(control: TemporalControl, path: str | PathLike, *, spectrogram:
     t_edges = np.append(t, control.end)
     curve_ax = ax
     if spectrogram is not None:
-        spec = spectrogram.detach().cpu().numpy() if hasattr(spectrogram, "detach") else np.asarray(spectrogram)
+        spec = (
+            spectrogram.detach().cpu().numpy() if hasattr(spectrogram, "detach") else np.asarray(spectrogram)
+        )
         spec = np.squeeze(spec)
         if spec.ndim != 2 or spec.shape[-1] < 1:
             raise ControlError(f"spectrogram must be (n_mels, frames), got shape {np.shape(spectrogram)}")
         rate = spectrogram_rate or spec.shape[1] / control.duration
-        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
-                  extent=(control.start, control.start + spec.shape[1] / rate, 0, spec.shape[0]))
+        ax.imshow(
+            spec,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            interpolation="nearest",
+            extent=(control.start, control.start + spec.shape[1] / rate, 0, spec.shape[0]),
+        )
         ax.set_ylabel("mel bin")
         curve_ax = ax.twinx()
     color = "tab:cyan" if spectrogram is not None else "tab:blue"

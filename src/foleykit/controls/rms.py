@@ -54,8 +54,15 @@ def lowpass_envelope(envelope: np.ndarray, *, clamp: bool = False) -> np.ndarray
     return np.maximum(y, 0.0) if clamp else y
 
 
-def rms_envelope(wav: np.ndarray | Tensor, sample_rate: int, *, frame_length: int = 512, hop_length: int = 128,
-                 lowpass: bool = True, seq: SequenceConfig | None = None) -> TemporalControl:
+def rms_envelope(
+    wav: np.ndarray | Tensor,
+    sample_rate: int,
+    *,
+    frame_length: int = 512,
+    hop_length: int = 128,
+    lowpass: bool = True,
+    seq: SequenceConfig | None = None,
+) -> TemporalControl:
     """Stable-V2A RMS envelope of a waveform.
 
     Args:
@@ -78,20 +85,29 @@ def rms_envelope(wav: np.ndarray | Tensor, sample_rate: int, *, frame_length: in
         x = resample(x, sample_rate, seq.sample_rate)
         sample_rate, hop_length, frame_length = seq.sample_rate, seq.control_hop, 4 * seq.control_hop
     if not 0 < hop_length <= frame_length:
-        raise ControlError(f"rms_envelope: need 0 < hop_length <= frame_length, got {hop_length}, {frame_length}")
+        raise ControlError(
+            f"rms_envelope: need 0 < hop_length <= frame_length, got {hop_length}, {frame_length}"
+        )
     import librosa
 
     total = frame_length - hop_length
     left, right = total // 2, total - total // 2
     if x.shape[0] <= right or x.shape[0] < hop_length:
-        raise ControlError(f"audio too short for the RMS envelope: {x.shape[0]} samples, need more than "
-                           f"{max(right, hop_length - 1)} at {sample_rate} Hz")
+        raise ControlError(
+            f"audio too short for the RMS envelope: {x.shape[0]} samples, need more than "
+            f"{max(right, hop_length - 1)} at {sample_rate} Hz"
+        )
     padded = np.pad(x, (left, right), mode="reflect")
     r = librosa.feature.rms(y=padded, frame_length=frame_length, hop_length=hop_length, center=False)[0]
     if lowpass:
         r = lowpass_envelope(r, clamp=True)
-    meta = {"source": "audio", "sample_rate": int(sample_rate), "frame_length": int(frame_length),
-            "hop_length": int(hop_length), "lowpass": bool(lowpass)}
+    meta = {
+        "source": "audio",
+        "sample_rate": int(sample_rate),
+        "frame_length": int(frame_length),
+        "hop_length": int(hop_length),
+        "lowpass": bool(lowpass),
+    }
     return TemporalControl("rms", r.astype(np.float32), sample_rate / hop_length, 0.0, meta)
 
 
@@ -128,8 +144,9 @@ def rms_bin_edges(n_classes: int = N_CLASSES, mu: float = MU, rms_min: float = R
     return edges
 
 
-def rms_to_classes(rms: np.ndarray | TemporalControl, n_classes: int = N_CLASSES, mu: float = MU,
-                   rms_min: float = RMS_MIN) -> np.ndarray | TemporalControl:
+def rms_to_classes(
+    rms: np.ndarray | TemporalControl, n_classes: int = N_CLASSES, mu: float = MU, rms_min: float = RMS_MIN
+) -> np.ndarray | TemporalControl:
     """Quantise RMS values to mu-law classes (``torch.bucketize(r, edges, right=True)`` semantics).
 
     Class 0 means ``r < rms_min`` (silence, negative values included); class ``k >= 1`` means
@@ -156,9 +173,14 @@ def rms_to_classes(rms: np.ndarray | TemporalControl, n_classes: int = N_CLASSES
     return np.minimum(classes, n_classes - 1).astype(np.int64)
 
 
-def classes_to_rms(classes: np.ndarray | TemporalControl, n_classes: int = N_CLASSES, mu: float = MU,
-                   rms_min: float = RMS_MIN, *,
-                   variant: Literal["lower", "reference"] = "lower") -> np.ndarray | TemporalControl:
+def classes_to_rms(
+    classes: np.ndarray | TemporalControl,
+    n_classes: int = N_CLASSES,
+    mu: float = MU,
+    rms_min: float = RMS_MIN,
+    *,
+    variant: Literal["lower", "reference"] = "lower",
+) -> np.ndarray | TemporalControl:
     """Decode mu-law classes to RMS values (an edge value per class; class 0 -> 0.0).
 
     Variants:
@@ -196,9 +218,14 @@ def classes_to_rms(classes: np.ndarray | TemporalControl, n_classes: int = N_CLA
     return table[c].astype(np.float32)
 
 
-def gaussian_smoothed_targets(classes: np.ndarray | Tensor, n_classes: int = N_CLASSES, sigma: float = 1.0,
-                              window: int = 2, *,
-                              variant: Literal["paper", "video_foley"] = "paper") -> np.ndarray | Tensor:
+def gaussian_smoothed_targets(
+    classes: np.ndarray | Tensor,
+    n_classes: int = N_CLASSES,
+    sigma: float = 1.0,
+    window: int = 2,
+    *,
+    variant: Literal["paper", "video_foley"] = "paper",
+) -> np.ndarray | Tensor:
     """Gaussian label smoothing of class targets (Stable-V2A eq. 9).
 
     For a target class ``c_gt != 0``: class ``c`` gets 1.0 when ``c == c_gt``, ``g(|c - c_gt|)`` when
@@ -225,13 +252,15 @@ def gaussian_smoothed_targets(classes: np.ndarray | Tensor, n_classes: int = N_C
     is_tensor = isinstance(classes, Tensor)
     c = torch.as_tensor(classes).long()
     if c.numel() and (int(c.min()) < 0 or int(c.max()) >= n_classes):
-        raise ControlError(f"classes must be in [0, {n_classes}), got values from {int(c.min())} to {int(c.max())}")
+        raise ControlError(
+            f"classes must be in [0, {n_classes}), got values from {int(c.min())} to {int(c.max())}"
+        )
     if window < 0 or sigma <= 0:
         raise ControlError(f"need window >= 0 and sigma > 0, got window {window}, sigma {sigma}")
     d = torch.arange(n_classes, device=c.device).view(*([1] * c.ndim), n_classes) - c.unsqueeze(-1)
     dist = d.abs().double()
     if variant == "paper":
-        g = torch.exp(-dist**2 / (2 * sigma**2))
+        g = torch.exp(-(dist**2) / (2 * sigma**2))
     elif variant == "video_foley":
         g = torch.exp(-torch.pow(2.0, dist) / (2 * 2.0**sigma))
     else:
@@ -250,8 +279,15 @@ def gaussian_smoothed_targets(classes: np.ndarray | Tensor, n_classes: int = N_C
 FOLLOW_MAX_GAIN_DB = 18.0
 
 
-def follow_envelope(wav: np.ndarray, sample_rate: int, target: TemporalControl, *, strength: float = 1.0,
-                    max_gain_db: float = FOLLOW_MAX_GAIN_DB, rms_min: float = RMS_MIN) -> np.ndarray:
+def follow_envelope(
+    wav: np.ndarray,
+    sample_rate: int,
+    target: TemporalControl,
+    *,
+    strength: float = 1.0,
+    max_gain_db: float = FOLLOW_MAX_GAIN_DB,
+    rms_min: float = RMS_MIN,
+) -> np.ndarray:
     """Make a rendering's loudness follow an RMS envelope (a gain stage after the vocoder).
 
     The ControlNet steers the diffusion model towards the envelope; this stage enforces it. The waveform's

@@ -233,7 +233,9 @@ class ConcatVideoEncoder(VideoEncoder):
         """
         bad = [i for i in cached if not 0 <= i < len(self.parts)]
         if bad:
-            raise ConfigError(f"encode_cached: part indices {bad} out of range (this encoder has {len(self.parts)})")
+            raise ConfigError(
+                f"encode_cached: part indices {bad} out of range (this encoder has {len(self.parts)})"
+            )
         out = []
         for i, e in enumerate(self.parts):
             if i not in cached:
@@ -242,11 +244,15 @@ class ConcatVideoEncoder(VideoEncoder):
             f = torch.as_tensor(cached[i], device=self.device).float()
             f = f[None] if f.dim() == 2 else f
             if f.shape[-1] != e.dim:
-                raise ConfigError(f"encode_cached: part {i} gives {e.dim} features, the cached ones have {f.shape[-1]}")
+                raise ConfigError(
+                    f"encode_cached: part {i} gives {e.dim} features, the cached ones have {f.shape[-1]}"
+                )
             out.append(f)
         t = min(o.shape[1] for o in out)
         if any(o.shape[1] != t for o in out):
-            raise ConfigError(f"encode_cached: frame counts differ between parts: {[o.shape[1] for o in out]}")
+            raise ConfigError(
+                f"encode_cached: frame counts differ between parts: {[o.shape[1] for o in out]}"
+            )
         return torch.cat(out, dim=-1)
 
 

@@ -14,6 +14,12 @@ from foleykit.evaluation.evaluate import METRICS, EvalConfig, evaluate, get_embe
 from foleykit.evaluation.report import EvalReport, MetricResult, PairedDifference, paired_difference
 
 __all__ = [
-    "METRICS", "EvalConfig", "EvalReport", "MetricResult", "PairedDifference", "evaluate", "get_embedder",
+    "METRICS",
+    "EvalConfig",
+    "EvalReport",
+    "MetricResult",
+    "PairedDifference",
+    "evaluate",
+    "get_embedder",
     "paired_difference",
 ]

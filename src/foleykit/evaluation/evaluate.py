@@ -79,8 +79,14 @@ class EvalConfig:
         from foleykit.evaluation.metrics import aa_align, av_align, onset
 
         checks = [
-            (self.av_align_variant in av_align.VARIANTS, f"av_align_variant must be one of {av_align.VARIANTS}"),
-            (self.aa_align_variant in aa_align.VARIANTS, f"aa_align_variant must be one of {aa_align.VARIANTS}"),
+            (
+                self.av_align_variant in av_align.VARIANTS,
+                f"av_align_variant must be one of {av_align.VARIANTS}",
+            ),
+            (
+                self.aa_align_variant in aa_align.VARIANTS,
+                f"aa_align_variant must be one of {aa_align.VARIANTS}",
+            ),
             (self.onset_mode in onset.MODES, f"onset_mode must be one of {onset.MODES}"),
             (self.onset_seconds is None or self.onset_seconds > 0, "onset_seconds must be positive"),
             (self.energy_seconds is None or self.energy_seconds > 0, "energy_seconds must be positive"),
@@ -212,22 +218,34 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
             if m & {"av_align", "aa_align"}:
                 g_peaks = av_align.detect_audio_peaks(gen.at(_PEAK_RATE), _PEAK_RATE)
             if "av_align" in m:
+
                 def video_peaks() -> dict[str, np.ndarray]:
                     frames, fps = _load_video(video_source(item))
                     peaks = av_align.video_peaks_from_frames(frames, fps, variant=cfg.av_align_variant)
                     return {"peaks": peaks, "fps": np.float64(fps), "frames": np.int64(len(frames))}
 
-                vp, hit = cached(plan.cache_dir, "video_peaks", video_source(item), [cfg.av_align_variant], video_peaks)
+                vp, hit = cached(
+                    plan.cache_dir, "video_peaks", video_source(item), [cfg.av_align_variant], video_peaks
+                )
                 hits += hit
                 fps = float(vp["fps"])
                 info["video"] = (int(vp["frames"]), fps)
-                values["av_align"] = av_align.av_align_from_peaks(g_peaks, vp["peaks"], fps, variant=cfg.av_align_variant)
+                values["av_align"] = av_align.av_align_from_peaks(
+                    g_peaks, vp["peaks"], fps, variant=cfg.av_align_variant
+                )
             if "aa_align" in m:
                 r_peaks = av_align.detect_audio_peaks(ref.at(_PEAK_RATE), _PEAK_RATE)
-                values["aa_align"] = aa_align.aa_align_from_peaks(g_peaks, r_peaks, variant=cfg.aa_align_variant)
+                values["aa_align"] = aa_align.aa_align_from_peaks(
+                    g_peaks, r_peaks, variant=cfg.aa_align_variant
+                )
             if "onset" in m:
-                s = onset.onset_metrics(gen.at(_PEAK_RATE), ref.at(_PEAK_RATE), _PEAK_RATE, mode=cfg.onset_mode,
-                                        clip_seconds=cfg.onset_seconds)
+                s = onset.onset_metrics(
+                    gen.at(_PEAK_RATE),
+                    ref.at(_PEAK_RATE),
+                    _PEAK_RATE,
+                    mode=cfg.onset_mode,
+                    clip_seconds=cfg.onset_seconds,
+                )
                 values["onset_acc"], values["onset_ap"] = s.acc, s.ap
             if "e_l1" in m:
                 r = int(cfg.e_l1_sample_rate)
@@ -237,17 +255,25 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
                 cr = envelope.rms_classes(ref.at(_CONTROL_RATE), _CONTROL_RATE)
                 n = min(cg.size, cr.size)
                 values["rms_acc"] = envelope.tolerance_accuracy(cg[:n], cr[:n], 0)
-                values[f"rms_acc_tol{cfg.rms_tolerance}"] = envelope.tolerance_accuracy(cg[:n], cr[:n], cfg.rms_tolerance)
+                values[f"rms_acc_tol{cfg.rms_tolerance}"] = envelope.tolerance_accuracy(
+                    cg[:n], cr[:n], cfg.rms_tolerance
+                )
             if "energy_mae" in m:
                 values["energy_mae"] = energy.energy_mae(
-                    gen.at(_CONTROL_RATE), ref.at(_CONTROL_RATE), _CONTROL_RATE, duration=cfg.energy_seconds,
+                    gen.at(_CONTROL_RATE),
+                    ref.at(_CONTROL_RATE),
+                    _CONTROL_RATE,
+                    duration=cfg.energy_seconds,
                     normalize=cfg.energy_normalize,
                 )
             if m & _EMBEDDING_METRICS:
                 emb = get_embedder(cfg.embedder, cfg.embedder_options)
                 params = [emb.describe(), bool(emb.has_logits)]
-                sides = [("gen", gen, item.generated)] + ([("ref", ref, item.reference)] if m & {"fd", "fad", "kl"} else [])
+                sides = [("gen", gen, item.generated)] + (
+                    [("ref", ref, item.reference)] if m & {"fd", "fad", "kl"} else []
+                )
                 for side, clip, src in sides:
+
                     def features(clip=clip) -> dict[str, np.ndarray]:
                         e, lg = _embed(emb, clip.at(emb.sample_rate), emb.has_logits)
                         return {"emb": e, **({"logits": lg} if lg is not None else {})}
@@ -260,7 +286,9 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
 
                 clap = get_embedder("clap", {"path": cfg.clap_model})
                 text = clap.embed_text([plan.prompts[item.stem]])
-                values["clap"] = float(cosine_rows(text, clap.clip_embedding(gen.at(clap.sample_rate))[None])[0])
+                values["clap"] = float(
+                    cosine_rows(text, clap.clip_embedding(gen.at(clap.sample_rate))[None])[0]
+                )
         info["cache_hits"] = hits
     except FoleykitError as err:
         out["error"] = f"{item.stem} ({_describe(item.generated, item.stem)}): {err}"
@@ -284,8 +312,9 @@ def _run(items: list[Item], plan: _Plan, *, workers: int, progress: bool) -> lis
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             ctx = mp.get_context("spawn")  # safe with torch / OpenCV threads, and the same on every OS
-            with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                                     initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(items)), mp_context=ctx, initializer=_init_worker
+            ) as pool:
                 futures = [pool.submit(_evaluate_item, it, plan) for it in items]
                 for fut in as_completed(futures):
                     results.append(fut.result())
@@ -297,8 +326,14 @@ def _run(items: list[Item], plan: _Plan, *, workers: int, progress: bool) -> lis
 
 # --- metric selection and protocol record -------------------------------------------------------------------
 def resolve_metrics(
-    metrics: Sequence[str] | str | None, *, has_reference: bool, has_video: bool, has_prompts: bool,
-    has_clap: bool, has_logits: bool = True, has_embedder: bool = True,
+    metrics: Sequence[str] | str | None,
+    *,
+    has_reference: bool,
+    has_video: bool,
+    has_prompts: bool,
+    has_clap: bool,
+    has_logits: bool = True,
+    has_embedder: bool = True,
 ) -> tuple[str, ...]:
     """The metrics to run: the requested ones (checked against the inputs) or every one the inputs allow."""
     if isinstance(metrics, str):
@@ -337,39 +372,82 @@ def _protocols(chosen: Sequence[str], cfg: EvalConfig, embedder_desc: dict | Non
     notes: dict[str, str] = {}
     if "av_align" in chosen:
         ref = cfg.av_align_variant == "reference"
-        p["av_align"] = {"variant": cfg.av_align_variant, "audio_sample_rate": _PEAK_RATE, "video_fps": "native",
-                         "flow": av_align.FLOW_REDUCTION[cfg.av_align_variant],
-                         "flow_threshold": av_align.FLOW_THRESHOLD if ref else None,
-                         "matching": "one-to-one" if ref else "many-to-one", "window": "open, +-1/fps",
-                         "both_empty_score": av_align.EMPTY_SCORE}
-        notes["av_align"] = f"{cfg.av_align_variant}: " + ("flow >= 0.1, one-to-one" if ref else "no threshold, many-to-one")
+        p["av_align"] = {
+            "variant": cfg.av_align_variant,
+            "audio_sample_rate": _PEAK_RATE,
+            "video_fps": "native",
+            "flow": av_align.FLOW_REDUCTION[cfg.av_align_variant],
+            "flow_threshold": av_align.FLOW_THRESHOLD if ref else None,
+            "matching": "one-to-one" if ref else "many-to-one",
+            "window": "open, +-1/fps",
+            "both_empty_score": av_align.EMPTY_SCORE,
+        }
+        notes["av_align"] = f"{cfg.av_align_variant}: " + (
+            "flow >= 0.1, one-to-one" if ref else "no threshold, many-to-one"
+        )
     if "aa_align" in chosen:
-        p["aa_align"] = {"variant": cfg.aa_align_variant, "sample_rate": _PEAK_RATE, "window_seconds": aa_align.WINDOW_SECONDS,
-                         "both_empty_score": av_align.EMPTY_SCORE}
+        p["aa_align"] = {
+            "variant": cfg.aa_align_variant,
+            "sample_rate": _PEAK_RATE,
+            "window_seconds": aa_align.WINDOW_SECONDS,
+            "both_empty_score": av_align.EMPTY_SCORE,
+        }
         notes["aa_align"] = f"{cfg.aa_align_variant}, T = 0.1 s"
     if "onset" in chosen:
-        p["onset"] = {"mode": cfg.onset_mode, "sample_rate": onset.SAMPLE_RATE, "clip_seconds": cfg.onset_seconds,
-                      "onset_delta": onset.ONSET_DELTA, "match_window_seconds": onset.MATCH_WINDOW_SECONDS,
-                      "nms_window_seconds": onset.NMS_WINDOW_SECONDS, "confidence_half_window_samples": onset.CONF_INTERVAL}
-        notes["onset_acc"] = notes["onset_ap"] = f"{cfg.onset_mode}, first {cfg.onset_seconds or 'all'} s at 22.05 kHz"
+        p["onset"] = {
+            "mode": cfg.onset_mode,
+            "sample_rate": onset.SAMPLE_RATE,
+            "clip_seconds": cfg.onset_seconds,
+            "onset_delta": onset.ONSET_DELTA,
+            "match_window_seconds": onset.MATCH_WINDOW_SECONDS,
+            "nms_window_seconds": onset.NMS_WINDOW_SECONDS,
+            "confidence_half_window_samples": onset.CONF_INTERVAL,
+        }
+        notes["onset_acc"] = notes["onset_ap"] = (
+            f"{cfg.onset_mode}, first {cfg.onset_seconds or 'all'} s at 22.05 kHz"
+        )
     if "e_l1" in chosen:
-        p["e_l1"] = {"sample_rate": int(cfg.e_l1_sample_rate), "rms_frame": 512, "rms_hop": 128, "center": True,
-                     "peak_normalized": True, "lowpass": "ellip(4, 0.01, 120, 0.125) filtfilt gust", "length": "common"}
+        p["e_l1"] = {
+            "sample_rate": int(cfg.e_l1_sample_rate),
+            "rms_frame": 512,
+            "rms_hop": 128,
+            "center": True,
+            "peak_normalized": True,
+            "lowpass": "ellip(4, 0.01, 120, 0.125) filtfilt gust",
+            "length": "common",
+        }
         notes["e_l1"] = f"T-Foley, {cfg.e_l1_sample_rate} Hz, common length"
     if "rms_acc" in chosen:
-        p["rms_acc"] = {"sample_rate": _CONTROL_RATE, "rms_frame": 512, "rms_hop": 128, "classes": 64, "mu": 63,
-                        "rms_min": 0.01, "tolerance": int(cfg.rms_tolerance), "length": "common"}
+        p["rms_acc"] = {
+            "sample_rate": _CONTROL_RATE,
+            "rms_frame": 512,
+            "rms_hop": 128,
+            "classes": 64,
+            "mu": 63,
+            "rms_min": 0.01,
+            "tolerance": int(cfg.rms_tolerance),
+            "length": "common",
+        }
         notes["rms_acc"] = "exact class, 64 mu-law classes at 125 Hz"
         notes[f"rms_acc_tol{cfg.rms_tolerance}"] = f"|class error| <= {cfg.rms_tolerance}"
     if "energy_mae" in chosen:
-        p["energy_mae"] = {"sample_rate": _CONTROL_RATE, "mel": "AudioLDM 64 mels hop 160", "smoothing": None,
-                           "normalize_wav": cfg.energy_normalize,
-                           "crop": f"first {cfg.energy_seconds} s (zero-padded)" if cfg.energy_seconds else "common length"}
-        notes["energy_mae"] = "ReWaS, deterministic crop" + (f" {cfg.energy_seconds} s" if cfg.energy_seconds else "")
+        p["energy_mae"] = {
+            "sample_rate": _CONTROL_RATE,
+            "mel": "AudioLDM 64 mels hop 160",
+            "smoothing": None,
+            "normalize_wav": cfg.energy_normalize,
+            "crop": f"first {cfg.energy_seconds} s (zero-padded)" if cfg.energy_seconds else "common length",
+        }
+        notes["energy_mae"] = "ReWaS, deterministic crop" + (
+            f" {cfg.energy_seconds} s" if cfg.energy_seconds else ""
+        )
     emb_name = (embedder_desc or {}).get("embedder", cfg.embedder)
-    for name, what in (("fd", "clip embeddings (mean of frames)"), ("fad", "frame embeddings"),
-                       ("kl", "KL(gt || gen) of softmax logits, eps 1e-6, paired by stem"),
-                       ("is", "softmax logits, 10 splits, shuffle seed 2020")):
+    for name, what in (
+        ("fd", "clip embeddings (mean of frames)"),
+        ("fad", "frame embeddings"),
+        ("kl", "KL(gt || gen) of softmax logits, eps 1e-6, paired by stem"),
+        ("is", "softmax logits, 10 splits, shuffle seed 2020"),
+    ):
         if name in chosen:
             p[name] = {"what": what, **(embedder_desc or {"embedder": cfg.embedder})}
             notes[name] = f"{what.split(',')[0]} ({emb_name})"
@@ -380,19 +458,31 @@ def _protocols(chosen: Sequence[str], cfg: EvalConfig, embedder_desc: dict | Non
 
 
 def _summary(values: list[float]) -> dict[str, float] | None:
-    return None if not values else {"min": float(min(values)), "mean": float(np.mean(values)), "max": float(max(values))}
+    return (
+        None
+        if not values
+        else {"min": float(min(values)), "mean": float(np.mean(values)), "max": float(max(values))}
+    )
 
 
-def _aggregate(results: list[dict[str, Any]], chosen: Sequence[str], cfg: EvalConfig) -> dict[str, MetricResult]:
+def _aggregate(
+    results: list[dict[str, Any]], chosen: Sequence[str], cfg: EvalConfig
+) -> dict[str, MetricResult]:
     from foleykit.evaluation.metrics import distribution
 
     per_file: dict[str, dict[str, float]] = {}
     for r in results:
         for k, v in r["values"].items():
             per_file.setdefault(k, {})[r["stem"]] = float(v)
-    order = {"av_align": ["av_align"], "aa_align": ["aa_align"], "onset": ["onset_acc", "onset_ap"],
-             "e_l1": ["e_l1"], "rms_acc": ["rms_acc", f"rms_acc_tol{cfg.rms_tolerance}"],
-             "energy_mae": ["energy_mae"], "clap": ["clap"]}
+    order = {
+        "av_align": ["av_align"],
+        "aa_align": ["aa_align"],
+        "onset": ["onset_acc", "onset_ap"],
+        "e_l1": ["e_l1"],
+        "rms_acc": ["rms_acc", f"rms_acc_tol{cfg.rms_tolerance}"],
+        "energy_mae": ["energy_mae"],
+        "clap": ["clap"],
+    }
     out: dict[str, MetricResult] = {}
     for name in chosen:
         for key in order.get(name, []):
@@ -405,17 +495,23 @@ def _aggregate(results: list[dict[str, Any]], chosen: Sequence[str], cfg: EvalCo
                 gen = np.concatenate([r["gen_emb"] for r in results])
                 ref = np.concatenate([r["ref_emb"] for r in results])
             if min(len(gen), len(ref)) < 2:
-                out[name] = MetricResult(None, extra={"skipped": f"needs >= 2 {'clips' if name == 'fd' else 'frames'} per set"})
+                out[name] = MetricResult(
+                    None, extra={"skipped": f"needs >= 2 {'clips' if name == 'fd' else 'frames'} per set"}
+                )
             else:
-                out[name] = MetricResult(distribution.fd_from_embeddings(gen, ref),
-                                         extra={"num_embeddings": [len(gen), len(ref)]})
+                out[name] = MetricResult(
+                    distribution.fd_from_embeddings(gen, ref), extra={"num_embeddings": [len(gen), len(ref)]}
+                )
         elif name == "kl":
-            _, kl = distribution.kl_paired({r["stem"]: r["gen_logits"] for r in results},
-                                           {r["stem"]: r["ref_logits"] for r in results})
+            _, kl = distribution.kl_paired(
+                {r["stem"]: r["gen_logits"] for r in results}, {r["stem"]: r["ref_logits"] for r in results}
+            )
             out["kl"] = MetricResult.from_values(kl)
         elif name == "is":
             mean, std = distribution.inception_score(np.stack([r["gen_logits"] for r in results]))
-            out["is"] = MetricResult(mean, extra={"std": std, "splits": min(distribution.IS_SPLITS, len(results))})
+            out["is"] = MetricResult(
+                mean, extra={"std": std, "splits": min(distribution.IS_SPLITS, len(results))}
+            )
     return out
 
 
@@ -473,11 +569,15 @@ def evaluate(
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise ConfigError(f"evaluate(): unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"evaluate(): unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
+        )
     cfg = dataclasses.replace(config or EvalConfig(), **options)
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
-    items, tolerated = collect(generated, reference, videos, sample_rate=sample_rate, allow_unpaired=allow_unpaired)
+    items, tolerated = collect(
+        generated, reference, videos, sample_rate=sample_rate, allow_unpaired=allow_unpaired
+    )
     has_video = all(video_source(it) is not None for it in items)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -491,8 +591,12 @@ def evaluate(
             embedder_missing = f"fd / fad / kl / is not run: {err}"  # defaults: run what is available
             log.warning("%s", embedder_missing)
     chosen = resolve_metrics(
-        metrics, has_reference=reference is not None, has_video=has_video, has_prompts=prompts is not None,
-        has_clap=cfg.clap_model is not None, has_logits=embedder is None or embedder.has_logits,
+        metrics,
+        has_reference=reference is not None,
+        has_video=has_video,
+        has_prompts=prompts is not None,
+        has_clap=cfg.clap_model is not None,
+        has_logits=embedder is None or embedder.has_logits,
         has_embedder=embedder_missing is None,
     )
     if not set(chosen) & _EMBEDDING_METRICS:
@@ -505,15 +609,21 @@ def evaluate(
         from foleykit.evaluation.cache import default_cache_dir
 
         cache_dir = str(default_cache_dir() if cache is True else Path(cache).expanduser())
-    plan = _Plan(metrics=chosen, config=cfg, prompts=dict(prompts) if prompts is not None else None,
-                 cache_dir=cache_dir)
+    plan = _Plan(
+        metrics=chosen,
+        config=cfg,
+        prompts=dict(prompts) if prompts is not None else None,
+        cache_dir=cache_dir,
+    )
     results = _run(items, plan, workers=workers, progress=progress)
 
     errors = [r["error"] for r in results if r["error"]]
     if errors and not skip_errors:
         listing = "\n".join(f"  - {e}" for e in errors)
-        raise EvaluationError(f"{len(errors)} file(s) could not be evaluated:\n{listing}\n"
-                              "Fix or remove them, or pass --skip-errors to leave them out.")
+        raise EvaluationError(
+            f"{len(errors)} file(s) could not be evaluated:\n{listing}\n"
+            "Fix or remove them, or pass --skip-errors to leave them out."
+        )
     good = [r for r in results if not r["error"]]
     if not good:
         raise EvaluationError("no file could be evaluated")
@@ -521,12 +631,23 @@ def evaluate(
     config_out = {
         "foleykit_version": foleykit.__version__,
         "metrics": list(chosen),
-        "inputs": {"generated": _input_name(generated), "reference": _input_name(reference),
-                   "videos": _input_name(videos), "num_items": len(good), "unpaired_ignored": tolerated,
-                   "skipped_files": errors},
-        "clip_seconds": {k: _summary([r["info"][k][0] for r in good if k in r["info"]]) for k in ("generated", "reference")},
-        "native_sample_rates": {k: sorted({r["info"][k][1] for r in good if k in r["info"]}) for k in ("generated", "reference")},
-        "channels": {k: sorted({r["info"][k][2] for r in good if k in r["info"]}) for k in ("generated", "reference")},
+        "inputs": {
+            "generated": _input_name(generated),
+            "reference": _input_name(reference),
+            "videos": _input_name(videos),
+            "num_items": len(good),
+            "unpaired_ignored": tolerated,
+            "skipped_files": errors,
+        },
+        "clip_seconds": {
+            k: _summary([r["info"][k][0] for r in good if k in r["info"]]) for k in ("generated", "reference")
+        },
+        "native_sample_rates": {
+            k: sorted({r["info"][k][1] for r in good if k in r["info"]}) for k in ("generated", "reference")
+        },
+        "channels": {
+            k: sorted({r["info"][k][2] for r in good if k in r["info"]}) for k in ("generated", "reference")
+        },
         "video_fps": sorted({round(r["info"]["video"][1], 6) for r in good if "video" in r["info"]}),
         "protocols": protocols,
         "notes": notes,

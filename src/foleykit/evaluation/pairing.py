@@ -23,10 +23,26 @@ import numpy as np
 
 from foleykit.errors import EvaluationError
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff",
-                              ".wma", ".caf", ".w64"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                              ".ts", ".3gp"})
+AUDIO_EXTENSIONS = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".aac",
+        ".aif",
+        ".aiff",
+        ".wma",
+        ".caf",
+        ".w64",
+    }
+)
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
+)
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 
@@ -84,7 +100,8 @@ def scan_folder(folder: str | os.PathLike, *, role: str) -> tuple[dict[str, Path
         )
     problems = [
         f"{role}: stem {stem!r} has {len(ps)} files ({', '.join(p.name for p in ps)}); keep one"
-        for stem, ps in by_stem.items() if len(ps) > 1
+        for stem, ps in by_stem.items()
+        if len(ps) > 1
     ]
     return {stem: ps[0] for stem, ps in by_stem.items()}, problems
 
@@ -100,7 +117,9 @@ def _arrays(x: Any, sample_rate: int | None, *, role: str) -> dict[str, AudioArr
         else:
             wav, sr = v, sample_rate
         if sr is None:
-            raise EvaluationError(f"{role}: clip {name!r} has no sample rate; pass sample_rate= or (wav, sr) tuples")
+            raise EvaluationError(
+                f"{role}: clip {name!r} has no sample rate; pass sample_rate= or (wav, sr) tuples"
+            )
         if hasattr(wav, "detach"):
             wav = wav.detach().cpu().numpy()
         out[str(name)] = AudioArray(np.asarray(wav, dtype=np.float32), int(sr))
@@ -174,8 +193,14 @@ def collect(
     for other, role in ((ref, "reference"), (vid, "videos")):
         if other is None:
             continue
-        problems += [f"{where(gen[s], 'generated', s)}: no {role} file with stem {s!r}" for s in sorted(set(gen) - set(other))]
-        problems += [f"{where(other[s], role, s)}: no generated file with stem {s!r}" for s in sorted(set(other) - set(gen))]
+        problems += [
+            f"{where(gen[s], 'generated', s)}: no {role} file with stem {s!r}"
+            for s in sorted(set(gen) - set(other))
+        ]
+        problems += [
+            f"{where(other[s], role, s)}: no generated file with stem {s!r}"
+            for s in sorted(set(other) - set(gen))
+        ]
     if problems and not allow_unpaired:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise EvaluationError(
@@ -186,7 +211,12 @@ def collect(
     if not stems:
         raise EvaluationError("nothing to evaluate: no generated clip has all its paired inputs")
     items = [
-        Item(stem=s, generated=gen[s], reference=None if ref is None else ref[s], video=None if vid is None else vid[s])
+        Item(
+            stem=s,
+            generated=gen[s],
+            reference=None if ref is None else ref[s],
+            video=None if vid is None else vid[s],
+        )
         for s in stems
     ]
     return items, problems
@@ -216,7 +246,9 @@ def load_text_map(path: str | os.PathLike) -> dict[str, str]:
             raise EvaluationError(f"--prompts: {p} is not valid JSON: {err}") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise EvaluationError(f"--prompts: {p} must hold a JSON object {{stem: prompt}}")
-        return {str(Path(k).stem if Path(k).suffix.lower() in MEDIA_EXTENSIONS else k): v for k, v in data.items()}
+        return {
+            str(Path(k).stem if Path(k).suffix.lower() in MEDIA_EXTENSIONS else k): v for k, v in data.items()
+        }
     out = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):

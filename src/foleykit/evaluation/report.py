@@ -19,8 +19,18 @@ from typing import Any
 
 #: Whether higher (+1) or lower (-1) is better, for the Markdown table.
 DIRECTION = {
-    "av_align": 1, "aa_align": 1, "onset_acc": 1, "onset_ap": 1, "e_l1": -1, "rms_acc": 1, "energy_mae": -1,
-    "fd": -1, "fad": -1, "kl": -1, "is": 1, "clap": 1,
+    "av_align": 1,
+    "aa_align": 1,
+    "onset_acc": 1,
+    "onset_ap": 1,
+    "e_l1": -1,
+    "rms_acc": 1,
+    "energy_mae": -1,
+    "fd": -1,
+    "fad": -1,
+    "kl": -1,
+    "is": 1,
+    "clap": 1,
 }
 
 
@@ -41,10 +51,16 @@ class MetricResult:
     @classmethod
     def from_values(cls, per_file: dict[str, float]) -> MetricResult:
         vals = [v for v in per_file.values()]
-        return cls(mean=float(sum(vals) / len(vals)) if vals else None, per_file=dict(sorted(per_file.items())))
+        return cls(
+            mean=float(sum(vals) / len(vals)) if vals else None, per_file=dict(sorted(per_file.items()))
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": _clean(self.mean), "per_file": {k: _clean(v) for k, v in self.per_file.items()}, **self.extra}
+        return {
+            "mean": _clean(self.mean),
+            "per_file": {k: _clean(v) for k, v in self.per_file.items()},
+            **self.extra,
+        }
 
 
 def _clean(x: float | None) -> float | None:
@@ -95,7 +111,11 @@ class EvalReport:
                 value = "n/a"
             else:
                 value = f"{res.mean:.4f}" + (f" ± {res.extra['std']:.4f}" if "std" in res.extra else "")
-            files = str(len(res.per_file)) if res.per_file else str(self.config.get("inputs", {}).get("num_items", ""))
+            files = (
+                str(len(res.per_file))
+                if res.per_file
+                else str(self.config.get("inputs", {}).get("num_items", ""))
+            )
             note = str(res.extra.get("skipped") or notes.get(name, "")).replace("|", "\\|")
             lines.append(f"| {name}{arrow} | {value} | {files} | {note} |")
         return "\n".join(lines) + "\n"
@@ -133,12 +153,26 @@ class PairedDifference:
         return self.significant and self.diff * self.direction > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "diff": self.diff, "ci": [self.low, self.high], "better": self.better,
-                "num_clips": self.num_clips, "direction": self.direction, "a_better": self.a_better}
+        return {
+            "metric": self.metric,
+            "diff": self.diff,
+            "ci": [self.low, self.high],
+            "better": self.better,
+            "num_clips": self.num_clips,
+            "direction": self.direction,
+            "a_better": self.a_better,
+        }
 
 
-def paired_difference(a: MetricResult | dict[str, float], b: MetricResult | dict[str, float], metric: str, *,
-                      num_resamples: int = 10000, confidence: float = 0.95, seed: int = 0) -> PairedDifference:
+def paired_difference(
+    a: MetricResult | dict[str, float],
+    b: MetricResult | dict[str, float],
+    metric: str,
+    *,
+    num_resamples: int = 10000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
     """Paired bootstrap of ``mean(a) - mean(b)`` over the clips both systems were scored on.
 
     The clips are resampled with replacement ``num_resamples`` times (the same draw for both systems, so the
@@ -168,7 +202,9 @@ def paired_difference(a: MetricResult | dict[str, float], b: MetricResult | dict
     if direction is None:
         raise ConfigError(f"{metric}: unknown metric direction; known: {', '.join(sorted(DIRECTION))}")
     if not 0 < confidence < 1 or num_resamples < 1:
-        raise ConfigError(f"need 0 < confidence < 1 and num_resamples >= 1, got {confidence}, {num_resamples}")
+        raise ConfigError(
+            f"need 0 < confidence < 1 and num_resamples >= 1, got {confidence}, {num_resamples}"
+        )
     d = np.array([float(pa[k]) - float(pb[k]) for k in keys])
     rng = np.random.default_rng(seed)
     means = d[rng.integers(0, len(d), size=(num_resamples, len(d)))].mean(axis=1)

@@ -114,4 +114,3 @@ class FastInferenceMixin:
             mel = self.codec.decode_mel(latents.to(self.device))
             timings["decode_vae"] = time.perf_counter() - t0
             return vocode(self.codec.vocoder, mel).float()
-

@@ -315,7 +315,6 @@ class VideoToAudioPipeline(FastInferenceMixin):
         """A timing control of ``kind`` measured on a recording (``timing.control_from_audio``)."""
         return timing.control_from_audio(kind, audio, sample_rate, seq, start)
 
-
     # --- latents ----------------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_audio(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -509,13 +508,17 @@ class VideoToAudioPipeline(FastInferenceMixin):
             timings[name] = now - clock
             clock = now
 
-        follow = float(self.defaults.get("follow_envelope", 0.0) if follow_envelope is None else follow_envelope)
+        follow = float(
+            self.defaults.get("follow_envelope", 0.0) if follow_envelope is None else follow_envelope
+        )
         if not (math.isfinite(follow) and 0.0 <= follow <= 1.0):
             raise ConfigError(f"follow_envelope must be in [0, 1], got {follow_envelope}")
         follow_on = next((n for n, a in self.adapters.items() if a.control_kind == "rms"), None)
         if follow > 0 and follow_on is None:
-            raise ConfigError("follow_envelope needs a model with an RMS timing adapter; this one has "
-                              f"{', '.join(a.control_kind for a in self.adapters.values()) or 'none'}")
+            raise ConfigError(
+                "follow_envelope needs a model with an RMS timing adapter; this one has "
+                f"{', '.join(a.control_kind for a in self.adapters.values()) or 'none'}"
+            )
         # 1. Geometry
         if video is not None and frames is not None:
             raise ConfigError("give either a video file or frames, not both")

@@ -17,9 +17,19 @@ from foleykit.product.outputs import AUDIO_SUFFIXES, INPUT_VIDEO_SUFFIXES, VIDEO
 
 #: CSV columns besides ``path``: option name -> parser.
 CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
-    "prompt": str, "negative_prompt": str, "audio_prompt": str, "control": str, "control_from_audio": str,
-    "control_scale": float, "follow_envelope": float, "steps": int, "guidance": float, "seed": int,
-    "start": float, "duration": float, "output": str,
+    "prompt": str,
+    "negative_prompt": str,
+    "audio_prompt": str,
+    "control": str,
+    "control_from_audio": str,
+    "control_scale": float,
+    "follow_envelope": float,
+    "steps": int,
+    "guidance": float,
+    "seed": int,
+    "start": float,
+    "duration": float,
+    "output": str,
 }
 #: Columns holding file names (relative to the CSV's folder).
 _PATH_COLUMNS = ("audio_prompt", "control", "control_from_audio")
@@ -64,7 +74,9 @@ def _output_for(video: Path, out_dir: Path, fmt: str) -> Path:
     return out_dir / f"{video.stem}.{fmt}"
 
 
-def collect_items(source: str | os.PathLike, out_dir: str | os.PathLike, *, fmt: str = "mp4") -> list[BatchItem]:
+def collect_items(
+    source: str | os.PathLike, out_dir: str | os.PathLike, *, fmt: str = "mp4"
+) -> list[BatchItem]:
     """The work list of a batch.
 
     Args:
@@ -84,7 +96,9 @@ def collect_items(source: str | os.PathLike, out_dir: str | os.PathLike, *, fmt:
         raise ConfigError(f"--format {fmt!r}: use one of mp4, mov, mkv, wav, flac")
     src, out_dir = Path(source), Path(out_dir)
     if out_dir.suffix.lower() in VIDEO_SUFFIXES + AUDIO_SUFFIXES and not out_dir.is_dir():
-        raise ConfigError(f"with a folder or CSV of videos, -o names an output folder, not a file ({out_dir})")
+        raise ConfigError(
+            f"with a folder or CSV of videos, -o names an output folder, not a file ({out_dir})"
+        )
     if src.is_dir():
         videos = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in INPUT_VIDEO_SUFFIXES)
         if not videos:
@@ -98,8 +112,10 @@ def collect_items(source: str | os.PathLike, out_dir: str | os.PathLike, *, fmt:
     for item in items:
         key = item.output.resolve()
         if key in seen:
-            raise DataError(f"{item.video} and {seen[key].video} would both write {item.output}; give the CSV an "
-                            "'output' column or rename one of them")
+            raise DataError(
+                f"{item.video} and {seen[key].video} would both write {item.output}; give the CSV an "
+                "'output' column or rename one of them"
+            )
         seen[key] = item
     return items
 
@@ -118,7 +134,9 @@ def _read_csv(path: Path, out_dir: Path, fmt: str) -> list[BatchItem]:
         raise DataError(f"{path}: the header needs a 'path' column (then optional {', '.join(CSV_COLUMNS)})")
     unknown = [h for h in header if h not in CSV_COLUMNS and h != col]
     if unknown:
-        raise DataError(f"{path}: unknown column(s) {', '.join(unknown)}; allowed: path, {', '.join(CSV_COLUMNS)}")
+        raise DataError(
+            f"{path}: unknown column(s) {', '.join(unknown)}; allowed: path, {', '.join(CSV_COLUMNS)}"
+        )
     items = []
     for i, row in enumerate(rows, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
@@ -135,8 +153,10 @@ def _read_csv(path: Path, out_dir: Path, fmt: str) -> list[BatchItem]:
             try:
                 overrides[key] = parse(cell)
             except ValueError:
-                raise DataError(f"{path}: line {i}, column {key}: {cell!r} is not a valid "
-                                f"{'whole number' if parse is int else 'number'}") from None
+                raise DataError(
+                    f"{path}: line {i}, column {key}: {cell!r} is not a valid "
+                    f"{'whole number' if parse is int else 'number'}"
+                ) from None
             if key in _PATH_COLUMNS:
                 overrides[key] = str(_relative(path, cell))
         out = Path(row["output"]) if row.get("output") else _output_for(video, out_dir, fmt)
@@ -153,9 +173,16 @@ def _relative(csv_path: Path, cell: str) -> Path:
     return p if p.is_absolute() else csv_path.parent / p
 
 
-def run_batch(pipe: Any, items: list[BatchItem], opts: Any, *, model_info: dict[str, Any] | None = None,
-              device: str | None = None, log: Callable[[str], None] = print, show_progress: bool | None = None
-              ) -> BatchSummary:
+def run_batch(
+    pipe: Any,
+    items: list[BatchItem],
+    opts: Any,
+    *,
+    model_info: dict[str, Any] | None = None,
+    device: str | None = None,
+    log: Callable[[str], None] = print,
+    show_progress: bool | None = None,
+) -> BatchSummary:
     """Generate every item; a failing item is reported and the others continue.
 
     Args:
@@ -174,19 +201,27 @@ def run_batch(pipe: Any, items: list[BatchItem], opts: Any, *, model_info: dict[
 
     summary = BatchSummary()
     t0 = time.perf_counter()
-    bar = tqdm(items, desc="videos", unit="video", disable=None if show_progress is None else not show_progress)
+    bar = tqdm(
+        items, desc="videos", unit="video", disable=None if show_progress is None else not show_progress
+    )
     for item in bar:
         try:
             item_opts = dataclasses.replace(opts, **item.overrides)
             configure_threads()  # the machine's load changes during a long batch
             result = generate_audio(pipe, item.video, item_opts)
-            written = write_outputs(result, item.video, item.output, item_opts, model_info=model_info, device=device)
+            written = write_outputs(
+                result, item.video, item.output, item_opts, model_info=model_info, device=device
+            )
             summary.done.append((item, written["output"]))
             log(f"{item.output}: {result.end - result.start:.2f} s, seed {result.seed}")
         except FoleykitError as e:
             summary.failed.append((item, str(e)))
             log(f"foleykit: error: {item.video}: {e}")
-        except (RuntimeError, ValueError, OSError) as e:  # an unexpected failure on one file must not stop the rest
+        except (
+            RuntimeError,
+            ValueError,
+            OSError,
+        ) as e:  # an unexpected failure on one file must not stop the rest
             summary.failed.append((item, f"{type(e).__name__}: {e}"))
             log(f"foleykit: error: {item.video}: unexpected {type(e).__name__}: {e}")
     summary.seconds = time.perf_counter() - t0

@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 
 
-def save_debug_model(path: str | os.PathLike, *, recipe: str = "foleykit_demo", audible: bool = True,
-                     window: float | None = None) -> Path:
+def save_debug_model(
+    path: str | os.PathLike,
+    *,
+    recipe: str = "foleykit_demo",
+    audible: bool = True,
+    window: float | None = None,
+) -> Path:
     """Build a recipe's debug twin (random weights, < 1 s) and save it as a model folder.
 
     Args:

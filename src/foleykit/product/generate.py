@@ -87,10 +87,13 @@ class GenerateOptions:
             raise ConfigError(f"--steps must be >= 1, got {self.steps}")
         if self.guidance is not None and not (math.isfinite(self.guidance) and self.guidance >= 0):
             raise ConfigError(f"--guidance must be a number >= 0, got {self.guidance}")
-        if self.control_scale is not None and not (math.isfinite(self.control_scale) and self.control_scale >= 0):
+        if self.control_scale is not None and not (
+            math.isfinite(self.control_scale) and self.control_scale >= 0
+        ):
             raise ConfigError(f"--control-scale must be a number >= 0, got {self.control_scale}")
         if self.follow_envelope is not None and not (
-                math.isfinite(self.follow_envelope) and 0 <= self.follow_envelope <= 1):
+            math.isfinite(self.follow_envelope) and 0 <= self.follow_envelope <= 1
+        ):
             raise ConfigError(f"--follow-envelope must be a number from 0 to 1, got {self.follow_envelope}")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise ConfigError(f"--start must be >= 0 seconds, got {self.start}")
@@ -161,7 +164,9 @@ def check_video(video: str | os.PathLike) -> Any:
 def _segment(info: Any, opts: GenerateOptions, video: Any) -> tuple[float, float, float]:
     vdur = float(info.video_duration or info.duration)
     if opts.start >= vdur:
-        raise ZeroDurationError(f"{video}: --start {opts.start:g} s is at or past the end of the video ({vdur:.2f} s)")
+        raise ZeroDurationError(
+            f"{video}: --start {opts.start:g} s is at or past the end of the video ({vdur:.2f} s)"
+        )
     end = vdur if opts.duration is None else min(vdur, opts.start + opts.duration)
     return float(opts.start), float(end), vdur
 
@@ -180,16 +185,21 @@ def _window_control(c: Any, w: Window) -> Any:
     """The frames of a full-segment control under one window (no error at the rounding edges)."""
     i0 = max(0, round((w.start - c.start) * c.rate))
     n = max(1, round(w.duration * c.rate))
-    values = c.values[i0:i0 + n]
+    values = c.values[i0 : i0 + n]
     if len(values) == 0:
         values = c.values[-1:]
     return c.replace(values=values.copy(), start=w.start).fit(n)
 
 
-def _resolve_controls(pipe: Any, video: Any, opts: GenerateOptions, seg: tuple[float, float],
-                      plan: list[Window], features: WindowFeatures | None = None,
-                      timings: dict[str, float] | None = None
-                      ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+def _resolve_controls(
+    pipe: Any,
+    video: Any,
+    opts: GenerateOptions,
+    seg: tuple[float, float],
+    plan: list[Window],
+    features: WindowFeatures | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     start, end = seg
     notes: list[str] = []
     controls: dict[str, Any] = {}
@@ -198,13 +208,19 @@ def _resolve_controls(pipe: Any, video: Any, opts: GenerateOptions, seg: tuple[f
         from foleykit.controls import TemporalControl
 
         c = opts.control if isinstance(opts.control, TemporalControl) else load_control_file(opts.control)
-        label = "control" if isinstance(opts.control, TemporalControl) else f"control file {Path(opts.control).name}"
+        label = (
+            "control"
+            if isinstance(opts.control, TemporalControl)
+            else f"control file {Path(opts.control).name}"
+        )
         for name, ctl in assign_controls(pipe, [c]).items():
             controls[name], n = fit_control(ctl, start=start, duration=end - start, what=label)
             notes += n
             sources[name] = "given" if isinstance(opts.control, TemporalControl) else "file"
     elif opts.control_from_audio is not None:
-        controls, notes = controls_from_audio(pipe, opts.control_from_audio, start=start, duration=end - start)
+        controls, notes = controls_from_audio(
+            pipe, opts.control_from_audio, start=start, duration=end - start
+        )
         sources = {n: "audio" for n in controls}
     for name in controls:
         notes += rate_note(pipe, name, controls[name])
@@ -216,8 +232,9 @@ def _resolve_controls(pipe: Any, video: Any, opts: GenerateOptions, seg: tuple[f
     return controls, sources, notes
 
 
-def plan_for(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None
-             ) -> tuple[list[Window], list[float], Any]:
+def plan_for(
+    pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None
+) -> tuple[list[Window], list[float], Any]:
     """The window plan (and scene cuts, video info) that :func:`generate_audio` uses for a whole segment."""
     opts = opts or GenerateOptions()
     info = check_video(video)
@@ -227,7 +244,9 @@ def plan_for(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None =
     return plan_windows(start, end, window=window, overlap=overlap, grid=grid, cuts=cuts), cuts, info
 
 
-def predict_timing(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None) -> dict[str, Any]:
+def predict_timing(
+    pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None
+) -> dict[str, Any]:
     """The timing controls the model predicts for a video segment (``opts.start`` / ``opts.duration``), by
     adapter name, over the same windows as :func:`generate_audio`: the curve a sound designer edits and feeds
     back with ``--control``.
@@ -241,8 +260,9 @@ def predict_timing(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     return predict_controls(pipe, video, plan)
 
 
-def read_previous(path: str | os.PathLike, *, sample_rate: int, start: float, num_samples: int,
-                  origin: float = 0.0) -> np.ndarray:
+def read_previous(
+    path: str | os.PathLike, *, sample_rate: int, start: float, num_samples: int, origin: float = 0.0
+) -> np.ndarray:
     """The audio of a previous result over the segment, ``float32 (num_samples,)``.
 
     Args:
@@ -264,13 +284,18 @@ def read_previous(path: str | os.PathLike, *, sample_rate: int, start: float, nu
     i0 = round((start - offset) * sample_rate)  # index in wav of the segment's first sample
     src0, dst0 = max(0, i0), max(0, -i0)
     n = max(0, min(len(wav) - src0, num_samples - dst0))
-    out[dst0:dst0 + n] = wav[src0:src0 + n]
+    out[dst0 : dst0 + n] = wav[src0 : src0 + n]
     return out
 
 
-def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None, *,
-                   previous_origin: float = 0.0, progress: Callable[[int, int], None] | None = None
-                   ) -> GenerationResult:
+def generate_audio(
+    pipe: Any,
+    video: str | os.PathLike,
+    opts: GenerateOptions | None = None,
+    *,
+    previous_origin: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> GenerationResult:
     """Generate the soundtrack of a video (or of ``[opts.start, opts.start + opts.duration)``).
 
     Long segments are generated window by window (:func:`foleykit.product.windows.plan_windows`): each window
@@ -302,9 +327,13 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     if opts.regenerate is not None:
         r0, r1 = opts.regenerate
         if r0 < start - 1e-6 or r1 > end + 1e-6:
-            raise ConfigError(f"--regenerate {r0:g}-{r1:g} lies outside the generated segment {start:g}-{end:g} s")
+            raise ConfigError(
+                f"--regenerate {r0:g}-{r1:g} lies outside the generated segment {start:g}-{end:g} s"
+            )
         region = (max(r0, start), min(r1, end))
-        base = read_previous(opts.previous, sample_rate=sr, start=start, num_samples=n_total, origin=previous_origin)
+        base = read_previous(
+            opts.previous, sample_rate=sr, start=start, num_samples=n_total, origin=previous_origin
+        )
         context = min(window / 4, 2.0)
         span = (max(start, region[0] - context), min(end, region[1] + context))
         span = (start + math.floor((span[0] - start) / grid) * grid, span[1])
@@ -321,27 +350,47 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     controls, sources, notes = _resolve_controls(pipe, video, opts, (start, end), plan, features, timings)
     # the rest of resolving the controls (files, recordings, stitching); decoding, features and the
     # predictors have their own entries
-    timings["controls"] = time.perf_counter() - clock - timings.get("timing_prediction", 0.0) - (
-        sum(features.timings.values()) if features is not None else 0.0)
+    timings["controls"] = (
+        time.perf_counter()
+        - clock
+        - timings.get("timing_prediction", 0.0)
+        - (sum(features.timings.values()) if features is not None else 0.0)
+    )
     ref = read_reference_sound(opts.audio_prompt, sr) if opts.audio_prompt else None
     seed = int(opts.seed) if opts.seed is not None else secrets.randbelow(2**31)
     steps = int(opts.steps or pipe.defaults["num_inference_steps"])
     guidance = float(opts.guidance if opts.guidance is not None else pipe.defaults["guidance_scale"])
-    weights = {n: float(opts.control_scale) for n in pipe.adapters} if opts.control_scale is not None else None
+    weights = (
+        {n: float(opts.control_scale) for n in pipe.adapters} if opts.control_scale is not None else None
+    )
 
     from foleykit.product.runtime import conditions_encoded_once
 
     timeline = Timeline(start=span[0], num_samples=round((span[1] - span[0]) * sr), sample_rate=sr)
     with conditions_encoded_once(pipe):
         for k, w in enumerate(plan):
-            init, mask = _known_latents(pipe, w, plan[k - 1] if k else None, timeline, base, start, region, grid)
+            init, mask = _known_latents(
+                pipe, w, plan[k - 1] if k else None, timeline, base, start, region, grid
+            )
             feats = features.features(w) if features is not None else None
-            out = pipe(video, video_features=feats, prompt=opts.prompt or None,
-                       negative_prompt=opts.negative_prompt or None, reference_audio=ref, reference_sample_rate=sr if ref is not None else None,
-                       controls={n: _window_control(c, w) for n, c in controls.items()},
-                       start=w.start, duration=w.duration, num_inference_steps=steps, guidance_scale=guidance,
-                       adapter_weights=weights, seed=seed, init_latents=init, inpaint_mask=mask,
-                       follow_envelope=opts.follow_envelope)
+            out = pipe(
+                video,
+                video_features=feats,
+                prompt=opts.prompt or None,
+                negative_prompt=opts.negative_prompt or None,
+                reference_audio=ref,
+                reference_sample_rate=sr if ref is not None else None,
+                controls={n: _window_control(c, w) for n, c in controls.items()},
+                start=w.start,
+                duration=w.duration,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                adapter_weights=weights,
+                seed=seed,
+                init_latents=init,
+                inpaint_mask=mask,
+                follow_envelope=opts.follow_envelope,
+            )
             timeline.place(w, out.audio if out.audio.ndim == 1 else out.audio.mean(axis=0))
             for key, v in out.timings.items():
                 if key != "total":
@@ -354,20 +403,45 @@ def generate_audio(pipe: Any, video: str | os.PathLike, opts: GenerateOptions | 
     regenerated = None
     if base is not None:
         audio, fade = _splice(base, timeline, start, region, sr)
-        regenerated = {"from": str(opts.previous), "region": [round(region[0], 6), round(region[1], 6)],
-                       "fade": fade}
+        regenerated = {
+            "from": str(opts.previous),
+            "region": [round(region[0], 6), round(region[1], 6)],
+            "fade": fade,
+        }
     else:
         audio = timeline.audio
     timings["total"] = time.perf_counter() - t0
-    return GenerationResult(audio=audio, sample_rate=sr, start=start, end=end, video_duration=vdur,
-                            controls=controls, control_sources=sources, windows=plan, cuts=cuts, seed=seed,
-                            steps=steps, guidance=guidance, control_scale=opts.control_scale, notes=notes,
-                            timings=timings, regenerated=regenerated,
-                            precision=str(getattr(pipe, "precision", "fp32")))
+    return GenerationResult(
+        audio=audio,
+        sample_rate=sr,
+        start=start,
+        end=end,
+        video_duration=vdur,
+        controls=controls,
+        control_sources=sources,
+        windows=plan,
+        cuts=cuts,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        control_scale=opts.control_scale,
+        notes=notes,
+        timings=timings,
+        regenerated=regenerated,
+        precision=str(getattr(pipe, "precision", "fp32")),
+    )
 
 
-def _known_latents(pipe: Any, w: Window, prev: Window | None, timeline: Timeline, base: np.ndarray | None,
-                   seg_start: float, region: tuple[float, float] | None, grid: float):
+def _known_latents(
+    pipe: Any,
+    w: Window,
+    prev: Window | None,
+    timeline: Timeline,
+    base: np.ndarray | None,
+    seg_start: float,
+    region: tuple[float, float] | None,
+    grid: float,
+):
     """``(init_latents, inpaint_mask)`` of a window, or ``(None, None)`` when everything is generated.
 
     Kept latent frames: the overlap with the previous window (continuation) and, in a regeneration, every
@@ -389,20 +463,24 @@ def _known_latents(pipe: Any, w: Window, prev: Window | None, timeline: Timeline
     src = np.zeros(seq.padded_num_samples, np.float32)
     if base is not None:
         i0 = round((w.start - seg_start) * sr)
-        part = base[i0:i0 + len(src)]
-        src[:len(part)] = part
+        part = base[i0 : i0 + len(src)]
+        src[: len(part)] = part
     if prev is not None and w.join_in == "overlap":
         done = timeline.span(w.start, prev.end)
-        src[:len(done)] = done
+        src[: len(done)] = done
     init = pipe.encode_audio(src, sr)
     if init.shape[2] != n_lat:  # the codec padded differently: align on the latent grid
-        init = init[:, :, :n_lat] if init.shape[2] > n_lat else torch.nn.functional.pad(
-            init, (0, 0) * (init.ndim - 3) + (0, n_lat - init.shape[2]))
+        init = (
+            init[:, :, :n_lat]
+            if init.shape[2] > n_lat
+            else torch.nn.functional.pad(init, (0, 0) * (init.ndim - 3) + (0, n_lat - init.shape[2]))
+        )
     return init, torch.from_numpy((~keep).astype(np.float32))
 
 
-def _splice(base: np.ndarray, timeline: Timeline, seg_start: float, region: tuple[float, float], sr: int
-            ) -> tuple[np.ndarray, float]:
+def _splice(
+    base: np.ndarray, timeline: Timeline, seg_start: float, region: tuple[float, float], sr: int
+) -> tuple[np.ndarray, float]:
     """The previous audio with ``region`` replaced by the new one, crossfaded inside the region's edges."""
     out = base.copy()
     i0, i1 = round((region[0] - seg_start) * sr), round((region[1] - seg_start) * sr)
@@ -410,9 +488,9 @@ def _splice(base: np.ndarray, timeline: Timeline, seg_start: float, region: tupl
     new = timeline.span(region[0], region[1])[: i1 - i0]
     fade = min(REGION_FADE, (region[1] - region[0]) / 4)
     nf = min(round(fade * sr), len(new) // 2)
-    out[i0 + (nf if i0 > 0 else 0):i0 + len(new)] = new[(nf if i0 > 0 else 0):]
+    out[i0 + (nf if i0 > 0 else 0) : i0 + len(new)] = new[(nf if i0 > 0 else 0) :]
     if i0 > 0 and nf:
         crossfade_into(out, new[:nf], i0)
     if i1 < len(out) and nf:
-        crossfade_into(out, base[i1 - nf:i1].copy(), i1 - nf)
+        crossfade_into(out, base[i1 - nf : i1].copy(), i1 - nf)
     return out, round(nf / sr, 6)

@@ -23,7 +23,9 @@ SILENCE_PEAK = 1e-4
 MIN_CONTROL_COVERAGE = 0.5
 
 
-def read_reference_sound(path: str | os.PathLike, sample_rate: int, *, what: str = "reference sound") -> np.ndarray:
+def read_reference_sound(
+    path: str | os.PathLike, sample_rate: int, *, what: str = "reference sound"
+) -> np.ndarray:
     """Read a sound for ``--audio-prompt`` / ``--control-from-audio`` as ``float32 (T,)`` at ``sample_rate``.
 
     Raises:
@@ -35,10 +37,14 @@ def read_reference_sound(path: str | os.PathLike, sample_rate: int, *, what: str
     wav = read_audio(path, sample_rate=sample_rate, mono=True)
     seconds = len(wav) / sample_rate
     if seconds < MIN_REFERENCE_SECONDS:
-        raise MediaError(f"{path}: the {what} lasts {seconds:.3f} s; give at least {MIN_REFERENCE_SECONDS} s of sound")
+        raise MediaError(
+            f"{path}: the {what} lasts {seconds:.3f} s; give at least {MIN_REFERENCE_SECONDS} s of sound"
+        )
     peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
     if peak < SILENCE_PEAK:
-        raise MediaError(f"{path}: the {what} is silent (peak {peak:.1e}); give a recording with audible sound")
+        raise MediaError(
+            f"{path}: the {what} is silent (peak {peak:.1e}); give a recording with audible sound"
+        )
     return wav
 
 
@@ -68,7 +74,8 @@ def assign_controls(pipe: Any, controls: list[Any]) -> dict[str, Any]:
             raise ControlError(
                 f"this model follows a {wanted!r} timing control, but the file holds {c.kind!r}. Make one with "
                 f"`foleykit controls predict VIDEO -o timing.csv` or `foleykit controls extract SOUND --kind "
-                f"{next(iter(kinds.values()))} -o timing.csv`")
+                f"{next(iter(kinds.values()))} -o timing.csv`"
+            )
         out[name] = c
     return out
 
@@ -93,22 +100,29 @@ def fit_control(control: Any, *, start: float, duration: float, what: str) -> tu
     if control.start <= start + half and control.end >= end - half:
         i0 = round((start - control.start) * control.rate)
         n = max(1, round(duration * control.rate))
-        c = control.replace(values=control.values[i0:i0 + n].copy(), start=start)
+        c = control.replace(values=control.values[i0 : i0 + n].copy(), start=start)
         if control.num_frames - c.num_frames > 1:
-            notes.append(f"{what} covers {control.start:g}-{control.end:g} s; its {start:g}-{end:g} s are used "
-                         "(the rest is trimmed)")
+            notes.append(
+                f"{what} covers {control.start:g}-{control.end:g} s; its {start:g}-{end:g} s are used "
+                "(the rest is trimmed)"
+            )
         return (c.fit(n) if c.num_frames < n else c), notes
     if abs(control.start - start) > half and abs(control.start) > half:
-        notes.append(f"{what} starts at {control.start:g} s; it is taken as starting at the segment start "
-                     f"({start:g} s)")
+        notes.append(
+            f"{what} starts at {control.start:g} s; it is taken as starting at the segment start "
+            f"({start:g} s)"
+        )
     if control.duration < MIN_CONTROL_COVERAGE * duration:
         raise ControlError(
             f"{what} covers {control.duration:.2f} s, less than half of the {duration:.2f} s to generate. Make it "
-            f"cover the video (`foleykit controls predict VIDEO -o timing.csv`) or generate a part with --duration")
+            f"cover the video (`foleykit controls predict VIDEO -o timing.csv`) or generate a part with --duration"
+        )
     n = max(1, round(duration * control.rate))
     if n > control.num_frames:
-        notes.append(f"{what} covers {control.duration:.2f} s of {duration:.2f} s; the rest was padded "
-                     f"({'zeros' if control.is_event or control.is_class else 'last value repeated'})")
+        notes.append(
+            f"{what} covers {control.duration:.2f} s of {duration:.2f} s; the rest was padded "
+            f"({'zeros' if control.is_event or control.is_class else 'last value repeated'})"
+        )
     elif n < control.num_frames:
         notes.append(f"{what} covers {control.duration:.2f} s; trimmed to the {duration:.2f} s generated")
     return control.fit(n).replace(start=start), notes
@@ -129,16 +143,22 @@ def rate_note(pipe: Any, name: str, control: Any) -> list[str]:
     from foleykit.controls.base import TemporalControl  # noqa: F401  (type only)
 
     adapter = pipe.adapters[name]
-    rates = {"control": pipe.seq.control_rate, "mel": pipe.seq.mel_rate, "energy": pipe.seq.mel_rate,
-             "latent": pipe.seq.latent_rate, "video": pipe.seq.video_fps}
+    rates = {
+        "control": pipe.seq.control_rate,
+        "mel": pipe.seq.mel_rate,
+        "energy": pipe.seq.mel_rate,
+        "latent": pipe.seq.latent_rate,
+        "video": pipe.seq.video_fps,
+    }
     target = rates.get(adapter.grid)
     if target is not None and abs(control.rate - target) > 1e-6 * target:
         return [f"control {name!r} at {control.rate:g} Hz is resampled to the model's {target:g} Hz"]
     return []
 
 
-def controls_from_audio(pipe: Any, path: str | os.PathLike, *, start: float, duration: float
-                        ) -> tuple[dict[str, Any], list[str]]:
+def controls_from_audio(
+    pipe: Any, path: str | os.PathLike, *, start: float, duration: float
+) -> tuple[dict[str, Any], list[str]]:
     """Timing controls measured on a reference recording (ReWaS's energy_audio mode, any control kind).
 
     The recording's time 0 is aligned with the segment start.
@@ -156,8 +176,9 @@ def controls_from_audio(pipe: Any, path: str | os.PathLike, *, start: float, dur
     for name, kind in kinds.items():
         c = pipe.control_from_audio(kind, wav, sr, rec_seq, 0.0)
         c.meta["input"] = str(path)
-        out[name], n = fit_control(c.replace(start=start), start=start, duration=duration,
-                                   what=f"timing recording {Path(path).name}")
+        out[name], n = fit_control(
+            c.replace(start=start), start=start, duration=duration, what=f"timing recording {Path(path).name}"
+        )
         notes += n
     return out, notes
 
@@ -193,8 +214,9 @@ class WindowFeatures:
             seq = pipe.seq.with_duration(window.duration)
             size = getattr(pipe.video_encoder, "input_size", None)
             t0 = time.perf_counter()
-            frames = read_video(self.video, fps=seq.video_fps, size=size, start=window.start,
-                                duration=seq.duration).frames
+            frames = read_video(
+                self.video, fps=seq.video_fps, size=size, start=window.start, duration=seq.duration
+            ).frames
             t1 = time.perf_counter()
             with torch.no_grad():
                 self.cache[key] = pipe.video_encoder.encode(frames).to(pipe.device)
@@ -203,9 +225,14 @@ class WindowFeatures:
         return self.cache[key]
 
 
-def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any], *,
-                     features: WindowFeatures | None = None, timings: dict[str, float] | None = None
-                     ) -> dict[str, Any]:
+def predict_controls(
+    pipe: Any,
+    video: str | os.PathLike,
+    windows: list[Any],
+    *,
+    features: WindowFeatures | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """The model's predicted timing controls over the windows' span, one prediction per window, stitched at
     the middle of each overlap.
 
@@ -230,8 +257,10 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any], *,
     kinds = adapter_kinds(pipe)
     missing = sorted({k for k in kinds.values() if k not in pipe.predictors})
     if missing:
-        raise ConfigError(f"this model has no timing predictor for {', '.join(missing)}; give the timing with "
-                          f"--control FILE or --control-from-audio SOUND")
+        raise ConfigError(
+            f"this model has no timing predictor for {', '.join(missing)}; give the timing with "
+            f"--control FILE or --control-from-audio SOUND"
+        )
     if pipe.video_encoder is None:
         raise ConfigError("this model has no video encoder; it cannot predict timing from a video")
     features = features if features is not None else WindowFeatures(pipe, video)
@@ -262,7 +291,7 @@ def predict_controls(pipe: Any, video: str | os.PathLike, windows: list[Any], *,
                 values = np.zeros(n, dtype=v.dtype)
             i0, i1 = round((lo - seg_start) * rate), min(n, round((hi - seg_start) * rate))
             j0 = round((lo - c.start) * rate)
-            values[i0:i1] = v[j0:j0 + (i1 - i0)]
+            values[i0:i1] = v[j0 : j0 + (i1 - i0)]
         meta = dict(pieces[0][2].meta, input=str(video), windows=len(windows))
         out[name] = TemporalControl(pieces[0][2].kind, values, rate, seg_start, meta)
     return out

@@ -26,24 +26,31 @@ INPUT_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg",
 SIDECAR_VERSION = 1
 
 
-def check_output(out: str | os.PathLike, *, video: str | os.PathLike | None = None,
-                 keep_original_audio: bool = False) -> Path:
+def check_output(
+    out: str | os.PathLike, *, video: str | os.PathLike | None = None, keep_original_audio: bool = False
+) -> Path:
     """Validate an output path before any work: a known suffix, not a folder, not the input video."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in VIDEO_SUFFIXES + AUDIO_SUFFIXES:
-        raise ConfigError(f"output {out}: use a name ending in {', '.join(VIDEO_SUFFIXES + AUDIO_SUFFIXES)} "
-                          "(a video with the new sound, or the sound alone)")
+        raise ConfigError(
+            f"output {out}: use a name ending in {', '.join(VIDEO_SUFFIXES + AUDIO_SUFFIXES)} "
+            "(a video with the new sound, or the sound alone)"
+        )
     if out.is_dir():
         raise ConfigError(f"output {out} is a folder; give a file name")
     if video is not None and out.exists() and Path(video).exists() and out.resolve() == Path(video).resolve():
         raise ConfigError(f"output {out} is the input video; choose another file name")
     if keep_original_audio and suffix in AUDIO_SUFFIXES:
-        raise ConfigError("--keep-original-audio applies to video outputs (.mp4, .mov, .mkv), not to audio files")
+        raise ConfigError(
+            "--keep-original-audio applies to video outputs (.mp4, .mov, .mkv), not to audio files"
+        )
     return out
 
 
-def companion_paths(out: str | os.PathLike, control_names: list[str] | tuple[str, ...] = ()) -> dict[str, Path]:
+def companion_paths(
+    out: str | os.PathLike, control_names: list[str] | tuple[str, ...] = ()
+) -> dict[str, Path]:
     """The files written next to ``out``: ``sidecar`` (same stem, ``.json``) and, per adapter, the timing
     ``<stem>_timing.csv`` / ``.png`` (``<stem>_timing_<adapter>.*`` when the model has several adapters)."""
     out = Path(out)
@@ -83,20 +90,26 @@ _FILE_OPTIONS = ("audio_prompt", "control", "control_from_audio", "previous")
 _FILE_FLAGS = ("--audio-prompt", "--control", "--control-from-audio")
 
 
-def reproduce_command(video: str | os.PathLike, out: str | os.PathLike, opts: Any, result: Any,
-                      model_name: str | None) -> str:
+def reproduce_command(
+    video: str | os.PathLike, out: str | os.PathLike, opts: Any, result: Any, model_name: str | None
+) -> str:
     """A ``foleykit generate`` command line that reproduces the result (same seed and settings)."""
+
     def absolute(p: Any) -> str:
         return str(Path(p).resolve())
 
     args = ["foleykit", "generate", absolute(video), "-o", absolute(out)]
     if model_name:
         args += ["--model", model_name]
-    for flag, value in (("--prompt", opts.prompt), ("--negative-prompt", opts.negative_prompt),
-                        ("--audio-prompt", opts.audio_prompt),
-                        ("--control", opts.control if isinstance(opts.control, (str, os.PathLike)) else None),
-                        ("--control-from-audio", opts.control_from_audio), ("--control-scale", opts.control_scale),
-                        ("--follow-envelope", opts.follow_envelope)):
+    for flag, value in (
+        ("--prompt", opts.prompt),
+        ("--negative-prompt", opts.negative_prompt),
+        ("--audio-prompt", opts.audio_prompt),
+        ("--control", opts.control if isinstance(opts.control, (str, os.PathLike)) else None),
+        ("--control-from-audio", opts.control_from_audio),
+        ("--control-scale", opts.control_scale),
+        ("--follow-envelope", opts.follow_envelope),
+    ):
         if value not in (None, ""):
             args += [flag, absolute(value) if flag in _FILE_FLAGS else str(value)]
     args += ["--steps", str(result.steps), "--guidance", f"{result.guidance:g}", "--seed", str(result.seed)]
@@ -113,36 +126,66 @@ def reproduce_command(video: str | os.PathLike, out: str | os.PathLike, opts: An
     if opts.keep_original_audio:
         args.append("--keep-original-audio")
     if opts.regenerate is not None:
-        args += ["--regenerate", f"{opts.regenerate[0]:g}-{opts.regenerate[1]:g}", "--from", absolute(opts.previous)]
+        args += [
+            "--regenerate",
+            f"{opts.regenerate[0]:g}-{opts.regenerate[1]:g}",
+            "--from",
+            absolute(opts.previous),
+        ]
     return shlex.join(args)
 
 
-def sidecar(video: str | os.PathLike, out: Path, opts: Any, result: Any, model_info: dict[str, Any],
-            files: dict[str, Path], *, device: str | None = None) -> dict[str, Any]:
+def sidecar(
+    video: str | os.PathLike,
+    out: Path,
+    opts: Any,
+    result: Any,
+    model_info: dict[str, Any],
+    files: dict[str, Path],
+    *,
+    device: str | None = None,
+) -> dict[str, Any]:
     """The sidecar document: every parameter, the seed, the model and foleykit versions, timings."""
     import foleykit
 
     opt = {k: v for k, v in vars(opts).items() if k not in ("control",)}
-    opt["control"] = str(opts.control) if isinstance(opts.control, (str, os.PathLike)) else (
-        "in-memory control" if opts.control is not None else None)
+    opt["control"] = (
+        str(opts.control)
+        if isinstance(opts.control, (str, os.PathLike))
+        else ("in-memory control" if opts.control is not None else None)
+    )
     for key in _FILE_OPTIONS:  # absolute, so that a regeneration / the reproduce command works from anywhere
         if isinstance(opt.get(key), (str, os.PathLike)) and opt[key] != "in-memory control":
             opt[key] = str(Path(opt[key]).resolve())
     opt["regenerate"] = list(opts.regenerate) if opts.regenerate is not None else None
-    opt.update(seed=result.seed, steps=result.steps, guidance=result.guidance, control_scale=result.control_scale)
+    opt.update(
+        seed=result.seed, steps=result.steps, guidance=result.guidance, control_scale=result.control_scale
+    )
     return {
         "foleykit": {"version": foleykit.__version__, "sidecar_version": SIDECAR_VERSION},
         "command": "generate",
         "input": {"video": str(Path(video).resolve()), "video_duration": round(result.video_duration, 6)},
-        "output": {"path": str(out.resolve()), "segment": [round(result.start, 6), round(result.end, 6)],
-                   "sample_rate": result.sample_rate, "samples": len(result.audio),
-                   "files": {k: p.name for k, p in files.items()}},
+        "output": {
+            "path": str(out.resolve()),
+            "segment": [round(result.start, 6), round(result.end, 6)],
+            "sample_rate": result.sample_rate,
+            "samples": len(result.audio),
+            "files": {k: p.name for k, p in files.items()},
+        },
         "model": model_info,
         "device": device,
         "precision": getattr(result, "precision", "fp32"),
         "parameters": opt,
-        "controls": {n: {"source": result.control_sources.get(n), "kind": c.kind, "rate": c.rate,
-                         "frames": c.num_frames, "start": round(c.start, 6)} for n, c in result.controls.items()},
+        "controls": {
+            n: {
+                "source": result.control_sources.get(n),
+                "kind": c.kind,
+                "rate": c.rate,
+                "frames": c.num_frames,
+                "start": round(c.start, 6),
+            }
+            for n, c in result.controls.items()
+        },
         "windows": [w.to_dict() for w in result.windows],
         "scene_cuts": [round(c, 6) for c in result.cuts],
         "regenerated": result.regenerated,
@@ -160,9 +203,16 @@ def _model_arg(model_info: dict[str, Any]) -> str | None:
     return name
 
 
-def write_outputs(result: Any, video: str | os.PathLike, out: str | os.PathLike, opts: Any, *,
-                  model_info: dict[str, Any] | None = None, device: str | None = None,
-                  write_audio_copy: Path | None = None) -> dict[str, Path]:
+def write_outputs(
+    result: Any,
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    opts: Any,
+    *,
+    model_info: dict[str, Any] | None = None,
+    device: str | None = None,
+    write_audio_copy: Path | None = None,
+) -> dict[str, Path]:
     """Write a :class:`~foleykit.product.generate.GenerationResult` and its companions, all or nothing.
 
     A video output is the input video stream copied untouched with the generated audio as its (default) track,
@@ -196,7 +246,7 @@ def write_outputs(result: Any, video: str | os.PathLike, out: str | os.PathLike,
             full = np.zeros(max(1, round(result.video_duration * sr)), np.float32)
             i0 = round(result.start * sr)
             n = min(len(result.audio), len(full) - i0)
-            full[i0:i0 + n] = result.audio[:n]
+            full[i0 : i0 + n] = result.audio[:n]
             mux(video, full, sr, tmp["output"], keep_original_audio=opts.keep_original_audio)
         else:
             write_audio(tmp["output"], result.audio, sr)
@@ -211,9 +261,13 @@ def write_outputs(result: Any, video: str | os.PathLike, out: str | os.PathLike,
                 c = result.controls[name]
                 c.save(tmp[f"csv:{name}"])
                 f0 = max(0, round((c.start - result.start) * mseq.mel_rate))  # the control's span of the mel
-                part = mel[:, f0:f0 + max(1, round(c.duration * mseq.mel_rate))]
-                c.plot(tmp[f"png:{name}"], spectrogram=part, spectrogram_rate=mseq.mel_rate,
-                       title=f"{name} timing ({result.control_sources.get(name)}) over the generated sound")
+                part = mel[:, f0 : f0 + max(1, round(c.duration * mseq.mel_rate))]
+                c.plot(
+                    tmp[f"png:{name}"],
+                    spectrogram=part,
+                    spectrogram_rate=mseq.mel_rate,
+                    title=f"{name} timing ({result.control_sources.get(name)}) over the generated sound",
+                )
         doc = sidecar(video, out, opts, result, model_info or {}, paths, device=device)
         tmp["sidecar"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         return dict(zip(paths, txn.commit()))

@@ -49,7 +49,9 @@ def resolve_device(name: str | None = "auto", *, env: dict[str, str] | None = No
         local = env.get("LOCAL_RANK")
         return f"cuda:{int(local)}" if local and local.isdigit() else "cuda"
     if name == "mps" and not has_mps:
-        raise ConfigError("--device mps: Apple's MPS backend is not available here; use --device cpu (or auto)")
+        raise ConfigError(
+            "--device mps: Apple's MPS backend is not available here; use --device cpu (or auto)"
+        )
     return name
 
 

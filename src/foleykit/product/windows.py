@@ -60,9 +60,18 @@ def cut_scores(frames: np.ndarray, *, bins: int = 16) -> tuple[np.ndarray, np.nd
     return hist, mad
 
 
-def detect_scene_cuts(video: str | os.PathLike, *, start: float = 0.0, end: float | None = None,
-                      fps: float = 25.0, size: int = 32, hist_threshold: float = 0.3, mad_threshold: float = 0.06,
-                      contrast: float = 3.0, chunk_seconds: float = 20.0) -> list[float]:
+def detect_scene_cuts(
+    video: str | os.PathLike,
+    *,
+    start: float = 0.0,
+    end: float | None = None,
+    fps: float = 25.0,
+    size: int = 32,
+    hist_threshold: float = 0.3,
+    mad_threshold: float = 0.06,
+    contrast: float = 3.0,
+    chunk_seconds: float = 20.0,
+) -> list[float]:
     """Hard cuts of a video from small frames (a cheap detector: histogram and pixel-difference jumps).
 
     Frames are decoded at ``fps`` with a short side of ``size`` pixels, ``chunk_seconds`` at a time (memory
@@ -110,7 +119,7 @@ def detect_scene_cuts(video: str | os.PathLike, *, start: float = 0.0, end: floa
     half = max(1, round(fps / 2))
     cuts = []
     for i in np.flatnonzero((hist > hist_threshold) & (mad > mad_threshold)):
-        around = np.concatenate([hist[max(0, i - half):i], hist[i + 1:i + 1 + half]])
+        around = np.concatenate([hist[max(0, i - half) : i], hist[i + 1 : i + 1 + half]])
         base = float(np.median(around)) if around.size else 0.0
         if hist[i] > contrast * base:
             cuts.append(float(ts[i]))
@@ -144,9 +153,17 @@ class Window:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def plan_windows(start: float, end: float, *, window: float, overlap: float, grid: float,
-                 cuts: list[float] | tuple[float, ...] = (), cut_fade: float | None = None,
-                 min_fill: float = 0.5) -> list[Window]:
+def plan_windows(
+    start: float,
+    end: float,
+    *,
+    window: float,
+    overlap: float,
+    grid: float,
+    cuts: list[float] | tuple[float, ...] = (),
+    cut_fade: float | None = None,
+    min_fill: float = 0.5,
+) -> list[Window]:
     """Split ``[start, end)`` into windows of at most ``window`` seconds.
 
     Joins are placed, in order of preference: at the latest scene cut that leaves the current window at least
@@ -167,15 +184,19 @@ def plan_windows(start: float, end: float, *, window: float, overlap: float, gri
         The windows, in time order; consecutive windows overlap.
     """
     if not (end > start >= 0 and window > 0 and grid > 0):
-        raise ConfigError(f"plan_windows: need end > start >= 0 and positive window/grid, got start={start}, "
-                          f"end={end}, window={window}, grid={grid}")
+        raise ConfigError(
+            f"plan_windows: need end > start >= 0 and positive window/grid, got start={start}, "
+            f"end={end}, window={window}, grid={grid}"
+        )
     eps = 1e-9
     wg = math.floor(window / grid + eps)  # window length in grid frames
     og = max(1, round(overlap / grid))
     cg = max(2, round((cut_fade if cut_fade is not None else 2 * grid) / grid))
     if wg < 4 or og > wg // 2 - 1:
-        raise ConfigError(f"window {window} s / overlap {overlap} s: the window must hold at least 4 latent "
-                          "frames and the overlap less than half of it")
+        raise ConfigError(
+            f"window {window} s / overlap {overlap} s: the window must hold at least 4 latent "
+            "frames and the overlap less than half of it"
+        )
     total = (end - start) / grid  # segment length in grid frames (not necessarily whole)
     if total <= wg + eps:
         return [Window(start, end)]
@@ -237,10 +258,10 @@ def crossfade_into(out: np.ndarray, new: np.ndarray, i0: int) -> float:
     n = min(len(new), len(out) - i0)
     if n <= 0:
         return 0.0
-    old = out[i0:i0 + n]
+    old = out[i0 : i0 + n]
     rho = correlation(old, new[:n])
     g_out, g_in = crossfade_gains(n, rho)
-    out[i0:i0 + n] = g_out * old + g_in * new[:n]
+    out[i0 : i0 + n] = g_out * old + g_in * new[:n]
     return rho
 
 
@@ -264,7 +285,7 @@ class Timeline:
 
     def span(self, t0: float, t1: float) -> np.ndarray:
         """A view of ``[t0, t1)``."""
-        return self.audio[self.index(t0):self.index(t1)]
+        return self.audio[self.index(t0) : self.index(t1)]
 
     def place(self, window: Window, audio: np.ndarray) -> float:
         """Write a window's audio; the part overlapping what is already filled is crossfaded.
@@ -278,6 +299,6 @@ class Timeline:
             wav = np.pad(wav, (0, i1 - i0 - len(wav)))
         k = max(0, min(self.filled, i1) - i0)  # overlapping samples
         rho = crossfade_into(self.audio, wav[:k], i0) if k else 0.0
-        self.audio[i0 + k:i1] = wav[k:]
+        self.audio[i0 + k : i1] = wav[k:]
         self.filled = max(self.filled, i1)
         return rho

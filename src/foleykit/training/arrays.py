@@ -55,12 +55,16 @@ def read_index(store: str | os.PathLike) -> dict[str, Any]:
     """
     f = Path(store) / INDEX
     if not f.is_file():
-        raise DataError(f"{store} is not an array store (no {INDEX}); build it with "
-                        "`python -m foleykit.training.demo prepare`")
+        raise DataError(
+            f"{store} is not an array store (no {INDEX}); build it with "
+            "`python -m foleykit.training.demo prepare`"
+        )
     return json.loads(f.read_text(encoding="utf-8"))
 
 
-def _clip_arrays(record: Any, seq: SequenceConfig, decode_size: int, frame_size: int) -> dict[str, np.ndarray]:
+def _clip_arrays(
+    record: Any, seq: SequenceConfig, decode_size: int, frame_size: int
+) -> dict[str, np.ndarray]:
     """Decode one clip window and compute its arrays (what the pipeline computes at inference)."""
     import cv2
 
@@ -70,16 +74,25 @@ def _clip_arrays(record: Any, seq: SequenceConfig, decode_size: int, frame_size:
     from foleykit.training.targets import control_targets
 
     src = record.sidecar_wav if record.sidecar_wav.is_file() else record.path
-    wav = fit_length(read_audio(src, sample_rate=seq.sample_rate, start=record.start, duration=seq.duration),
-                     seq.num_samples).astype(np.float32)
-    clip = read_video(record.path, fps=seq.video_fps, size=decode_size, start=record.start, duration=seq.duration)
+    wav = fit_length(
+        read_audio(src, sample_rate=seq.sample_rate, start=record.start, duration=seq.duration),
+        seq.num_samples,
+    ).astype(np.float32)
+    clip = read_video(
+        record.path, fps=seq.video_fps, size=decode_size, start=record.start, duration=seq.duration
+    )
     frames = np.ascontiguousarray(fit_length(clip.frames, seq.num_video_frames))
     motion = MotionVideoEncoder(input_size=decode_size).encode(frames)[0].numpy()
     interp = cv2.INTER_AREA if min(frames.shape[1:3]) >= frame_size else cv2.INTER_LINEAR
     small = np.stack([cv2.resize(f, (frame_size, frame_size), interpolation=interp) for f in frames])
     tg = control_targets(wav, seq, ["rms", "rms_class"])
-    return {"audio": wav, "motion": motion.astype(np.float32), "frames": small, "rms": tg["rms"],
-            "rms_class": tg["rms_class"].astype(np.int16)}
+    return {
+        "audio": wav,
+        "motion": motion.astype(np.float32),
+        "frames": small,
+        "rms": tg["rms"],
+        "rms_class": tg["rms_class"].astype(np.int16),
+    }
 
 
 def _work(args: tuple[str, str, list[int], dict[str, Any]]) -> int:
@@ -93,7 +106,9 @@ def _work(args: tuple[str, str, list[int], dict[str, Any]]) -> int:
     seq = SequenceConfig(**meta["sequence"])
     records = load_records(meta["splits"][split]["source"])
     folder = Path(store) / split
-    arrays = {n: _open(folder / f"{n}.npy", "r+") for n in ("audio", "motion", "frames", "rms", "rms_class", "done")}
+    arrays = {
+        n: _open(folder / f"{n}.npy", "r+") for n in ("audio", "motion", "frames", "rms", "rms_class", "done")
+    }
     for i in indices:
         out = _clip_arrays(records[i], seq, meta["decode_size"], meta["frame_size"])
         for n, a in out.items():
@@ -105,9 +120,18 @@ def _work(args: tuple[str, str, list[int], dict[str, Any]]) -> int:
     return len(indices)
 
 
-def build_store(data: str | os.PathLike, store: str | os.PathLike, *, seq: SequenceConfig | None = None,
-                splits: Sequence[str] = SPLITS, decode_size: int = 96, frame_size: int = 64, workers: int = 1,
-                limit: int | None = None, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def build_store(
+    data: str | os.PathLike,
+    store: str | os.PathLike,
+    *,
+    seq: SequenceConfig | None = None,
+    splits: Sequence[str] = SPLITS,
+    decode_size: int = 96,
+    frame_size: int = 64,
+    workers: int = 1,
+    limit: int | None = None,
+    say: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
     """Decode every clip of ``data/<split>/`` once into the array store (resumable: finished clips are kept).
 
     Args:
@@ -130,12 +154,17 @@ def build_store(data: str | os.PathLike, store: str | os.PathLike, *, seq: Seque
 
     seq = seq or SequenceConfig()
     data, store = Path(data), Path(store)
-    meta: dict[str, Any] = {"sequence": {"sample_rate": seq.sample_rate, "duration": seq.duration},
-                            "decode_size": int(decode_size), "frame_size": int(frame_size), "splits": {}}
+    meta: dict[str, Any] = {
+        "sequence": {"sample_rate": seq.sample_rate, "duration": seq.duration},
+        "decode_size": int(decode_size),
+        "frame_size": int(frame_size),
+        "splits": {},
+    }
     if (store / INDEX).is_file():
         old = read_index(store)
-        if {k: old.get(k) for k in ("sequence", "decode_size", "frame_size")} != \
-                {k: meta[k] for k in ("sequence", "decode_size", "frame_size")}:
+        if {k: old.get(k) for k in ("sequence", "decode_size", "frame_size")} != {
+            k: meta[k] for k in ("sequence", "decode_size", "frame_size")
+        }:
             raise DataError(f"{store} holds arrays of another geometry; choose another folder")
         meta["splits"] = old.get("splits", {})
     found = [s for s in splits if (data / s).is_dir()]
@@ -146,13 +175,23 @@ def build_store(data: str | os.PathLike, store: str | os.PathLike, *, seq: Seque
         records = load_records(data / split)[: limit or None]
         n = len(records)
         cats = sorted({r.category or "" for r in records})
-        meta["splits"][split] = {"source": str(data / split), "n": n, "keys": [r.key for r in records],
-                                 "captions": [r.caption for r in records],
-                                 "categories": [r.category or "" for r in records], "category_names": cats}
+        meta["splits"][split] = {
+            "source": str(data / split),
+            "n": n,
+            "keys": [r.key for r in records],
+            "captions": [r.caption for r in records],
+            "categories": [r.category or "" for r in records],
+            "category_names": cats,
+        }
         folder = store / split
-        shapes = {"audio": ((n, seq.num_samples), np.float32), "motion": ((n, tv, 11), np.float32),
-                  "frames": ((n, tv, frame_size, frame_size, 3), np.uint8), "rms": ((n, nc), np.float32),
-                  "rms_class": ((n, nc), np.int16), "done": ((n,), np.bool_)}
+        shapes = {
+            "audio": ((n, seq.num_samples), np.float32),
+            "motion": ((n, tv, 11), np.float32),
+            "frames": ((n, tv, frame_size, frame_size, 3), np.uint8),
+            "rms": ((n, nc), np.float32),
+            "rms_class": ((n, nc), np.int16),
+            "done": ((n,), np.bool_),
+        }
         for name, (shape, dtype) in shapes.items():
             f = folder / f"{name}.npy"
             if not f.is_file() or tuple(_open(f, "r").shape) != shape:
@@ -166,7 +205,7 @@ def build_store(data: str | os.PathLike, store: str | os.PathLike, *, seq: Seque
         todo = [i for i in range(n) if not done[i]]
         if not todo:
             continue
-        chunks = [todo[k::max(1, workers)] for k in range(max(1, workers))]
+        chunks = [todo[k :: max(1, workers)] for k in range(max(1, workers))]
         jobs = [(str(store), split, c, meta) for c in chunks if c]
         if workers > 1:
             import multiprocessing as mp
@@ -180,8 +219,15 @@ def build_store(data: str | os.PathLike, store: str | os.PathLike, *, seq: Seque
     return meta
 
 
-def add_array(store: str | os.PathLike, split: str, name: str, fn: Callable[[int], np.ndarray], *,
-              dtype: Any = np.float32, say: Callable[[str], None] = lambda s: None) -> np.ndarray:
+def add_array(
+    store: str | os.PathLike,
+    split: str,
+    name: str,
+    fn: Callable[[int], np.ndarray],
+    *,
+    dtype: Any = np.float32,
+    say: Callable[[str], None] = lambda s: None,
+) -> np.ndarray:
     """Compute ``fn(i)`` for every clip of a split into ``<split>/<name>.npy`` (written under a temporary
     name, then renamed: a killed run leaves no partial array)."""
     n = int(read_index(store)["splits"][split]["n"])
@@ -217,8 +263,15 @@ class StoreDataset(Dataset):
 
     OPTIONAL = ("motion", "frames", "latents", "video_features", "audio_tokens", "audio_mask")
 
-    def __init__(self, store: str | os.PathLike, split: str, *, fields: Iterable[str] | None = None,
-                 categories: Sequence[str] | None = None, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        store: str | os.PathLike,
+        split: str,
+        *,
+        fields: Iterable[str] | None = None,
+        categories: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
         self.store = Path(store)
         meta = read_index(self.store)
         if split not in meta["splits"]:
@@ -254,9 +307,12 @@ class StoreDataset(Dataset):
         if not 0 <= index < self.n:
             raise IndexError(index)
         a = self.arrays()
-        item: dict[str, Any] = {"key": self.meta["keys"][index], "caption": self.meta["captions"][index],
-                                "category": self.meta["categories"][index],
-                                "category_index": self.category_index(index)}
+        item: dict[str, Any] = {
+            "key": self.meta["keys"][index],
+            "caption": self.meta["captions"][index],
+            "category": self.meta["categories"][index],
+            "category_index": self.category_index(index),
+        }
         for name in ("audio", "rms", *self.fields):
             item[name] = torch.from_numpy(np.array(a[name][index]))
         item["rms_class"] = torch.from_numpy(np.array(a["rms_class"][index], dtype=np.int64))
@@ -277,8 +333,15 @@ class AudioCrops(Dataset):
         seed: Offset seed.
     """
 
-    def __init__(self, store: str | os.PathLike, split: str, *, crop_seconds: float, crops_per_clip: int = 1,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        store: str | os.PathLike,
+        split: str,
+        *,
+        crop_seconds: float,
+        crops_per_clip: int = 1,
+        seed: int = 0,
+    ) -> None:
         self.base = StoreDataset(store, split, fields=[])
         sr = int(read_index(store)["sequence"]["sample_rate"])
         self.crop = int(round(crop_seconds * sr))
@@ -294,7 +357,7 @@ class AudioCrops(Dataset):
         wav = self.base.arrays()["audio"][clip]
         hi = max(0, wav.shape[0] - self.crop)
         off = int(np.random.default_rng([self.seed, index]).integers(0, hi + 1))
-        return {"audio": torch.from_numpy(np.array(wav[off:off + self.crop], dtype=np.float32))}
+        return {"audio": torch.from_numpy(np.array(wav[off : off + self.crop], dtype=np.float32))}
 
 
 class FrameWindows(Dataset):
@@ -313,8 +376,16 @@ class FrameWindows(Dataset):
         categories: Category vocabulary (default: the split's own).
     """
 
-    def __init__(self, store: str | os.PathLike, split: str, *, window_frames: int, windows_per_clip: int = 1,
-                 seed: int = 0, categories: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        store: str | os.PathLike,
+        split: str,
+        *,
+        window_frames: int,
+        windows_per_clip: int = 1,
+        seed: int = 0,
+        categories: Sequence[str] | None = None,
+    ) -> None:
         self.base = StoreDataset(store, split, fields=["motion", "frames"], categories=categories)
         seq = SequenceConfig(**read_index(store)["sequence"])
         self.tv = seq.num_video_frames
@@ -338,9 +409,12 @@ class FrameWindows(Dataset):
         a = self.base.arrays()
         s = int(np.random.default_rng([self.seed, index]).integers(0, self.tv - self.window + 1))
         e = s + self.window
-        return {"frames": torch.from_numpy(np.array(a["frames"][clip, s:e])),
-                "motion": torch.from_numpy(np.array(a["motion"][clip, s:e])),
-                "rms": torch.from_numpy(np.array(a["rms"][clip, s * self.ratio:e * self.ratio])),
-                "rms_class": torch.from_numpy(np.array(a["rms_class"][clip, s * self.ratio:e * self.ratio],
-                                                       dtype=np.int64)),
-                "category_index": self.base.category_index(clip)}
+        return {
+            "frames": torch.from_numpy(np.array(a["frames"][clip, s:e])),
+            "motion": torch.from_numpy(np.array(a["motion"][clip, s:e])),
+            "rms": torch.from_numpy(np.array(a["rms"][clip, s * self.ratio : e * self.ratio])),
+            "rms_class": torch.from_numpy(
+                np.array(a["rms_class"][clip, s * self.ratio : e * self.ratio], dtype=np.int64)
+            ),
+            "category_index": self.base.category_index(clip),
+        }

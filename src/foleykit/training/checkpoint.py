@@ -160,7 +160,7 @@ def prune_checkpoints(stage_dir: str | os.PathLike, keep: int) -> list[Path]:
     root = Path(stage_dir) / CHECKPOINTS
     newest = latest_checkpoint(stage_dir)
     for p in root.glob(".tmp-step_*"):
-        m = _NAME.match(p.name[len(".tmp-"):])
+        m = _NAME.match(p.name[len(".tmp-") :])
         if newest is not None and m and int(m.group(1)) < int(_NAME.match(newest.name).group(1)):
             shutil.rmtree(p, ignore_errors=True)
     return removed

@@ -58,8 +58,11 @@ def family_of(name: str, table: Mapping[str, Any] | None = None) -> str:
         elif name.endswith("predictor"):
             fam = "predictor"
     if fam not in FAMILIES:
-        raise ConfigError(f"stage {name!r}: unknown family {fam!r}; give 'family' (one of {', '.join(FAMILIES)})")
+        raise ConfigError(
+            f"stage {name!r}: unknown family {fam!r}; give 'family' (one of {', '.join(FAMILIES)})"
+        )
     return fam
+
 
 # --- built-in defaults --------------------------------------------------------------------------------
 _TRAIN_COMMON: dict[str, Any] = {
@@ -91,58 +94,155 @@ _TRAIN_COMMON: dict[str, Any] = {
 
 _TRAIN_LEVEL: dict[str, dict[str, Any]] = {
     "debug": {
-        "max_steps": 4, "batch_size": 2, "lr": 1.0e-3, "log_every": 1, "val_every": 0, "val_batches": 1,
-        "ckpt_every": 2, "keep_checkpoints": 2, "ema_decay": 0.9,
+        "max_steps": 4,
+        "batch_size": 2,
+        "lr": 1.0e-3,
+        "log_every": 1,
+        "val_every": 0,
+        "val_batches": 1,
+        "ckpt_every": 2,
+        "keep_checkpoints": 2,
+        "ema_decay": 0.9,
     },
-    "small": {"max_steps": 300, "batch_size": 4, "lr": 3.0e-4, "log_every": 10, "val_every": 100,
-              "val_batches": 2, "ckpt_every": 100, "ema_decay": 0.99},
+    "small": {
+        "max_steps": 300,
+        "batch_size": 4,
+        "lr": 3.0e-4,
+        "log_every": 10,
+        "val_every": 100,
+        "val_batches": 2,
+        "ckpt_every": 100,
+        "ema_decay": 0.99,
+    },
     "full": {},
 }
 
 #: Stage knobs (and per-stage trainer knobs) at every level; paper values where a paper gives them.
 _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # AudioLDM mel VAE: L1 mel reconstruction + KL (weight 1e-6 in AudioLDM); adversarial term off.
-    "autoencoder": {"recon_loss": "l1", "kl_weight": 1.0e-6, "adversarial": False, "adv_weight": 0.1,
-                    "adv_start": 0, "crop_seconds": None},
+    "autoencoder": {
+        "recon_loss": "l1",
+        "kl_weight": 1.0e-6,
+        "adversarial": False,
+        "adv_weight": 0.1,
+        "adv_start": 0,
+        "crop_seconds": None,
+    },
     # HiFi-GAN (Kong et al. 2020): AdamW(0.8, 0.99); mel L1 x 45 + multi-resolution STFT; discriminators
     # optional (off by default so that CPU runs stay cheap).
-    "vocoder": {"lr": 2.0e-4, "betas": [0.8, 0.99], "mel_weight": 45.0, "stft_weight": 1.0,
-                "discriminators": False, "adv_weight": 1.0, "feat_weight": 2.0, "segment_seconds": 0.5},
+    "vocoder": {
+        "lr": 2.0e-4,
+        "betas": [0.8, 0.99],
+        "mel_weight": 45.0,
+        "stft_weight": 1.0,
+        "discriminators": False,
+        "adv_weight": 1.0,
+        "feat_weight": 2.0,
+        "segment_seconds": 0.5,
+    },
     # Text/audio-to-audio prior ("T2A initialisation", STA-V2A sec. II-C1): diffusion loss, CFG dropout.
-    "prior": {"lr": 3.0e-5, "cond_dropout": {"text": 0.1, "audio": 0.1, "video": 0.1},
-              "snr_gamma": None, "conditions": None, "control_dropout": 0.0},
+    "prior": {
+        "lr": 3.0e-5,
+        "cond_dropout": {"text": 0.1, "audio": 0.1, "video": 0.1},
+        "snr_gamma": None,
+        "conditions": None,
+        "control_dropout": 0.0,
+    },
     # Semantic pieces: attentive pooling / projector (trained through the diffusion loss with the
     # denoiser frozen) and the Rhythmic Foley event detector (BCE on event presence).
-    "semantic": {"lr": 1.0e-4, "cond_dropout": {"text": 0.1, "audio": 0.1, "video": 0.0},
-                 "event_weight": 1.0, "diffusion_weight": 1.0, "snr_gamma": None, "conditions": None,
-                 "label_sigma": 1.0, "label_window": 2, "onset_pos_weight": None},
+    "semantic": {
+        "lr": 1.0e-4,
+        "cond_dropout": {"text": 0.1, "audio": 0.1, "video": 0.0},
+        "event_weight": 1.0,
+        "diffusion_weight": 1.0,
+        "snr_gamma": None,
+        "conditions": None,
+        "label_sigma": 1.0,
+        "label_window": 2,
+        "onset_pos_weight": None,
+    },
     # Timing predictors: energy MSE (ReWaS), RMS CE on Gaussian-smoothed mu-law classes (Stable-V2A:
     # Adam 1e-3 wd 1e-3), onset BCE (STA-V2A eq. 1).
-    "predictor": {"lr": 1.0e-3, "weight_decay": 1.0e-3, "optimizer": "adam", "label_sigma": 1.0,
-                  "label_window": 2, "onset_pos_weight": None, "category_weight": 0.0},
+    "predictor": {
+        "lr": 1.0e-3,
+        "weight_decay": 1.0e-3,
+        "optimizer": "adam",
+        "label_sigma": 1.0,
+        "label_window": 2,
+        "onset_pos_weight": None,
+        "category_weight": 0.0,
+    },
     # Control adapters (ControlNet): base frozen by default; ReWaS drops text with p = 0.3.
-    "adapter": {"lr": 3.0e-5, "unfreeze_base": False, "cond_dropout": {"text": 0.3, "audio": 0.1, "video": 0.0},
-                "val_steps": 4, "val_generate": 2, "snr_gamma": None, "conditions": None, "control_dropout": 0.0},
+    "adapter": {
+        "lr": 3.0e-5,
+        "unfreeze_base": False,
+        "cond_dropout": {"text": 0.3, "audio": 0.1, "video": 0.0},
+        "val_steps": 4,
+        "val_generate": 2,
+        "snr_gamma": None,
+        "conditions": None,
+        "control_dropout": 0.0,
+    },
 }
 
 _STAGE_LEVEL: dict[str, dict[str, dict[str, Any]]] = {
-    "debug": {"vocoder": {"segment_seconds": 0.25, "lr": 1.0e-3}, "adapter": {"val_steps": 2, "lr": 1.0e-3},
-              "prior": {"lr": 1.0e-3},
-              "semantic": {"lr": 1.0e-3}},
-    "small": {"prior": {"lr": 2.0e-4}, "semantic": {"lr": 2.0e-4}, "adapter": {"lr": 2.0e-4},
-              "vocoder": {"lr": 1.0e-3}},
+    "debug": {
+        "vocoder": {"segment_seconds": 0.25, "lr": 1.0e-3},
+        "adapter": {"val_steps": 2, "lr": 1.0e-3},
+        "prior": {"lr": 1.0e-3},
+        "semantic": {"lr": 1.0e-3},
+    },
+    "small": {
+        "prior": {"lr": 2.0e-4},
+        "semantic": {"lr": 2.0e-4},
+        "adapter": {"lr": 2.0e-4},
+        "vocoder": {"lr": 1.0e-3},
+    },
     "full": {},
 }
 
 #: Data of a run. ``path`` is the --data folder (null: synthetic clips are made in <output>/data from
 #: ``bank``: "auto" = the prepared default bank if present, else the procedural bank; "procedural"; or a folder).
 _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "debug": {"path": None, "bank": "auto", "num_train": 8, "num_validation": 2, "num_test": 2, "clip_seconds": None,
-              "width": 64, "height": 48, "seed": 0, "workers": 1, "cache": True},
-    "small": {"path": None, "bank": "auto", "num_train": 96, "num_validation": 8, "num_test": 8, "clip_seconds": None,
-              "width": 160, "height": 120, "seed": 0, "workers": 2, "cache": True},
-    "full": {"path": None, "bank": "auto", "num_train": 2000, "num_validation": 100, "num_test": 100,
-             "clip_seconds": None, "width": 160, "height": 120, "seed": 0, "workers": 2, "cache": True},
+    "debug": {
+        "path": None,
+        "bank": "auto",
+        "num_train": 8,
+        "num_validation": 2,
+        "num_test": 2,
+        "clip_seconds": None,
+        "width": 64,
+        "height": 48,
+        "seed": 0,
+        "workers": 1,
+        "cache": True,
+    },
+    "small": {
+        "path": None,
+        "bank": "auto",
+        "num_train": 96,
+        "num_validation": 8,
+        "num_test": 8,
+        "clip_seconds": None,
+        "width": 160,
+        "height": 120,
+        "seed": 0,
+        "workers": 2,
+        "cache": True,
+    },
+    "full": {
+        "path": None,
+        "bank": "auto",
+        "num_train": 2000,
+        "num_validation": 100,
+        "num_test": 100,
+        "clip_seconds": None,
+        "width": 160,
+        "height": 120,
+        "seed": 0,
+        "workers": 2,
+        "cache": True,
+    },
 }
 
 
@@ -363,8 +463,10 @@ def _set_stage_key(cfg: dict[str, Any], key: str, value: Any, add: bool) -> None
         raise ConfigError(f"override {key!r} must name a stage knob, e.g. stages.prior.lr=1e-4")
     stage = parts[1]
     if stage not in cfg["stages"]:
-        raise ConfigError(f"stage {stage!r} is not trained by recipe {cfg.get('recipe')!r}; "
-                          f"its stages: {', '.join(cfg['stages'])}")
+        raise ConfigError(
+            f"stage {stage!r} is not trained by recipe {cfg.get('recipe')!r}; "
+            f"its stages: {', '.join(cfg['stages'])}"
+        )
     sub = ".".join(parts[2:])
     table = cfg["stages"][stage]
     head = parts[2]
@@ -377,8 +479,9 @@ def _set_stage_key(cfg: dict[str, Any], key: str, value: Any, add: bool) -> None
 def _apply_layer(cfg: dict[str, Any], layer: Mapping[str, Any], stages: Mapping[str, str]) -> None:
     unknown = set(layer) - {"train", "stages", "data", "seed"}
     if unknown:
-        raise ConfigError(f"recipe training section: unknown keys {sorted(unknown)} "
-                          "(allowed: train, stages, data, seed)")
+        raise ConfigError(
+            f"recipe training section: unknown keys {sorted(unknown)} (allowed: train, stages, data, seed)"
+        )
     if "seed" in layer:
         cfg["seed"] = int(layer["seed"])
     if "data" in layer:
@@ -389,8 +492,10 @@ def _apply_layer(cfg: dict[str, Any], layer: Mapping[str, Any], stages: Mapping[
             cfg["stages"][s] = deep_merge(cfg["stages"][s], layer["train"])
     for s, table in (layer.get("stages") or {}).items():
         if s not in cfg["stages"]:
-            raise ConfigError(f"recipe training section names stage {s!r}, which this run does not train "
-                              f"(its stages: {', '.join(stages) or 'none'})")
+            raise ConfigError(
+                f"recipe training section names stage {s!r}, which this run does not train "
+                f"(its stages: {', '.join(stages) or 'none'})"
+            )
         cfg["stages"][s] = deep_merge(cfg["stages"][s], table)
 
 
@@ -401,6 +506,7 @@ def validate_run_config(cfg: Mapping[str, Any]) -> None:
         ConfigError: naming the offending key and value.
     """
     for s, t in cfg["stages"].items():
+
         def need(cond: bool, key: str, s: str = s, t: Mapping[str, Any] = t) -> None:
             if not cond:
                 raise ConfigError(f"stages.{s}.{key} has an invalid value {t.get(key)!r}")

@@ -38,12 +38,21 @@ def resolve_bank(spec: str | None, out: Path) -> tuple[Path, bool]:
         return folder, True
     folder = Path(spec).expanduser()
     if not folder.is_dir():
-        raise ConfigError(f"data.bank: {folder} is not a folder (use auto, procedural or a sound-bank folder)")
+        raise ConfigError(
+            f"data.bank: {folder} is not a folder (use auto, procedural or a sound-bank folder)"
+        )
     return folder, False
 
 
-def prepare_data(cfg: Mapping[str, Any], seq: Any, out: Path, data: str | os.PathLike | None, *,
-                 video_size: int | None = None, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def prepare_data(
+    cfg: Mapping[str, Any],
+    seq: Any,
+    out: Path,
+    data: str | os.PathLike | None,
+    *,
+    video_size: int | None = None,
+    say: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
     """Datasets of a run: ``{"train", "validation", "test", "audio_only"}`` (missing splits absent).
 
     Without ``data``, synthetic clips are generated (once; resumable) into ``<out>/data/<split>/`` with the
@@ -83,20 +92,35 @@ def prepare_data(cfg: Mapping[str, Any], seq: Any, out: Path, data: str | os.Pat
         datasets["train"] = VideoClipDataset(root, seq=seq, video_size=video_size)
     if bank is not None:
         n = max(int(dcfg.get("num_train", 8)), 1)
-        datasets["audio_only"] = {"train": EventSequenceDataset(bank, seq=seq, split_name="train", length=n,
-                                                                seed=int(dcfg.get("seed", 0)))}
+        datasets["audio_only"] = {
+            "train": EventSequenceDataset(
+                bank, seq=seq, split_name="train", length=n, seed=int(dcfg.get("seed", 0))
+            )
+        }
         if int(dcfg.get("num_validation", 0)) > 0:
             datasets["audio_only"]["validation"] = EventSequenceDataset(
-                bank, seq=seq, split_name="validation", length=int(dcfg["num_validation"]), seed=int(dcfg.get("seed", 0)))
+                bank,
+                seq=seq,
+                split_name="validation",
+                length=int(dcfg["num_validation"]),
+                seed=int(dcfg.get("seed", 0)),
+            )
     return datasets
 
 
-def _synthesize(bank: Path, root: Path, seq: Any, dcfg: Mapping[str, Any], *, say: Callable[[str], None]) -> None:
+def _synthesize(
+    bank: Path, root: Path, seq: Any, dcfg: Mapping[str, Any], *, say: Callable[[str], None]
+) -> None:
     from foleykit.data.synth import SynthConfig, synthesize
 
     seconds = dcfg.get("clip_seconds") or max(2.0, float(seq.duration))
-    kw: dict[str, Any] = {"width": int(dcfg.get("width", 64)), "height": int(dcfg.get("height", 48)), "fps": seq.video_fps,
-                              "duration": float(seconds), "sample_rate": seq.sample_rate}
+    kw: dict[str, Any] = {
+        "width": int(dcfg.get("width", 64)),
+        "height": int(dcfg.get("height", 48)),
+        "fps": seq.video_fps,
+        "duration": float(seconds),
+        "sample_rate": seq.sample_rate,
+    }
     if float(seconds) < 3.0:  # break scenes need ~2 s before the fall; short windows use footsteps / impacts
         kw.update(scene_weights={"footsteps": 0.5, "impact": 0.5})
     cfg = SynthConfig(**kw)
@@ -104,11 +128,21 @@ def _synthesize(bank: Path, root: Path, seq: Any, dcfg: Mapping[str, Any], *, sa
         n = int(dcfg.get(f"num_{split}", 0))
         if n <= 0:
             continue
-        rep = synthesize(bank, root, num_clips=n, split=split, seed=int(dcfg.get("seed", 0)), config=cfg,
-                         workers=int(dcfg.get("workers", 1)), progress=False)
+        rep = synthesize(
+            bank,
+            root,
+            num_clips=n,
+            split=split,
+            seed=int(dcfg.get("seed", 0)),
+            config=cfg,
+            workers=int(dcfg.get("workers", 1)),
+            progress=False,
+        )
         if rep.written.get(split):
-            say(f"[data] {rep.written[split]} synthetic {split} clips in {rep.seconds:.1f} s "
-                f"({rep.clips_per_second:.2f} clips/s) -> {root / split}")
+            say(
+                f"[data] {rep.written[split]} synthetic {split} clips in {rep.seconds:.1f} s "
+                f"({rep.clips_per_second:.2f} clips/s) -> {root / split}"
+            )
 
 
 # --- feature cache ------------------------------------------------------------------------------------------
@@ -175,11 +209,21 @@ class _AudioTokens:
         wav = fit_length(np.asarray(clip.audio, np.float32), self.seq.num_samples)
         with torch.no_grad():
             tokens, mask = self.encoder.encode([wav], self.seq.sample_rate)
-        return {"audio_tokens": tokens[0].float().cpu().numpy(), "audio_mask": mask[0].cpu().numpy().astype(bool)}
+        return {
+            "audio_tokens": tokens[0].float().cpu().numpy(),
+            "audio_mask": mask[0].cpu().numpy().astype(bool),
+        }
 
 
-def build_feature_cache(pipe: Any, datasets: Mapping[str, Any], out: Path, *, tag: str, video: bool = True,
-                        say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def build_feature_cache(
+    pipe: Any,
+    datasets: Mapping[str, Any],
+    out: Path,
+    *,
+    tag: str,
+    video: bool = True,
+    say: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
     """Precompute per clip window, with the feature cache (``foleykit.data.cache``): the latents of the
     pipeline's (trained) autoencoder, the video encoder's features (``video``: for stages that do not train
     the encoder), the reference-audio encoder's tokens of each clip, and the energy / RMS controls.
@@ -206,7 +250,9 @@ def build_feature_cache(pipe: Any, datasets: Mapping[str, Any], out: Path, *, ta
         for i, r in enumerate(ds.records):
             start, dur = ds.window(i)
             records.append(dc.replace(r, start=start, end=start + dur))
-        exts: list[Any] = [LatentsExtractor(encoder=_CodecEncoder(pipe.codec, seq), seq=seq, tag=f"latents:{tag}")]
+        exts: list[Any] = [
+            LatentsExtractor(encoder=_CodecEncoder(pipe.codec, seq), seq=seq, tag=f"latents:{tag}")
+        ]
         enc = pipe.video_encoder
         if video and enc is not None:
             exts.append(_VideoFeatures(enc, seq, f"{type(enc).__name__}:{tag}"))

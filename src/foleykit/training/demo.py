@@ -39,8 +39,13 @@ from foleykit.errors import ConfigError
 RECIPE = "foleykit_demo"
 LEVEL = "full"
 #: Stage name -> family (the recipe's stage names).
-STAGES = {"autoencoder": "autoencoder", "vocoder": "vocoder", "predictor": "predictor", "denoiser": "prior",
-          "adapter": "adapter"}
+STAGES = {
+    "autoencoder": "autoencoder",
+    "vocoder": "vocoder",
+    "predictor": "predictor",
+    "denoiser": "prior",
+    "adapter": "adapter",
+}
 
 
 def _say(line: str) -> None:
@@ -66,24 +71,52 @@ def stage_datasets(stage: str, store: str | os.PathLike, table: dict[str, Any]) 
     seed = int(table.get("data_seed", 0))
     if fam == "autoencoder":
         crop = float(table.get("crop_seconds") or 2.0)
-        return {"train": AudioCrops(store, "train", crop_seconds=crop, crops_per_clip=int(table.get("crops_per_clip", 5)),
-                                    seed=seed),
-                "validation": AudioCrops(store, "validation", crop_seconds=crop, seed=seed + 1)}
+        return {
+            "train": AudioCrops(
+                store,
+                "train",
+                crop_seconds=crop,
+                crops_per_clip=int(table.get("crops_per_clip", 5)),
+                seed=seed,
+            ),
+            "validation": AudioCrops(store, "validation", crop_seconds=crop, seed=seed + 1),
+        }
     if fam == "vocoder":
-        return {"train": StoreDataset(store, "train", fields=[]), "validation": StoreDataset(store, "validation", fields=[])}
+        return {
+            "train": StoreDataset(store, "train", fields=[]),
+            "validation": StoreDataset(store, "validation", fields=[]),
+        }
     if fam == "predictor":
-        train = FrameWindows(store, "train", window_frames=int(table.get("window_frames", 100)),
-                             windows_per_clip=int(table.get("windows_per_clip", 2)), seed=seed)
-        val = FrameWindows(store, "validation", window_frames=10**6, categories=train.categories, seed=seed + 1)
+        train = FrameWindows(
+            store,
+            "train",
+            window_frames=int(table.get("window_frames", 100)),
+            windows_per_clip=int(table.get("windows_per_clip", 2)),
+            seed=seed,
+        )
+        val = FrameWindows(
+            store, "validation", window_frames=10**6, categories=train.categories, seed=seed + 1
+        )
         return {"train": train, "validation": val}
     fields = ["latents", "video_features", "audio_tokens", "audio_mask"]
-    return {"train": StoreDataset(store, "train", fields=fields),
-            "validation": StoreDataset(store, "validation", fields=fields)}
+    return {
+        "train": StoreDataset(store, "train", fields=fields),
+        "validation": StoreDataset(store, "validation", fields=fields),
+    }
 
 
-def run_stage(*, stage: str, store: str | os.PathLike, run: str | os.PathLike, init: str | os.PathLike | None = None,
-              overrides: Sequence[str] = (), resume: bool = False, recipe: str = RECIPE, level: str = LEVEL,
-              progress: Any = None) -> Any:
+def run_stage(
+    *,
+    stage: str,
+    store: str | os.PathLike,
+    run: str | os.PathLike,
+    init: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    recipe: str = RECIPE,
+    level: str = LEVEL,
+    progress: Any = None,
+) -> Any:
     """Train one recipe stage on the array store.
 
     Args:
@@ -110,8 +143,12 @@ def run_stage(*, stage: str, store: str | os.PathLike, run: str | os.PathLike, i
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
     run = Path(run)
-    extra = [o for o in overrides if o.split("=", 1)[0].lstrip("+").split(".")[-1] in
-             ("window_frames", "windows_per_clip", "crops_per_clip", "data_seed")]
+    extra = [
+        o
+        for o in overrides
+        if o.split("=", 1)[0].lstrip("+").split(".")[-1]
+        in ("window_frames", "windows_per_clip", "crops_per_clip", "data_seed")
+    ]
     rest = [o for o in overrides if o not in extra]
     cfg = resolve_recipe_run(recipe=recipe, level=level, stage=stage, output=run, overrides=rest)
     cfg["stages"] = {stage: cfg["stages"][stage]}
@@ -127,8 +164,15 @@ def run_stage(*, stage: str, store: str | os.PathLike, run: str | os.PathLike, i
         pipe = _build(recipe, level, seed=int(cfg.get("seed", 0)))[1]
     run.mkdir(parents=True, exist_ok=True)
     (run / f"{stage}.config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
-    ctx = StageContext(run_config=cfg, cfg=table, run_dir=run, stage_dir=run / stage,
-                       data=stage_datasets(stage, store, table), seq=pipe.seq, pipeline=pipe)
+    ctx = StageContext(
+        run_config=cfg,
+        cfg=table,
+        run_dir=run,
+        stage_dir=run / stage,
+        data=stage_datasets(stage, store, table),
+        seq=pipe.seq,
+        pipeline=pipe,
+    )
     st = stage_class(table["family"])(ctx)
     say = progress or _say
     say(f"[{stage}] training {', '.join(table['trainable'])} for {table['max_steps']} steps")
@@ -136,18 +180,20 @@ def run_stage(*, stage: str, store: str | os.PathLike, run: str | os.PathLike, i
 
 
 # --- preparation ------------------------------------------------------------------------------------------
-def reference_tokens(store: str | os.PathLike, splits: Iterable[str] = ("train", "validation"),
-                     skip_existing: bool = True) -> None:
+def reference_tokens(
+    store: str | os.PathLike, splits: Iterable[str] = ("train", "validation"), skip_existing: bool = True
+) -> None:
     """aisfx tokens of every clip's own soundtrack (the reference-audio condition of the diffusion stages)."""
-    from foleykit import registry
     import foleykit.encoders  # noqa: F401
-
+    from foleykit import registry
     from foleykit.training.arrays import StoreDataset, add_array, read_index
 
     enc = registry.build("audio_encoder", "aisfx")
     for split in splits:
         ds = StoreDataset(store, split, fields=[])
-        if skip_existing and all((Path(store) / split / f"{n}.npy").is_file() for n in ("audio_tokens", "audio_mask")):
+        if skip_existing and all(
+            (Path(store) / split / f"{n}.npy").is_file() for n in ("audio_tokens", "audio_mask")
+        ):
             continue
         audio = ds.arrays()["audio"]
         sr = int(read_index(store)["sequence"]["sample_rate"])
@@ -174,7 +220,7 @@ def latent_scale(pipe: Any, store: str | os.PathLike, *, n: int = 96) -> float:
     zs = []
     with torch.no_grad():
         for k in range(0, len(idx), 8):
-            wav = torch.from_numpy(np.stack([np.asarray(audio[i]) for i in idx[k:k + 8]]))
+            wav = torch.from_numpy(np.stack([np.asarray(audio[i]) for i in idx[k : k + 8]]))
             zs.append(codec.encode_audio(wav).float())
     codec.vae.register_to_config(scaling_factor=old)
     return float(1.0 / torch.cat(zs).std())
@@ -205,8 +251,13 @@ def _save(pipe: Any, out: str | os.PathLike, dtype: Any = None) -> Path:
         return pipe.save_pretrained(out, dtype=dtype)
 
 
-def build_cache(store: str | os.PathLike, model: str | os.PathLike, *, splits: Iterable[str] = ("train", "validation"),
-                scale: bool = True) -> None:
+def build_cache(
+    store: str | os.PathLike,
+    model: str | os.PathLike,
+    *,
+    splits: Iterable[str] = ("train", "validation"),
+    scale: bool = True,
+) -> None:
     """Cache the latents of the model's VAE and the features of its video encoder (motion statistics from the
     store + the trained frame CNN on the stored frames) for every clip. With ``scale``, the VAE's
     ``scaling_factor`` is first set from the training latents and the model folder re-saved."""
@@ -229,20 +280,36 @@ def build_cache(store: str | os.PathLike, model: str | os.PathLike, *, splits: I
 
         def latents(i: int) -> Any:
             with torch.no_grad():
-                return pipe.codec.encode_audio(torch.from_numpy(np.array(a["audio"][i]))[None])[0].float().numpy()
+                return (
+                    pipe.codec.encode_audio(torch.from_numpy(np.array(a["audio"][i]))[None])[0]
+                    .float()
+                    .numpy()
+                )
 
         def video(i: int) -> Any:
             with torch.no_grad():
-                return enc.encode_cached(torch.from_numpy(np.array(a["frames"][i]))[None],
-                                         {0: torch.from_numpy(np.array(a["motion"][i]))[None]})[0].float().numpy()
+                return (
+                    enc.encode_cached(
+                        torch.from_numpy(np.array(a["frames"][i]))[None],
+                        {0: torch.from_numpy(np.array(a["motion"][i]))[None]},
+                    )[0]
+                    .float()
+                    .numpy()
+                )
 
         add_array(store, split, "latents", latents, say=_say)
         add_array(store, split, "video_features", video, say=_say)
 
 
-def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.PathLike | None = None,
-         vocoder: str | os.PathLike | None = None, adapter_weight: float | None = None,
-         silence_threshold: float | None = None) -> Path:
+def ship(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    card: str | os.PathLike | None = None,
+    vocoder: str | os.PathLike | None = None,
+    adapter_weight: float | None = None,
+    silence_threshold: float | None = None,
+) -> Path:
     """Write the shipped folder: the model in fp16 safetensors (+ ``MODEL_CARD.md`` when given); ``vocoder``: a
     model folder whose HiFi-GAN replaces the model's (the vocoder trains independently of the diffusion stages);
     ``adapter_weight``: the default weight of every control adapter (chosen on the validation split);
@@ -255,7 +322,9 @@ def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.Pat
     with quiet_libraries():
         pipe = VideoToAudioPipeline.from_pretrained(model)
         if vocoder is not None:
-            pipe.codec.vocoder.load_state_dict(VideoToAudioPipeline.from_pretrained(vocoder).codec.vocoder.state_dict())
+            pipe.codec.vocoder.load_state_dict(
+                VideoToAudioPipeline.from_pretrained(vocoder).codec.vocoder.state_dict()
+            )
     if adapter_weight is not None:
         if not (adapter_weight >= 0):
             raise ValueError(f"adapter weight must be >= 0, got {adapter_weight}")
@@ -266,8 +335,10 @@ def ship(model: str | os.PathLike, out: str | os.PathLike, *, card: str | os.Pat
             raise ValueError("--silence-threshold needs a model with an RMS-Mapper")
         pipe.predictors["rms"].silence_threshold = silence_threshold  # checks the range
         spec = pipe.specs["predictor_rms"]
-        pipe.specs["predictor_rms"] = {**spec, "kwargs": {**spec.get("kwargs", {}),
-                                                          "silence_threshold": float(silence_threshold)}}
+        pipe.specs["predictor_rms"] = {
+            **spec,
+            "kwargs": {**spec.get("kwargs", {}), "silence_threshold": float(silence_threshold)},
+        }
     folder = _save(pipe, out, dtype=torch.float16)
     if card is not None:
         shutil.copyfile(card, Path(folder) / "MODEL_CARD.md")
@@ -307,9 +378,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--out", required=True)
     a.add_argument("--card", default=None)
     a.add_argument("--vocoder", default=None, help="model folder whose vocoder replaces the model's")
-    a.add_argument("--adapter-weight", type=float, default=None, help="default weight of the control adapters")
-    a.add_argument("--silence-threshold", type=float, default=None,
-                   help="RMS-Mapper decoding: silence when P(class 0) >= this (default: argmax)")
+    a.add_argument(
+        "--adapter-weight", type=float, default=None, help="default weight of the control adapters"
+    )
+    a.add_argument(
+        "--silence-threshold",
+        type=float,
+        default=None,
+        help="RMS-Mapper decoding: silence when P(class 0) >= this (default: argmax)",
+    )
     args = p.parse_args(argv)
     set_threads(args.threads)
     t0 = time.time()
@@ -320,15 +397,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.cmd == "tokens":
         reference_tokens(args.store)
     elif args.cmd == "stage":
-        run_stage(stage=args.stage, store=args.store, run=args.run, init=args.init, overrides=args.overrides,
-                  resume=args.resume)
+        run_stage(
+            stage=args.stage,
+            store=args.store,
+            run=args.run,
+            init=args.init,
+            overrides=args.overrides,
+            resume=args.resume,
+        )
     elif args.cmd == "merge":
         merge(args.run, args.out)
     elif args.cmd == "cache":
         build_cache(args.store, args.model, scale=not args.no_scale)
     elif args.cmd == "ship":
-        ship(args.model, args.out, card=args.card, vocoder=args.vocoder, adapter_weight=args.adapter_weight,
-             silence_threshold=args.silence_threshold)
+        ship(
+            args.model,
+            args.out,
+            card=args.card,
+            vocoder=args.vocoder,
+            adapter_weight=args.adapter_weight,
+            silence_threshold=args.silence_threshold,
+        )
     _say(f"[{args.cmd}] done in {time.time() - t0:.0f} s")
     return 0
 

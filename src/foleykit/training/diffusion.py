@@ -56,11 +56,15 @@ class DiffusionObjective:
         if self.continuous:
             sd = float(getattr(scheduler.config, "sigma_data", 1.0))
             if abs(sd - 1.0) > 1e-6:
-                raise ConfigError(f"continuous-time training supports sigma_data = 1 (Stable Audio Open), got {sd}")
+                raise ConfigError(
+                    f"continuous-time training supports sigma_data = 1 (Stable Audio Open), got {sd}"
+                )
             self.prediction_type = str(getattr(scheduler.config, "prediction_type", "v_prediction"))
             if self.prediction_type != "v_prediction":
-                raise ConfigError(f"EDM-style sampler with prediction_type {self.prediction_type!r}: only "
-                                  "v_prediction is supported for training")
+                raise ConfigError(
+                    f"EDM-style sampler with prediction_type {self.prediction_type!r}: only "
+                    "v_prediction is supported for training"
+                )
             self.num_train_timesteps = None
             self.alphas_cumprod = None
         else:

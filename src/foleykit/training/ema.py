@@ -84,8 +84,10 @@ class EMA:
         missing = set(self.shadow) - set(state["shadow"])
         extra = set(state["shadow"]) - set(self.shadow)
         if missing or extra:
-            raise ValueError(f"EMA state does not match the model (missing {sorted(missing)[:5]}, "
-                             f"unexpected {sorted(extra)[:5]})")
+            raise ValueError(
+                f"EMA state does not match the model (missing {sorted(missing)[:5]}, "
+                f"unexpected {sorted(extra)[:5]})"
+            )
         self.decay = float(state["decay"])
         self.warmup = bool(state["warmup"])
         self.num_updates = int(state["num_updates"])

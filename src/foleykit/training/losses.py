@@ -37,8 +37,11 @@ class MultiResolutionSTFTLoss(nn.Module):
         ``forward(pred: Tensor[B x T], target: Tensor[B x T]) -> scalar``.
     """
 
-    def __init__(self, *, resolutions: tuple[tuple[int, int, int], ...] = ((512, 128, 512), (1024, 256, 1024),
-                                                                           (256, 64, 256))) -> None:
+    def __init__(
+        self,
+        *,
+        resolutions: tuple[tuple[int, int, int], ...] = ((512, 128, 512), (1024, 256, 1024), (256, 64, 256)),
+    ) -> None:
         super().__init__()
         self.resolutions = tuple(tuple(int(v) for v in r) for r in resolutions)
         for i, (_, _, win) in enumerate(self.resolutions):
@@ -50,7 +53,13 @@ class MultiResolutionSTFTLoss(nn.Module):
         total = pred.new_zeros((), dtype=torch.float32)
         for i, (n_fft, hop, win) in enumerate(self.resolutions):
             window = getattr(self, f"window_{i}")
-            kw = {"n_fft": n_fft, "hop_length": hop, "win_length": win, "window": window, "return_complex": True}
+            kw = {
+                "n_fft": n_fft,
+                "hop_length": hop,
+                "win_length": win,
+                "window": window,
+                "return_complex": True,
+            }
             p = torch.stft(pred.float(), **kw).abs()
             t = torch.stft(target.float(), **kw).abs()
             log_l1 = (t.clamp_min(1e-5).log() - p.clamp_min(1e-5).log()).abs().mean()
@@ -128,7 +137,7 @@ def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
 
 def lsgan_d_loss(real_outs: list[Tensor], fake_outs: list[Tensor]) -> Tensor:
     """HiFi-GAN discriminator loss: sum over sub-discriminators of mean (1 - D(real))^2 + D(fake)^2."""
-    return sum(((1.0 - r) ** 2).mean() + (f ** 2).mean() for r, f in zip(real_outs, fake_outs))
+    return sum(((1.0 - r) ** 2).mean() + (f**2).mean() for r, f in zip(real_outs, fake_outs))
 
 
 def lsgan_g_loss(fake_outs: list[Tensor]) -> Tensor:

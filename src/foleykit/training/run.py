@@ -36,11 +36,23 @@ BASE_DENOISER = {"unet": ("unet",), "dit": ("transformer", "projection_model")}
 #: Recipe stage keys that are descriptions or handled elsewhere (not trainer knobs).
 _INFO_KEYS = {"trainable", "loss", "target", "data", "epochs", "steps", "objective", "family"}
 #: Recipe key -> trainer key.
-_RENAME = {"grad_accumulation": "grad_accum", "ema": "ema_decay", "label_smoothing_window": "label_window",
-           "condition_dropout": "cond_dropout"}
+_RENAME = {
+    "grad_accumulation": "grad_accum",
+    "ema": "ema_decay",
+    "label_smoothing_window": "label_window",
+    "condition_dropout": "cond_dropout",
+}
 #: Recipe knobs that apply at every level (the rest describe the paper's full-size run).
-_ALL_LEVEL_KEYS = {"optimizer", "betas", "weight_decay", "cond_dropout", "kl_weight", "label_window", "unfreeze_base",
-                   "conditions"}
+_ALL_LEVEL_KEYS = {
+    "optimizer",
+    "betas",
+    "weight_decay",
+    "cond_dropout",
+    "kl_weight",
+    "label_window",
+    "unfreeze_base",
+    "conditions",
+}
 
 
 @dataclasses.dataclass
@@ -61,7 +73,9 @@ class RunResult:
 
 
 # --- stage plan ---------------------------------------------------------------------------------------------
-def plan_stages(recipe: Mapping[str, Any], pipe: Any, *, loaded: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+def plan_stages(
+    recipe: Mapping[str, Any], pipe: Any, *, loaded: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
     """The stages a recipe trains: ``{name: {"family": ..., "trainable": [...], **recipe knobs}}``, in order.
 
     The recipe's ``training.stages`` come first; families it does not declare get a default stage when
@@ -82,7 +96,11 @@ def plan_stages(recipe: Mapping[str, Any], pipe: Any, *, loaded: Iterable[str] =
     for fam, table in defaults.items():
         if fam in have or (fam in ("predictor", "adapter") and set(table["trainable"]) <= trained):
             continue
-        base = {"autoencoder": {"vae"}, "vocoder": {"vocoder"}, "prior": set(BASE_DENOISER[pipe.denoiser.kind])}
+        base = {
+            "autoencoder": {"vae"},
+            "vocoder": {"vocoder"},
+            "prior": set(BASE_DENOISER[pipe.denoiser.kind]),
+        }
         if fam in base and base[fam] <= set(loaded):
             continue
         if fam == "semantic":
@@ -109,8 +127,9 @@ def default_stage_tables(pipe: Any) -> dict[str, dict[str, Any]]:
     base = [c for c in BASE_DENOISER[pipe.denoiser.kind] if c in comps]
     prior = base + ["condition_assembler"] + (["video_condition"] if "video_condition" in comps else [])
     out["prior"] = {"family": "prior", "trainable": prior}
-    sem = (["video_condition", "condition_assembler"] if "video_condition" in comps else []) + \
-        (["predictor_events"] if "predictor_events" in comps else [])
+    sem = (["video_condition", "condition_assembler"] if "video_condition" in comps else []) + (
+        ["predictor_events"] if "predictor_events" in comps else []
+    )
     if sem:
         out["semantic"] = {"family": "semantic", "trainable": sem}
     preds = [c for c in comps if c.startswith("predictor_")]
@@ -125,7 +144,9 @@ def default_stage_tables(pipe: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def recipe_layer(recipe: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]], level: str) -> dict[str, Any]:
+def recipe_layer(
+    recipe: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]], level: str
+) -> dict[str, Any]:
     """The recipe's training section as a config layer (key names mapped to the trainer's).
 
     At ``full`` every knob applies (the paper's setup); at ``debug`` / ``small`` only the knobs that do not
@@ -166,8 +187,14 @@ def stage_class(family: str) -> type:
     from foleykit.training.stages.semantic import SemanticStage
     from foleykit.training.stages.vocoder import VocoderStage
 
-    return {"autoencoder": AutoencoderStage, "vocoder": VocoderStage, "prior": PriorStage,
-            "semantic": SemanticStage, "predictor": PredictorStage, "adapter": AdapterStage}[family]
+    return {
+        "autoencoder": AutoencoderStage,
+        "vocoder": VocoderStage,
+        "prior": PriorStage,
+        "semantic": SemanticStage,
+        "predictor": PredictorStage,
+        "adapter": AdapterStage,
+    }[family]
 
 
 # --- config ---------------------------------------------------------------------------------------------------
@@ -190,12 +217,15 @@ def _select(plan: Mapping[str, dict[str, Any]], stage: str, pipe: Any) -> dict[s
     defaults = default_stage_tables(pipe)
     if stage in defaults:
         return {stage: defaults[stage]}
-    raise ConfigError(f"unknown stage {stage!r}; this recipe trains: {', '.join(plan)} (or a family: "
-                      f"{', '.join(f for f in FAMILIES if f in defaults)})")
+    raise ConfigError(
+        f"unknown stage {stage!r}; this recipe trains: {', '.join(plan)} (or a family: "
+        f"{', '.join(f for f in FAMILIES if f in defaults)})"
+    )
 
 
-def _build(recipe: str, level: str, backbone: str | None = None, seed: int = 0,
-           meta: bool = False) -> tuple[dict[str, Any], Any]:
+def _build(
+    recipe: str, level: str, backbone: str | None = None, seed: int = 0, meta: bool = False
+) -> tuple[dict[str, Any], Any]:
     """The recipe dict and its pipeline, initialised from ``seed`` (the global RNG is left untouched);
     ``meta=True`` allocates nothing and skips external encoders (enough to plan the stages)."""
     import torch
@@ -235,32 +265,53 @@ def _seed_of(overrides: Iterable[str], saved: Path, resume: bool) -> int:
     return 0
 
 
-def resolve_recipe_run(*, recipe: str, level: str = "small", stage: str = "all", output: str | os.PathLike | None = None,
-                       resume: bool = False, overrides: Iterable[str] = (), backbone: str | None = None,
-                       _built: tuple[dict[str, Any], Any] | None = None) -> dict[str, Any]:
+def resolve_recipe_run(
+    *,
+    recipe: str,
+    level: str = "small",
+    stage: str = "all",
+    output: str | os.PathLike | None = None,
+    resume: bool = False,
+    overrides: Iterable[str] = (),
+    backbone: str | None = None,
+    _built: tuple[dict[str, Any], Any] | None = None,
+) -> dict[str, Any]:
     """The resolved run config of a ``foleykit train`` call (``--print-config`` shows it).
 
     With ``resume`` and an existing ``<output>/config.yaml``, that config is the base and ``overrides``
     apply on top (e.g. more steps).
     """
     out = Path(output) if output is not None else default_output(recipe, level)
-    rec, pipe = _built or _build(recipe, level, backbone, seed=_seed_of(overrides, out / "config.yaml", resume),
-                                 meta=True)
+    rec, pipe = _built or _build(
+        recipe, level, backbone, seed=_seed_of(overrides, out / "config.yaml", resume), meta=True
+    )
     saved = out / "config.yaml"
     if resume and saved.is_file():
         base = load_yaml(saved.read_text(encoding="utf-8"))
         if base.get("recipe") != rec["name"] or base.get("config") != level:
-            raise ConfigError(f"{out} holds a {base.get('recipe')}/{base.get('config')} run, not {rec['name']}/{level}")
-        return resolve_run_config(recipe=rec["name"], level=level, stages={n: t["family"] for n, t in base["stages"].items()},
-                                  base=base, overrides=overrides)
+            raise ConfigError(
+                f"{out} holds a {base.get('recipe')}/{base.get('config')} run, not {rec['name']}/{level}"
+            )
+        return resolve_run_config(
+            recipe=rec["name"],
+            level=level,
+            stages={n: t["family"] for n, t in base["stages"].items()},
+            base=base,
+            overrides=overrides,
+        )
     loaded = (rec.get("backbone") or {}).get("components", []) if backbone else []
     plan = plan_stages(rec, pipe, loaded=loaded)
     tables = _select(plan, stage, pipe) if stage != "all" else plan
     if stage != "all":  # keep every planned stage in the config; the selected one may be a family default
         tables = {**{n: t for n, t in plan.items()}, **tables}
     layer = recipe_layer(rec, tables, level)
-    return resolve_run_config(recipe=rec["name"], level=level, stages={n: t["family"] for n, t in tables.items()},
-                              recipe_train=layer, overrides=overrides)
+    return resolve_run_config(
+        recipe=rec["name"],
+        level=level,
+        stages={n: t["family"] for n, t in tables.items()},
+        recipe_train=layer,
+        overrides=overrides,
+    )
 
 
 # --- the run --------------------------------------------------------------------------------------------------
@@ -273,10 +324,19 @@ def _stage_done(stage_dir: Path, max_steps: int) -> bool:
     return int(json.loads(res.read_text(encoding="utf-8")).get("steps", -1)) >= max_steps
 
 
-def train_recipe(*, recipe: str, level: str = "small", stage: str = "all", output: str | os.PathLike | None = None,
-                 data: str | os.PathLike | None = None, resume: bool = False, overrides: Iterable[str] = (),
-                 backbone: str | None = None, progress: Callable[[str], None] | None = None,
-                 accelerator: Any = None) -> RunResult:
+def train_recipe(
+    *,
+    recipe: str,
+    level: str = "small",
+    stage: str = "all",
+    output: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    resume: bool = False,
+    overrides: Iterable[str] = (),
+    backbone: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    accelerator: Any = None,
+) -> RunResult:
     """Train a recipe's stages (see the module docstring for the run folder).
 
     Args:
@@ -309,9 +369,19 @@ def train_recipe(*, recipe: str, level: str = "small", stage: str = "all", outpu
     out = Path(output) if output is not None else default_output(recipe, level)
     rec, pipe = _build(recipe, level, backbone, seed=_seed_of(overrides, out / "config.yaml", resume))
     if not resume and (out / "config.yaml").is_file():
-        raise ConfigError(f"{out} already holds a training run; pass --resume to continue it or choose another --output")
-    cfg = resolve_recipe_run(recipe=recipe, level=level, stage=stage, output=out, resume=resume, overrides=overrides,
-                             backbone=backbone, _built=(rec, pipe))
+        raise ConfigError(
+            f"{out} already holds a training run; pass --resume to continue it or choose another --output"
+        )
+    cfg = resolve_recipe_run(
+        recipe=recipe,
+        level=level,
+        stage=stage,
+        output=out,
+        resume=resume,
+        overrides=overrides,
+        backbone=backbone,
+        _built=(rec, pipe),
+    )
     if data is not None:
         cfg["data"]["path"] = str(Path(data).expanduser().resolve())
     plan = cfg["stages"]
@@ -351,9 +421,18 @@ def train_recipe(*, recipe: str, level: str = "small", stage: str = "all", outpu
             if "audio_only" in datasets:
                 stage_data = datasets["audio_only"]
             else:
-                say(f"[{name}] no sound bank for audio-only event sequences (set data.bank): using the clips' audio")
-        ctx = StageContext(run_config=cfg, cfg=table, run_dir=out, stage_dir=sdir, data=stage_data, seq=pipe.seq,
-                           pipeline=pipe)
+                say(
+                    f"[{name}] no sound bank for audio-only event sequences (set data.bank): using the clips' audio"
+                )
+        ctx = StageContext(
+            run_config=cfg,
+            cfg=table,
+            run_dir=out,
+            stage_dir=sdir,
+            data=stage_data,
+            seq=pipe.seq,
+            pipeline=pipe,
+        )
         st = stage_class(table["family"])(ctx)
         say(f"[{name}] training {', '.join(table['trainable'])} for {table['max_steps']} steps")
         results[name] = Trainer(stage=st, accelerator=accelerator, progress=say).fit(resume=resume)
@@ -377,7 +456,9 @@ def _resolve_steps(table: Mapping[str, Any], datasets: Mapping[str, Any]) -> int
 
     train = datasets.get("train")
     n = len(train) if train is not None else 0
-    per_epoch = max(1, n // (int(table["batch_size"]) * int(table["grad_accum"]) * process_state().num_processes))
+    per_epoch = max(
+        1, n // (int(table["batch_size"]) * int(table["grad_accum"]) * process_state().num_processes)
+    )
     return int(epochs) * per_epoch
 
 

@@ -27,12 +27,22 @@ class ResumableBatchSampler(Sampler[list[int]]):
         world_size: Number of processes.
     """
 
-    def __init__(self, *, num_items: int, batch_size: int, seed: int, shuffle: bool = True, rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        num_items: int,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if num_items <= 0:
             raise ValueError("cannot sample batches from an empty dataset")
         if batch_size <= 0 or world_size <= 0 or not 0 <= rank < world_size:
-            raise ValueError(f"bad sampler geometry: batch_size={batch_size} rank={rank} world_size={world_size}")
+            raise ValueError(
+                f"bad sampler geometry: batch_size={batch_size} rank={rank} world_size={world_size}"
+            )
         self.num_items = num_items
         self.batch_size = batch_size
         self.seed = seed
@@ -65,12 +75,12 @@ class ResumableBatchSampler(Sampler[list[int]]):
         need = self.batches_per_epoch * self.batch_size * self.world_size
         reps = math.ceil(need / len(order))
         full = (order * reps)[:need]
-        return full[self.rank::self.world_size]
+        return full[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[list[int]]:
         idx = self.epoch_indices(self.epoch)
         for b in range(self.start_batch, self.batches_per_epoch):
-            yield idx[b * self.batch_size:(b + 1) * self.batch_size]
+            yield idx[b * self.batch_size : (b + 1) * self.batch_size]
 
     def __len__(self) -> int:
         return self.batches_per_epoch - self.start_batch

@@ -36,8 +36,13 @@ def _fit(x: np.ndarray, n: int, pad: float) -> np.ndarray:
     return np.concatenate([x, np.full(n - x.shape[-1], pad, dtype=x.dtype)])
 
 
-def control_targets(audio: np.ndarray | torch.Tensor, seq: SequenceConfig, kinds: Iterable[str], *,
-                    onset_times: Iterable[float] | None = None) -> dict[str, np.ndarray]:
+def control_targets(
+    audio: np.ndarray | torch.Tensor,
+    seq: SequenceConfig,
+    kinds: Iterable[str],
+    *,
+    onset_times: Iterable[float] | None = None,
+) -> dict[str, np.ndarray]:
     """Ground-truth controls of one clip.
 
     Args:
@@ -68,7 +73,9 @@ def control_targets(audio: np.ndarray | torch.Tensor, seq: SequenceConfig, kinds
     if {"rms", "rms_class", "presence"} & set(kinds):
         from foleykit.controls.rms import rms_envelope
 
-        rms = _fit(rms_envelope(wav, seq.sample_rate, seq=seq).values.astype(np.float32), seq.num_control_frames, 0.0)
+        rms = _fit(
+            rms_envelope(wav, seq.sample_rate, seq=seq).values.astype(np.float32), seq.num_control_frames, 0.0
+        )
     if "rms" in kinds:
         out["rms"] = rms
     if "rms_class" in kinds:
@@ -84,7 +91,9 @@ def control_targets(audio: np.ndarray | torch.Tensor, seq: SequenceConfig, kinds
         from foleykit.controls.rms import RMS_MIN
         from foleykit.models.predictors import EventDetector
 
-        pres = EventDetector.presence_targets(torch.from_numpy(rms)[None], seq.num_video_frames, threshold=RMS_MIN)
+        pres = EventDetector.presence_targets(
+            torch.from_numpy(rms)[None], seq.num_video_frames, threshold=RMS_MIN
+        )
         out["presence"] = pres[0].numpy().astype(np.float32)
     return out
 
@@ -135,8 +144,15 @@ class WithTargets:
 
 
 #: Cache array name -> item field (the feature cache's names differ where noted).
-CACHE_FIELDS = {"latents": "latents", "video_features": "video_features", "energy": "energy", "rms": "rms",
-                "rms_classes": "rms_class", "audio_tokens": "audio_tokens", "audio_mask": "audio_mask"}
+CACHE_FIELDS = {
+    "latents": "latents",
+    "video_features": "video_features",
+    "energy": "energy",
+    "rms": "rms",
+    "rms_classes": "rms_class",
+    "audio_tokens": "audio_tokens",
+    "audio_mask": "audio_mask",
+}
 
 
 class WithCache:

@@ -117,7 +117,9 @@ class RunLogger:
         """Drop records past ``step`` (a resumed run re-logs them)."""
         if not self.enabled or not self.path.is_file():
             return
-        keep = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        keep = [
+            ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step
+        ]
         self.path.write_text("".join(k + "\n" for k in keep))
 
     def log(self, step: int, split: str, values: Mapping[str, float]) -> None:
@@ -183,7 +185,9 @@ def make_accelerator(cfg: Mapping[str, Any]) -> Any:
     # Condition-dropout null embeddings and per-stage unused branches leave some trainable parameters
     # without a gradient in a given step: DDP must be told, or it waits for them forever.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(cfg.get("find_unused_parameters", True)))
-    return Accelerator(mixed_precision=mp, cpu=cpu, step_scheduler_with_optimizer=False, kwargs_handlers=[ddp])
+    return Accelerator(
+        mixed_precision=mp, cpu=cpu, step_scheduler_with_optimizer=False, kwargs_handlers=[ddp]
+    )
 
 
 class Trainer:
@@ -197,8 +201,14 @@ class Trainer:
         progress: Called (main process only) with a one-line summary at every logging step.
     """
 
-    def __init__(self, *, stage: Stage, accelerator: Any = None, fail_after_step: int | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        accelerator: Any = None,
+        fail_after_step: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.stage = stage
         self.progress = progress
         self.cfg = stage.cfg
@@ -236,7 +246,8 @@ class Trainer:
         if existing and not resume:
             raise ConfigError(
                 f"{self.stage_dir} already holds checkpoints (latest: step {existing[-1][0]}); pass --resume to "
-                "continue that run, or choose another --output folder")
+                "continue that run, or choose another --output folder"
+            )
         if cfg.get("deterministic"):
             torch.use_deterministic_algorithms(True, warn_only=True)
         set_seed(seed, device_specific=True)
@@ -244,12 +255,16 @@ class Trainer:
         modules = stage.build()
         groups = stage.groups()
         if not groups or groups[-1] != "main" or set(groups) != set(modules.trainable):
-            raise ValueError(f"stage {stage.name}: groups {groups} must end with 'main' and match the trainable "
-                             f"modules {sorted(modules.trainable)}")
+            raise ValueError(
+                f"stage {stage.name}: groups {groups} must end with 'main' and match the trainable "
+                f"modules {sorted(modules.trainable)}"
+            )
         trainable_ids = {id(p) for m in modules.trainable.values() for p in m.parameters() if p.requires_grad}
         for name, m in modules.frozen.items():
             if any(id(p) in trainable_ids for p in m.parameters()):
-                raise ValueError(f"stage {stage.name}: frozen module {name!r} shares parameters with a trainable one")
+                raise ValueError(
+                    f"stage {stage.name}: frozen module {name!r} shares parameters with a trainable one"
+                )
             m.requires_grad_(False)
             m.eval()
             m.to(acc.device)
@@ -264,15 +279,20 @@ class Trainer:
             models[g], opts[g], scheds[g] = acc.prepare(model, opt, sched)
             models[g].train()
         main = unwrap(models["main"])
-        ema = EMA(main, decay=float(cfg["ema_decay"]), warmup=bool(cfg.get("ema_warmup", True))) \
-            if float(cfg["ema_decay"]) > 0 else None
+        ema = (
+            EMA(main, decay=float(cfg["ema_decay"]), warmup=bool(cfg.get("ema_warmup", True)))
+            if float(cfg["ema_decay"]) > 0
+            else None
+        )
         gen = torch.Generator(device=acc.device).manual_seed(seed * 7919 + 17 + acc.process_index)
         tstate = TrainState(gen)
         acc.register_for_checkpointing(tstate)
         if ema is not None:
             acc.register_for_checkpointing(ema)
 
-        logger = RunLogger(self.stage_dir, enabled=acc.is_main_process, tensorboard=bool(cfg.get("tensorboard", True)))
+        logger = RunLogger(
+            self.stage_dir, enabled=acc.is_main_process, tensorboard=bool(cfg.get("tensorboard", True))
+        )
         ckpt = latest_checkpoint(self.stage_dir) if resume else None
         if ckpt is not None:
             load_checkpoint(acc, ckpt)
@@ -288,15 +308,24 @@ class Trainer:
         train_ds = stage.train_dataset()
         if len(train_ds) == 0:
             raise FoleykitError(f"stage {stage.name}: the training set is empty")
-        sampler = ResumableBatchSampler(num_items=len(train_ds), batch_size=int(cfg["batch_size"]), seed=seed,
-                                        rank=acc.process_index, world_size=acc.num_processes)
+        sampler = ResumableBatchSampler(
+            num_items=len(train_ds),
+            batch_size=int(cfg["batch_size"]),
+            seed=seed,
+            rank=acc.process_index,
+            world_size=acc.num_processes,
+        )
         stream = self._stream(train_ds, sampler, tstate, seed)
         history: list[dict[str, float]] = []
         step_times: list[float] = []
         val_metrics: dict[str, float] = {}
         last_ckpt = ckpt
         config_text = dump_yaml(stage.ctx.run_config)
-        ckpt_every, val_every, log_every = int(cfg["ckpt_every"]), int(cfg["val_every"]), int(cfg["log_every"])
+        ckpt_every, val_every, log_every = (
+            int(cfg["ckpt_every"]),
+            int(cfg["val_every"]),
+            int(cfg["log_every"]),
+        )
 
         while tstate.step < max_steps:
             t0 = time.perf_counter()
@@ -308,18 +337,27 @@ class Trainer:
                     o.zero_grad(set_to_none=True)
                 for i, b in enumerate(batches):
                     last = i == accum - 1
-                    sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(models[g])
+                    sync = (
+                        contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(models[g])
+                    )
                     with sync:
                         with acc.autocast():
-                            inputs = StepInputs(models=models, frozen=modules.frozen, batch=b, generator=gen,
-                                                step=tstate.step, scratch=scratch[i])
+                            inputs = StepInputs(
+                                models=models,
+                                frozen=modules.frozen,
+                                batch=b,
+                                generator=gen,
+                                step=tstate.step,
+                                scratch=scratch[i],
+                            )
                             loss, parts = stage.loss(inputs, g)
                         value = float(loss.detach().float().item())
                         if not math.isfinite(value):
                             raise TrainingDivergedError(
                                 f"stage {stage.name}: loss of group {g!r} is {value} at step {tstate.step}; lower "
                                 "the learning rate (train.lr=...), enable clipping (train.max_grad_norm=1.0) or "
-                                "use full precision (train.mixed_precision=no)")
+                                "use full precision (train.mixed_precision=no)"
+                            )
                         acc.backward(loss / accum)
                     logs[f"loss/{g}" if g != "main" else "loss"] += value / accum
                     for k, v in parts.items():
@@ -343,23 +381,39 @@ class Trainer:
                 history.append({"step": step, **rec})
                 logger.log(step, "train", rec)
                 if self.progress is not None and acc.is_main_process:
-                    self.progress(f"[{self.stage_dir.name}] step {step}/{max_steps} loss {logs.get('loss', float('nan')):.4f} "
-                                  f"lr {rec['lr']:.2e} ({dt:.2f} s/step)")
+                    self.progress(
+                        f"[{self.stage_dir.name}] step {step}/{max_steps} loss {logs.get('loss', float('nan')):.4f} "
+                        f"lr {rec['lr']:.2e} ({dt:.2f} s/step)"
+                    )
             if (val_every and step % val_every == 0) or step == max_steps:
                 val_metrics = self._validate(models, modules.frozen, ema, seed)
                 if val_metrics:
                     logger.log(step, "val", val_metrics)
                     if self.progress is not None and acc.is_main_process:
-                        self.progress(f"[{self.stage_dir.name}] validation at step {step}: "
-                                      + ", ".join(f"{k} {v:.4f}" for k, v in val_metrics.items()))
+                        self.progress(
+                            f"[{self.stage_dir.name}] validation at step {step}: "
+                            + ", ".join(f"{k} {v:.4f}" for k, v in val_metrics.items())
+                        )
             if (ckpt_every and step % ckpt_every == 0) or step == max_steps:
-                state = {"stage": stage.name, "step": step, "epoch": tstate.epoch, "batch": tstate.batch,
-                         "max_steps": max_steps, "last": {k: float(v) for k, v in logs.items()},
-                         "val": val_metrics}
+                state = {
+                    "stage": stage.name,
+                    "step": step,
+                    "epoch": tstate.epoch,
+                    "batch": tstate.batch,
+                    "max_steps": max_steps,
+                    "last": {k: float(v) for k, v in logs.items()},
+                    "val": val_metrics,
+                }
                 last_ckpt = save_checkpoint(
-                    acc, self.stage_dir, step, config_text=config_text, state=state,
+                    acc,
+                    self.stage_dir,
+                    step,
+                    config_text=config_text,
+                    state=state,
                     write_extra=lambda tmp: self._export(main, modules.frozen, ema, tmp / EXPORT_DIR),
-                    keep=int(cfg["keep_checkpoints"]), rank_state=tstate.rank_state())
+                    keep=int(cfg["keep_checkpoints"]),
+                    rank_state=tstate.rank_state(),
+                )
             if self.fail_after_step is not None and step >= self.fail_after_step and step < max_steps:
                 logger.close()
                 raise InjectedFailure(f"injected failure after step {step} ({FAIL_ENV})")
@@ -367,26 +421,46 @@ class Trainer:
         exported: dict[str, Path] = {}
         if acc.is_main_process:
             exported = self._export(main, modules.frozen, ema, self.stage_dir / EXPORT_DIR)
-            atomic_write_json(self.stage_dir / "result.json", {
-                "stage": stage.name, "steps": tstate.step, "val": val_metrics,
-                "exported": {k: str(v) for k, v in exported.items()}})
+            atomic_write_json(
+                self.stage_dir / "result.json",
+                {
+                    "stage": stage.name,
+                    "steps": tstate.step,
+                    "val": val_metrics,
+                    "exported": {k: str(v) for k, v in exported.items()},
+                },
+            )
         acc.wait_for_everyone()
         if not exported:
-            exported = {p.name: p for p in sorted((self.stage_dir / EXPORT_DIR).iterdir()) if p.is_dir()} \
-                if (self.stage_dir / EXPORT_DIR).is_dir() else {}
+            exported = (
+                {p.name: p for p in sorted((self.stage_dir / EXPORT_DIR).iterdir()) if p.is_dir()}
+                if (self.stage_dir / EXPORT_DIR).is_dir()
+                else {}
+            )
         logger.close()
         acc._models.clear()  # drop accelerate's references (free_memory() would also run a slow gc.collect)
         acc._optimizers.clear()
         acc._schedulers.clear()
         acc._custom_objects.clear()
-        return TrainResult(stage=stage.name, steps=tstate.step, history=history, val_metrics=val_metrics,
-                           checkpoint=last_ckpt, exported=exported, step_times=step_times)
+        return TrainResult(
+            stage=stage.name,
+            steps=tstate.step,
+            history=history,
+            val_metrics=val_metrics,
+            checkpoint=last_ckpt,
+            exported=exported,
+            step_times=step_times,
+        )
 
     # ------------------------------------------------------------------------------------------------
     def _optimizer(self, params: list[torch.nn.Parameter], group: str) -> torch.optim.Optimizer:
         cfg = self.cfg
-        kw = {"lr": float(cfg["lr"]), "betas": tuple(float(b) for b in cfg["betas"]), "eps": float(cfg["eps"]),
-                  "weight_decay": float(cfg["weight_decay"])}
+        kw = {
+            "lr": float(cfg["lr"]),
+            "betas": tuple(float(b) for b in cfg["betas"]),
+            "eps": float(cfg["eps"]),
+            "weight_decay": float(cfg["weight_decay"]),
+        }
         if cfg["optimizer"] == "adam":
             return torch.optim.Adam(params, **kw)
         return torch.optim.AdamW(params, **kw)
@@ -395,18 +469,27 @@ class Trainer:
         from diffusers.optimization import get_scheduler
 
         try:
-            return get_scheduler(str(self.cfg["scheduler"]), opt, num_warmup_steps=int(self.cfg["warmup_steps"]),
-                                 num_training_steps=max(1, max_steps))
+            return get_scheduler(
+                str(self.cfg["scheduler"]),
+                opt,
+                num_warmup_steps=int(self.cfg["warmup_steps"]),
+                num_training_steps=max(1, max_steps),
+            )
         except ValueError as e:
             raise ConfigError(f"train.scheduler: {e}") from e
 
-    def _stream(self, ds: Any, sampler: ResumableBatchSampler, tstate: TrainState, seed: int) -> Iterator[Any]:
+    def _stream(
+        self, ds: Any, sampler: ResumableBatchSampler, tstate: TrainState, seed: int
+    ) -> Iterator[Any]:
         """Endless batches; ``tstate.epoch/batch`` always name the next batch to be drawn."""
         nw = int(self.cfg.get("num_workers", 0))
         while True:
             sampler.set_position(tstate.epoch, tstate.batch)
             loader = DataLoader(
-                ds, batch_sampler=sampler, collate_fn=self.stage.collate, num_workers=nw,
+                ds,
+                batch_sampler=sampler,
+                collate_fn=self.stage.collate,
+                num_workers=nw,
                 pin_memory=self.accelerator.device.type == "cuda",
                 # a dedicated generator: creating the iterator must not consume the global RNG
                 generator=torch.Generator().manual_seed(seed * 1_000_003 + tstate.epoch),
@@ -417,8 +500,13 @@ class Trainer:
             tstate.epoch += 1
             tstate.batch = 0
 
-    def _validate(self, models: dict[str, torch.nn.Module], frozen: dict[str, torch.nn.Module],
-                  ema: EMA | None, seed: int) -> dict[str, float]:
+    def _validate(
+        self,
+        models: dict[str, torch.nn.Module],
+        frozen: dict[str, torch.nn.Module],
+        ema: EMA | None,
+        seed: int,
+    ) -> dict[str, float]:
         """Validation on the main process, EMA weights swapped in, training RNG streams untouched."""
         acc, stage = self.accelerator, self.stage
         metrics: dict[str, float] = {}
@@ -430,16 +518,24 @@ class Trainer:
                 devices = [acc.device.index or 0] if acc.device.type == "cuda" else []
                 with torch.random.fork_rng(devices=devices):
                     # (creating a DataLoader iterator draws from the global RNG: keep it inside the fork)
-                    loader = DataLoader(val_ds, batch_size=int(self.cfg["batch_size"]), shuffle=False,
-                                        collate_fn=stage.collate)
-                    batches = (to_device(b, acc.device)
-                               for b in itertools.islice(loader, int(self.cfg["val_batches"])))
+                    loader = DataLoader(
+                        val_ds,
+                        batch_size=int(self.cfg["batch_size"]),
+                        shuffle=False,
+                        collate_fn=stage.collate,
+                    )
+                    batches = (
+                        to_device(b, acc.device)
+                        for b in itertools.islice(loader, int(self.cfg["val_batches"]))
+                    )
                     gen = torch.Generator(device=acc.device).manual_seed(seed + 424242)
                     main.eval()
                     try:
                         swap = ema.applied(main) if ema is not None else contextlib.nullcontext()
                         with torch.no_grad(), swap, acc.autocast():
-                            metrics = {k: float(v) for k, v in stage.validate(main, frozen, batches, gen).items()}
+                            metrics = {
+                                k: float(v) for k, v in stage.validate(main, frozen, batches, gen).items()
+                            }
                     finally:
                         main.train()
                         random.setstate(py_state)
@@ -447,9 +543,10 @@ class Trainer:
         acc.wait_for_everyone()
         return metrics
 
-    def _export(self, main: torch.nn.Module, frozen: dict[str, torch.nn.Module], ema: EMA | None,
-                folder: Path) -> dict[str, Path]:
+    def _export(
+        self, main: torch.nn.Module, frozen: dict[str, torch.nn.Module], ema: EMA | None, folder: Path
+    ) -> dict[str, Path]:
         use_ema = ema is not None and bool(self.cfg.get("export_ema", True))
-        with (atomic_dir(folder) as tmp, ema.applied(main) if use_ema else contextlib.nullcontext()):
+        with atomic_dir(folder) as tmp, ema.applied(main) if use_ema else contextlib.nullcontext():
             written = self.stage.export(main, frozen, tmp)
         return {name: folder / Path(p).relative_to(tmp) for name, p in written.items()}

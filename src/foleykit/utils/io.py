@@ -29,7 +29,9 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.tmp-", suffix=suffix if suffix is not None else target.suffix, dir=target.parent
+        prefix=f".{target.stem}.tmp-",
+        suffix=suffix if suffix is not None else target.suffix,
+        dir=target.parent,
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -22,8 +22,15 @@ from foleykit.registry import register
 
 #: Classifier heads in the aiSFX checkpoint: name -> number of classes.
 HEADS = {
-    "prosfx": 78, "soundlyTrain": 79, "ucsMixed": 69, "soundstormBalanced": 81, "productionelementsBalanced": 10,
-    "cartoonexpressBalanced": 27, "hpxdigitalBalanced": 3, "series6000Balanced": 23, "series9000Balanced": 8,
+    "prosfx": 78,
+    "soundlyTrain": 79,
+    "ucsMixed": 69,
+    "soundstormBalanced": 81,
+    "productionelementsBalanced": 10,
+    "cartoonexpressBalanced": 27,
+    "hpxdigitalBalanced": 3,
+    "series6000Balanced": 23,
+    "series9000Balanced": 8,
 }
 DEFAULT_HEAD = "ucsMixed"
 
@@ -46,9 +53,11 @@ def _load_head(head: str):
     if head not in datasets:
         raise ConfigError(f"aisfx has no classifier head {head!r}; heads: {', '.join(sorted(datasets))}")
     idx, n_classes = int(datasets[head][0]), int(datasets[head][1])
-    net = nn.Sequential(nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, n_classes))
+    net = nn.Sequential(
+        nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, n_classes)
+    )
     prefix = f"fc.{idx}."
-    state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
@@ -106,7 +115,12 @@ class AisfxEmbedder(Embedder):
         return self.embed_with_logits(wav)[1]
 
     def describe(self) -> dict:
-        return {**super().describe(), "head": self.head_name, "block_seconds": 100 * 1024 / 44100, "hop": self.hop}
+        return {
+            **super().describe(),
+            "head": self.head_name,
+            "block_seconds": 100 * 1024 / 44100,
+            "hop": self.hop,
+        }
 
 
 register("embedder", "aisfx")(AisfxEmbedder)

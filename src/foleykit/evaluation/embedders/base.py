@@ -68,12 +68,18 @@ class Embedder(abc.ABC):
 
     def logits(self, wav: np.ndarray) -> np.ndarray:
         """Clip-level class logits ``(C,)`` of mono ``(T,)`` audio at ``self.sample_rate``."""
-        raise EvaluationError(f"embedder {self.name!r} has no classifier logits; KL and IS need one (e.g. aisfx, panns)")
+        raise EvaluationError(
+            f"embedder {self.name!r} has no classifier logits; KL and IS need one (e.g. aisfx, panns)"
+        )
 
     def describe(self) -> dict[str, Any]:
         """What the report records about this embedder."""
-        return {"embedder": self.name, "sample_rate": int(self.sample_rate), "dim": int(self.dim),
-                "num_classes": int(self.num_classes)}
+        return {
+            "embedder": self.name,
+            "sample_rate": int(self.sample_rate),
+            "dim": int(self.dim),
+            "num_classes": int(self.num_classes),
+        }
 
 
 def check_mono(wav: np.ndarray, *, name: str) -> np.ndarray:

@@ -114,15 +114,26 @@ class Cnn14(nn.Module):
         widths: Channels of the six conv blocks (the last one is the embedding size).
     """
 
-    def __init__(self, *, sample_rate: int = 32000, window_size: int = 1024, hop_size: int = 320,
-                 mel_bins: int = 64, fmin: float = 50.0, fmax: float = 14000.0, classes_num: int = 527,
-                 widths: tuple[int, ...] = WIDTHS) -> None:
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 32000,
+        window_size: int = 1024,
+        hop_size: int = 320,
+        mel_bins: int = 64,
+        fmin: float = 50.0,
+        fmax: float = 14000.0,
+        classes_num: int = 527,
+        widths: tuple[int, ...] = WIDTHS,
+    ) -> None:
         super().__init__()
         if len(widths) != 6:
             raise ConfigError(f"CNN14 has six conv blocks; got widths {widths}")
         self.hop_size = hop_size
         self.spectrogram_extractor = _Spectrogram(n_fft=window_size, hop_length=hop_size)
-        self.logmel_extractor = _LogMel(sample_rate=sample_rate, n_fft=window_size, n_mels=mel_bins, fmin=fmin, fmax=fmax)
+        self.logmel_extractor = _LogMel(
+            sample_rate=sample_rate, n_fft=window_size, n_mels=mel_bins, fmin=fmin, fmax=fmax
+        )
         self.bn0 = nn.BatchNorm2d(mel_bins)
         chans = (1, *widths)
         for i in range(6):
@@ -145,8 +156,11 @@ class Cnn14(nn.Module):
 def _shapes_from_state(state: dict[str, Tensor]) -> dict:
     try:
         widths = tuple(int(state[f"conv_block{i}.conv1.weight"].shape[0]) for i in range(1, 7))
-        return {"widths": widths, "classes_num": int(state["fc_audioset.weight"].shape[0]),
-                "mel_bins": int(state["bn0.weight"].shape[0])}
+        return {
+            "widths": widths,
+            "classes_num": int(state["fc_audioset.weight"].shape[0]),
+            "mel_bins": int(state["bn0.weight"].shape[0]),
+        }
     except KeyError as err:
         raise ModelError(f"not a PANNs CNN14 checkpoint: missing {err}") from None
 
@@ -166,25 +180,33 @@ class PannsEmbedder(Embedder):
 
     name = "panns"
 
-    def __init__(self, *, checkpoint: str | os.PathLike | None = None, sample_rate: int = 32000,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, *, checkpoint: str | os.PathLike | None = None, sample_rate: int = 32000, device: str = "cpu"
+    ) -> None:
         from foleykit.paths import foleykit_home
 
         if sample_rate not in PRESETS:
             raise ConfigError(f"PANNs CNN14 checkpoints exist for 32000 and 16000 Hz, not {sample_rate}")
         filename, window, hop, fmin, fmax, source = PRESETS[sample_rate]
         self.path = find_checkpoint(
-            checkpoint, filename=filename, what="PANNs CNN14 embedder", source=source,
+            checkpoint,
+            filename=filename,
+            what="PANNs CNN14 embedder",
+            source=source,
             search=[foleykit_home() / "models" / "panns", Path.home() / ".cache" / "audioldm_eval" / "ckpt"],
         )
         state = load_state(self.path, what="PANNs CNN14 embedder")
         shapes = _shapes_from_state(state)
         self.sample_rate, self.device = int(sample_rate), device
-        self.model = Cnn14(sample_rate=sample_rate, window_size=window, hop_size=hop, fmin=fmin, fmax=fmax, **shapes)
+        self.model = Cnn14(
+            sample_rate=sample_rate, window_size=window, hop_size=hop, fmin=fmin, fmax=fmax, **shapes
+        )
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as err:
-            raise ModelError(f"PANNs CNN14 embedder: {self.path} does not match the CNN14 layout: {err}") from err
+            raise ModelError(
+                f"PANNs CNN14 embedder: {self.path} does not match the CNN14 layout: {err}"
+            ) from err
         self.model.requires_grad_(False)
         self.model.eval().to(device)
         self.dim, self.num_classes = shapes["widths"][-1], shapes["classes_num"]

@@ -85,8 +85,9 @@ class VGGish(nn.Module):
         dim: Embedding size (128).
     """
 
-    def __init__(self, *, widths: tuple[int, ...] = (64, 128, 256, 256, 512, 512), hidden: int = 4096,
-                 dim: int = 128) -> None:
+    def __init__(
+        self, *, widths: tuple[int, ...] = (64, 128, 256, 256, 512, 512), hidden: int = 4096, dim: int = 128
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 1
@@ -97,8 +98,12 @@ class VGGish(nn.Module):
             c_in = c
         self.features = nn.Sequential(*layers)
         self.embeddings = nn.Sequential(
-            nn.Linear(widths[-1] * 4 * 6, hidden), nn.ReLU(True), nn.Linear(hidden, hidden), nn.ReLU(True),
-            nn.Linear(hidden, dim), nn.ReLU(True),
+            nn.Linear(widths[-1] * 4 * 6, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, dim),
+            nn.ReLU(True),
         )
 
     def forward(self, patches: Tensor, *, final_activation: bool = False) -> Tensor:
@@ -123,19 +128,32 @@ class VGGishEmbedder(Embedder):
     name = "vggish"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, *, checkpoint: str | os.PathLike | None = None, pca_params: str | os.PathLike | None = None,
-                 postprocess: bool = False, final_activation: bool = False, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        *,
+        checkpoint: str | os.PathLike | None = None,
+        pca_params: str | os.PathLike | None = None,
+        postprocess: bool = False,
+        final_activation: bool = False,
+        device: str = "cpu",
+    ) -> None:
         from foleykit.paths import foleykit_home
 
         default = [foleykit_home() / "models" / "vggish"]
-        self.path = find_checkpoint(checkpoint, filename=CHECKPOINT, what="VGGish embedder", search=default,
-                                    source=SOURCE)
+        self.path = find_checkpoint(
+            checkpoint, filename=CHECKPOINT, what="VGGish embedder", search=default, source=SOURCE
+        )
         state = load_state(self.path, what="VGGish embedder")
         try:
             widths = tuple(int(state[f"features.{i}.weight"].shape[0]) for i in CONV_INDICES)
-            hidden, dim = int(state["embeddings.0.weight"].shape[0]), int(state["embeddings.4.weight"].shape[0])
+            hidden, dim = (
+                int(state["embeddings.0.weight"].shape[0]),
+                int(state["embeddings.4.weight"].shape[0]),
+            )
         except KeyError as err:
-            raise ModelError(f"VGGish embedder: {self.path} is not a torchvggish checkpoint (missing {err})") from None
+            raise ModelError(
+                f"VGGish embedder: {self.path} is not a torchvggish checkpoint (missing {err})"
+            ) from None
         self.model = VGGish(widths=widths, hidden=hidden, dim=dim)
         model_state = {k: v for k, v in state.items() if k.startswith(("features.", "embeddings."))}
         try:
@@ -155,8 +173,9 @@ class VGGishEmbedder(Embedder):
         if "pproc.pca_matrix" in state and pca_params is None:  # a full torchvggish model state dict
             matrix, means = state["pproc.pca_matrix"], state["pproc.pca_means"]
         else:
-            self.pca_path = find_checkpoint(pca_params, filename=PCA_PARAMS, what="VGGish PCA parameters",
-                                            search=default, source=SOURCE)
+            self.pca_path = find_checkpoint(
+                pca_params, filename=PCA_PARAMS, what="VGGish PCA parameters", search=default, source=SOURCE
+            )
             params = load_state(self.pca_path, what="VGGish PCA parameters")
             try:
                 matrix, means = params["pca_eigen_vectors"], params["pca_means"]
@@ -165,8 +184,10 @@ class VGGishEmbedder(Embedder):
         self.pca_matrix = torch.as_tensor(np.asarray(matrix), dtype=torch.float32)
         self.pca_means = torch.as_tensor(np.asarray(means), dtype=torch.float32).reshape(-1, 1)
         if self.pca_matrix.shape != (self.dim, self.dim) or self.pca_means.shape != (self.dim, 1):
-            raise ModelError(f"VGGish PCA parameters have shapes {tuple(self.pca_matrix.shape)} / "
-                             f"{tuple(self.pca_means.shape)}, expected ({self.dim}, {self.dim}) / ({self.dim},)")
+            raise ModelError(
+                f"VGGish PCA parameters have shapes {tuple(self.pca_matrix.shape)} / "
+                f"{tuple(self.pca_means.shape)}, expected ({self.dim}, {self.dim}) / ({self.dim},)"
+            )
 
     def embed(self, wav: np.ndarray) -> np.ndarray:
         """``(T,)`` at 16 kHz -> ``(N, 128)``, one embedding per 0.96 s patch."""
@@ -176,12 +197,19 @@ class VGGishEmbedder(Embedder):
             emb = self.model(patches, final_activation=self.final_activation or self.postprocess).cpu()
         if self.postprocess:
             pca = (self.pca_matrix @ (emb.T - self.pca_means)).T
-            emb = torch.round((pca.clamp(QUANTIZE_MIN, QUANTIZE_MAX) - QUANTIZE_MIN) * (255.0 / (QUANTIZE_MAX - QUANTIZE_MIN)))
+            emb = torch.round(
+                (pca.clamp(QUANTIZE_MIN, QUANTIZE_MAX) - QUANTIZE_MIN)
+                * (255.0 / (QUANTIZE_MAX - QUANTIZE_MIN))
+            )
         return emb.numpy().astype(np.float32)
 
     def describe(self) -> dict:
-        return {**super().describe(), "checkpoint": str(self.path), "postprocess": self.postprocess,
-                "final_activation": self.final_activation}
+        return {
+            **super().describe(),
+            "checkpoint": str(self.path),
+            "postprocess": self.postprocess,
+            "final_activation": self.final_activation,
+        }
 
 
 register("embedder", "vggish")(VGGishEmbedder)

@@ -139,7 +139,11 @@ def av_align_from_peaks(
 
 
 def video_peaks_from_frames(
-    frames: np.ndarray, fps: float, *, variant: Variant = "reference", flow_threshold: float | None | str = _VARIANT_DEFAULT
+    frames: np.ndarray,
+    fps: float,
+    *,
+    variant: Variant = "reference",
+    flow_threshold: float | None | str = _VARIANT_DEFAULT,
 ) -> np.ndarray:
     """Video peaks of RGB frames ``(N, H, W, 3)`` uint8 at native ``fps`` (fewer than 3 frames: none)."""
     _check_variant(variant)
@@ -203,6 +207,11 @@ def av_align_from_paths(
     wav = read_audio(audio_path, sample_rate=AUDIO_SAMPLE_RATE, mono=True)
     clip = read_video(video_path)
     return av_align(
-        wav, AUDIO_SAMPLE_RATE, clip.frames, clip.fps, variant=variant, flow_threshold=flow_threshold,
+        wav,
+        AUDIO_SAMPLE_RATE,
+        clip.frames,
+        clip.fps,
+        variant=variant,
+        flow_threshold=flow_threshold,
         empty_score=empty_score,
     )

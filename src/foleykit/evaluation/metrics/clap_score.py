@@ -29,7 +29,9 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (x * y).sum(axis=1) / np.where(den > 0, den, 1.0), 0.0)
 
 
-def clap_text_audio(embedder, prompts: Sequence[str], wavs: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+def clap_text_audio(
+    embedder, prompts: Sequence[str], wavs: Sequence[np.ndarray], sample_rate: int
+) -> np.ndarray:
     """Text-audio CLAP score per clip.
 
     Args:
@@ -43,19 +45,29 @@ def clap_text_audio(embedder, prompts: Sequence[str], wavs: Sequence[np.ndarray]
         ``(N,)`` cosine similarities.
     """
     if len(prompts) != len(wavs) or not wavs:
-        raise EvaluationError(f"CLAP score needs one prompt per clip (got {len(prompts)} prompts, {len(wavs)} clips)")
+        raise EvaluationError(
+            f"CLAP score needs one prompt per clip (got {len(prompts)} prompts, {len(wavs)} clips)"
+        )
     audio = np.stack([embedder.clip_embedding(prepare(w, sample_rate, embedder.sample_rate)) for w in wavs])
     return cosine_rows(embedder.embed_text(list(prompts)), audio)
 
 
 def clap_audio_audio(
-    embedder, generated: Sequence[np.ndarray], reference: Sequence[np.ndarray], sample_rate: int,
-    *, reference_sample_rate: int | None = None,
+    embedder,
+    generated: Sequence[np.ndarray],
+    reference: Sequence[np.ndarray],
+    sample_rate: int,
+    *,
+    reference_sample_rate: int | None = None,
 ) -> np.ndarray:
     """Audio-audio CLAP score per clip pair (Stable-V2A): ``(N,)`` cosine similarities."""
     if len(generated) != len(reference) or not generated:
-        raise EvaluationError("CLAP audio score needs the same non-zero number of generated and reference clips")
+        raise EvaluationError(
+            "CLAP audio score needs the same non-zero number of generated and reference clips"
+        )
     rate = embedder.sample_rate
     g = np.stack([embedder.clip_embedding(prepare(w, sample_rate, rate)) for w in generated])
-    r = np.stack([embedder.clip_embedding(prepare(w, reference_sample_rate or sample_rate, rate)) for w in reference])
+    r = np.stack(
+        [embedder.clip_embedding(prepare(w, reference_sample_rate or sample_rate, rate)) for w in reference]
+    )
     return cosine_rows(g, r)

@@ -63,8 +63,14 @@ def frechet_distance(
     """
     import scipy.linalg
 
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    s1, s2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    mu1, mu2 = (
+        np.atleast_1d(np.asarray(mu1, dtype=np.float64)),
+        np.atleast_1d(np.asarray(mu2, dtype=np.float64)),
+    )
+    s1, s2 = (
+        np.atleast_2d(np.asarray(sigma1, dtype=np.float64)),
+        np.atleast_2d(np.asarray(sigma2, dtype=np.float64)),
+    )
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0],) * 2:
         raise EvaluationError(
             f"Frechet distance: shapes do not match (mu {mu1.shape} vs {mu2.shape}, sigma {s1.shape} vs {s2.shape})"
@@ -168,7 +174,10 @@ def inception_score(
     p = np.exp(log_p)
     scores = []
     for i in range(splits):
-        chunk, log_chunk = p[i * n // splits : (i + 1) * n // splits], log_p[i * n // splits : (i + 1) * n // splits]
+        chunk, log_chunk = (
+            p[i * n // splits : (i + 1) * n // splits],
+            log_p[i * n // splits : (i + 1) * n // splits],
+        )
         q = chunk.mean(axis=0, keepdims=True)
         kl = (chunk * (log_chunk - np.log(q))).sum(axis=1).mean()
         scores.append(float(np.exp(kl)))

@@ -109,7 +109,9 @@ def topk_accuracy(scores: np.ndarray, targets: np.ndarray, k: int) -> float:
     s = np.asarray(scores, dtype=np.float64)
     t = np.asarray(targets).reshape(-1)
     if s.ndim != 2 or s.shape[0] != t.shape[0] or s.shape[0] == 0:
-        raise EvaluationError(f"acc@k needs scores (N, C) and targets (N,), N >= 1; got {s.shape} and {t.shape}")
+        raise EvaluationError(
+            f"acc@k needs scores (N, C) and targets (N,), N >= 1; got {s.shape} and {t.shape}"
+        )
     if t.min() < 0 or t.max() >= s.shape[1]:
         raise EvaluationError(f"targets must be classes in [0, {s.shape[1]})")
     if k < 1:
@@ -130,7 +132,9 @@ def tolerance_accuracy(predicted: np.ndarray, targets: np.ndarray, tolerance: in
     p = np.asarray(predicted).reshape(-1).astype(np.int64)
     t = np.asarray(targets).reshape(-1).astype(np.int64)
     if p.shape != t.shape or p.size == 0:
-        raise EvaluationError(f"tolerance accuracy needs two non-empty class arrays of one length; got {p.shape}, {t.shape}")
+        raise EvaluationError(
+            f"tolerance accuracy needs two non-empty class arrays of one length; got {p.shape}, {t.shape}"
+        )
     if tolerance < 0:
         raise EvaluationError(f"tolerance must be >= 0, got {tolerance}")
     return float(np.mean(np.abs(p - t) <= tolerance))

@@ -119,7 +119,8 @@ def normalized_envelope(y: np.ndarray) -> np.ndarray:
 def onset_confidence(w: np.ndarray, onsets: np.ndarray) -> np.ndarray:
     """``max(w[o - 1102 : o + 1102])`` per onset, window clamped at the clip start. ``(K,)`` float64."""
     return np.asarray(
-        [float(np.max(w[max(int(o) - CONF_INTERVAL, 0) : int(o) + CONF_INTERVAL])) for o in onsets], dtype=np.float64
+        [float(np.max(w[max(int(o) - CONF_INTERVAL, 0) : int(o) + CONF_INTERVAL])) for o in onsets],
+        dtype=np.float64,
     )
 
 
@@ -264,4 +265,6 @@ def onset_metrics(
     _check_mode(mode)
     y_gen = load_clip(generated, sample_rate, clip_seconds=clip_seconds)
     y_ref = load_clip(reference, reference_sample_rate or sample_rate, clip_seconds=clip_seconds)
-    return onset_scores(detect_onsets(y_ref), detect_onsets(y_gen), y_gen, mode=mode, match_window=match_window)
+    return onset_scores(
+        detect_onsets(y_ref), detect_onsets(y_gen), y_gen, mode=mode, match_window=match_window
+    )

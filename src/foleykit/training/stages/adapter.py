@@ -34,6 +34,8 @@ class AdapterStage(DiffusionStage):
     def build(self):
         modules = super().build()
         if not self.adapter_names:
-            raise ConfigError(f"stage {self.ctx.stage_dir.name!r} (adapter family) trains no controlnet_* / "
-                              "control_encoder_* component")
+            raise ConfigError(
+                f"stage {self.ctx.stage_dir.name!r} (adapter family) trains no controlnet_* / "
+                "control_encoder_* component"
+            )
         return modules

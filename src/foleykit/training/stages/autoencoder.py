@@ -138,7 +138,11 @@ class AutoencoderStage(Stage):
             return d_loss, {"d_real": float(real.detach().mean()), "d_fake": float(fake.detach().mean())}
         per_elem = x[0].numel()
         if self.mel_space:
-            rec = (recon - x).abs().mean() if self.cfg.get("recon_loss", "l1") == "l1" else ((recon - x) ** 2).mean()
+            rec = (
+                (recon - x).abs().mean()
+                if self.cfg.get("recon_loss", "l1") == "l1"
+                else ((recon - x) ** 2).mean()
+            )
             logs = {"mel_l1": float((recon - x).detach().abs().mean())}
         else:
             rec = self.stft(recon.flatten(0, 1), x.flatten(0, 1)) + (recon - x).abs().mean()
@@ -153,8 +157,13 @@ class AutoencoderStage(Stage):
         return loss, logs
 
     # --- validation / export ---------------------------------------------------------------------------
-    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
-                 generator: torch.Generator) -> dict[str, float]:
+    def validate(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batches: Iterable[Any],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
         """Reconstruction error with the posterior mean (mel L1 in log units, or waveform L1)."""
         errs = []
         for b in batches:
@@ -191,8 +200,9 @@ class VAETask(nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
-                sample: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, *, generator: torch.Generator | None = None, sample: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         posterior = self.vae.encode(x).latent_dist
         z = posterior.sample(generator=generator) if sample else posterior.mode()
         return self.vae.decode(z).sample, posterior.mean, posterior.logvar

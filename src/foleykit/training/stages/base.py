@@ -128,8 +128,13 @@ class Stage(abc.ABC):
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
         """Scalar loss of ``group`` for one micro-batch, and named float values to log."""
 
-    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
-                 generator: torch.Generator) -> dict[str, float]:
+    def validate(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batches: Iterable[Any],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
         """Validation metrics (main group, EMA weights applied, eval mode, no grad). Default: none."""
         return {}
 
@@ -176,8 +181,9 @@ def as_tensor(x: Any) -> torch.Tensor:
     return t.float() if t.is_floating_point() else t
 
 
-def collate_fields(items: list[Mapping[str, Any]], *, tensors: Mapping[str, int | None] = {},
-                   lists: Iterable[str] = ()) -> dict[str, Any]:
+def collate_fields(
+    items: list[Mapping[str, Any]], *, tensors: Mapping[str, int | None] = {}, lists: Iterable[str] = ()
+) -> dict[str, Any]:
     """Collate chosen fields of dict items.
 
     Args:

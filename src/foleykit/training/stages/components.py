@@ -23,14 +23,18 @@ def build_component(ctx: StageContext, name: str) -> nn.Module:
         ConfigError: no pipeline is attached, or it has no such component.
     """
     if ctx.pipeline is None:
-        raise ConfigError(f"stage {ctx.stage_dir.name!r} needs component {name!r} but no pipeline is attached")
+        raise ConfigError(
+            f"stage {ctx.stage_dir.name!r} needs component {name!r} but no pipeline is attached"
+        )
     comps = ctx.pipeline.components()
     if name not in comps:
         raise ConfigError(f"the pipeline has no component {name!r}; it has {sorted(comps)}")
     return comps[name]
 
 
-def stage_components(ctx: StageContext, *, extra: tuple[str, ...] = ()) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
+def stage_components(
+    ctx: StageContext, *, extra: tuple[str, ...] = ()
+) -> tuple[dict[str, nn.Module], dict[str, nn.Module]]:
     """(trainable, frozen) pipeline components of a stage.
 
     The trainable ones are the stage table's ``trainable`` list (the recipe's ``training.stages.<name>.trainable``,
@@ -48,7 +52,9 @@ def stage_components(ctx: StageContext, *, extra: tuple[str, ...] = ()) -> tuple
         raise ConfigError(f"stage {ctx.stage_dir.name!r} trains nothing: set its 'trainable' component list")
     unknown = [n for n in names if n not in comps]
     if unknown:
-        raise ConfigError(f"stage {ctx.stage_dir.name!r}: unknown components {unknown}; the pipeline has {sorted(comps)}")
+        raise ConfigError(
+            f"stage {ctx.stage_dir.name!r}: unknown components {unknown}; the pipeline has {sorted(comps)}"
+        )
     names += [n for n in extra if n in comps and n not in names]
     return {n: comps[n] for n in names}, {n: m for n, m in comps.items() if n not in names}
 
@@ -68,8 +74,10 @@ def dataset_split(ctx: StageContext, split: str, *, required: bool = True) -> An
     """
     ds = ctx.data.get(split)
     if ds is None and required:
-        raise DataError(f"no {split!r} data for stage {ctx.stage_dir.name!r}: give --data DIR (a dataset folder) "
-                        "or let foleykit make synthetic data (omit --data)")
+        raise DataError(
+            f"no {split!r} data for stage {ctx.stage_dir.name!r}: give --data DIR (a dataset folder) "
+            "or let foleykit make synthetic data (omit --data)"
+        )
     return ds
 
 

@@ -56,10 +56,18 @@ class DenoiseTask(nn.Module):
     def adapter_names(self) -> list[str]:
         names = [n for n in self.parts if n.startswith("adapter_")]
         names += [n for n in self._frozen if n.startswith("adapter_")]
-        return [n[len("adapter_"):] for n in names]
+        return [n[len("adapter_") :] for n in names]
 
-    def conditions(self, parts: dict[str, Any], *, batch_size: int, drop: Mapping[str, torch.Tensor],
-                   video_features: torch.Tensor | None, seconds_total: torch.Tensor, device: torch.device) -> Conditions:
+    def conditions(
+        self,
+        parts: dict[str, Any],
+        *,
+        batch_size: int,
+        drop: Mapping[str, torch.Tensor],
+        video_features: torch.Tensor | None,
+        seconds_total: torch.Tensor,
+        device: torch.device,
+    ) -> Conditions:
         """Assemble :class:`Conditions` from raw encoder outputs (video features go through video_condition)."""
         assembler = self.get("assembler")
         parts = dict(parts)
@@ -68,12 +76,20 @@ class DenoiseTask(nn.Module):
             parts["video"] = (vc(video_features), None)
         drop = {k: v for k, v in drop.items() if k in assembler.config.sources}
         tokens, mask, glob = assembler.assemble(parts, batch_size=batch_size, drop=drop, device=device)
-        return Conditions(tokens=tokens, mask=mask, global_embed=glob,
-                          seconds_start=torch.zeros_like(seconds_total), seconds_total=seconds_total)
+        return Conditions(
+            tokens=tokens,
+            mask=mask,
+            global_embed=glob,
+            seconds_start=torch.zeros_like(seconds_total),
+            seconds_total=seconds_total,
+        )
 
-    def control_features(self, controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]],
-                         num_latent_frames: int, scale: torch.Tensor | None = None
-                         ) -> list[tuple[nn.Module, torch.Tensor, float | torch.Tensor]]:
+    def control_features(
+        self,
+        controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]],
+        num_latent_frames: int,
+        scale: torch.Tensor | None = None,
+    ) -> list[tuple[nn.Module, torch.Tensor, float | torch.Tensor]]:
         """Encode each adapter's control onto the latent grid: ``[(net, features, scale)]``; ``scale`` is 1, or
         per row ``Tensor[B x 1 x 1]`` (0 = that row is denoised without the adapter: control dropout)."""
         out = []
@@ -82,18 +98,32 @@ class DenoiseTask(nn.Module):
             adapter = self.get(f"adapter_{name}")
             if adapter is None:
                 raise ConfigError(f"no adapter named {name!r} in this task")
-            feats = adapter.encoder(series, num_latent_frames=num_latent_frames, codec=self._frozen.get("codec"),
-                                    features=local)
+            feats = adapter.encoder(
+                series, num_latent_frames=num_latent_frames, codec=self._frozen.get("codec"), features=local
+            )
             out.append((adapter.net, feats, s))
         return out
 
-    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, *, parts: dict[str, Any],
-                drop: Mapping[str, torch.Tensor], seconds_total: torch.Tensor,
-                video_features: torch.Tensor | None = None,
-                controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]] = (),
-                control_scale: torch.Tensor | None = None) -> torch.Tensor:
-        cond = self.conditions(parts, batch_size=noisy.shape[0], drop=drop, video_features=video_features,
-                               seconds_total=seconds_total, device=noisy.device)
+    def forward(
+        self,
+        noisy: torch.Tensor,
+        timesteps: torch.Tensor,
+        *,
+        parts: dict[str, Any],
+        drop: Mapping[str, torch.Tensor],
+        seconds_total: torch.Tensor,
+        video_features: torch.Tensor | None = None,
+        controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]] = (),
+        control_scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        cond = self.conditions(
+            parts,
+            batch_size=noisy.shape[0],
+            drop=drop,
+            video_features=video_features,
+            seconds_total=seconds_total,
+            device=noisy.device,
+        )
         ctrl = self.control_features(controls, noisy.shape[2], control_scale)
         return self.get("denoiser")(noisy, timesteps, cond, controls=ctrl)
 
@@ -113,7 +143,9 @@ def collate_av(items: list[Mapping[str, Any]], seq: Any) -> dict[str, Any]:
     for it in items[1:]:
         keys &= set(it)
     if "audio" in keys:
-        out["audio"] = torch.stack([fit_length(as_tensor(it["audio"]).reshape(-1), seq.num_samples) for it in items])
+        out["audio"] = torch.stack(
+            [fit_length(as_tensor(it["audio"]).reshape(-1), seq.num_samples) for it in items]
+        )
     for key in ("latents", "audio_tokens", "audio_mask"):
         if key in keys:
             out[key] = torch.stack([as_tensor(it[key]) for it in items])
@@ -121,11 +153,18 @@ def collate_av(items: list[Mapping[str, Any]], seq: Any) -> dict[str, Any]:
         if key in keys and all(it[key] is not None for it in items):
             vals = [as_tensor(it[key]) for it in items]
             n = seq.num_video_frames
-            vals = [v[:n] if v.shape[0] >= n else torch.cat([v, v[-1:].expand(n - v.shape[0], *v.shape[1:])]) for v in vals]
+            vals = [
+                v[:n] if v.shape[0] >= n else torch.cat([v, v[-1:].expand(n - v.shape[0], *v.shape[1:])])
+                for v in vals
+            ]
             out[key] = torch.stack(vals)
-    for key, n in (("energy", seq.num_energy_frames), ("rms", seq.num_control_frames),
-                   ("rms_class", seq.num_control_frames), ("onsets", seq.num_latent_frames),
-                   ("presence", seq.num_video_frames)):
+    for key, n in (
+        ("energy", seq.num_energy_frames),
+        ("rms", seq.num_control_frames),
+        ("rms_class", seq.num_control_frames),
+        ("onsets", seq.num_latent_frames),
+        ("presence", seq.num_video_frames),
+    ):
         if key in keys:
             out[key] = torch.stack([fit_length(as_tensor(it[key]), n) for it in items])
     if "caption" in keys:
@@ -155,9 +194,16 @@ def video_features(batch: Mapping[str, Any], encoder: nn.Module | None) -> torch
 
 
 @torch.no_grad()
-def raw_parts(batch: Mapping[str, Any], *, sources: Sequence[str], use: Sequence[str],
-              text_encoder: nn.Module | None, audio_encoder: nn.Module | None, sample_rate: int,
-              device: torch.device) -> dict[str, Any]:
+def raw_parts(
+    batch: Mapping[str, Any],
+    *,
+    sources: Sequence[str],
+    use: Sequence[str],
+    text_encoder: nn.Module | None,
+    audio_encoder: nn.Module | None,
+    sample_rate: int,
+    device: torch.device,
+) -> dict[str, Any]:
     """Encoder outputs of the token conditions ``use`` ∩ ``sources`` (``video`` is handled by the task).
 
     Text comes from ``caption``; the reference audio from ``reference_audio`` or, lacking it, the clip's own
@@ -173,7 +219,9 @@ def raw_parts(batch: Mapping[str, Any], *, sources: Sequence[str], use: Sequence
     if "audio" in sources:
         parts["audio"] = None
         ref = batch.get("reference_audio", batch.get("audio"))
-        if "audio" in use and "audio_tokens" in batch and "reference_audio" not in batch:  # the feature cache's
+        if (
+            "audio" in use and "audio_tokens" in batch and "reference_audio" not in batch
+        ):  # the feature cache's
             parts["audio"] = (batch["audio_tokens"].float().to(device), batch["audio_mask"].bool().to(device))
         elif "audio" in use and audio_encoder is not None and ref is not None:
             wavs = [np.asarray(w.detach().float().cpu().numpy()) for w in ref]
@@ -182,8 +230,9 @@ def raw_parts(batch: Mapping[str, Any], *, sources: Sequence[str], use: Sequence
     return parts
 
 
-def draw_dropout(probs: Mapping[str, float], names: Sequence[str], batch_size: int,
-                 generator: torch.Generator) -> dict[str, torch.Tensor]:
+def draw_dropout(
+    probs: Mapping[str, float], names: Sequence[str], batch_size: int, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """Per-row condition dropout masks ``BoolTensor[B]`` (True = replaced by the null condition).
 
     One uniform draw per row and condition from the run's generator (checkpointed: exact resume).

@@ -59,18 +59,26 @@ class PredictorTask(nn.Module):
         "events": Tensor[B x T_v]}`` (the kinds present).
     """
 
-    def __init__(self, *, predictors: Mapping[str, nn.Module], video_encoder: nn.Module | None = None,
-                 num_categories: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        predictors: Mapping[str, nn.Module],
+        video_encoder: nn.Module | None = None,
+        num_categories: int = 0,
+    ) -> None:
         super().__init__()
         self.predictors = nn.ModuleDict(dict(predictors))
         self.video_encoder = video_encoder
         self.category_head = None
         if num_categories > 0:
-            dim = int(getattr(video_encoder, "dim", 0) or getattr(next(iter(self.predictors.values())), "in_dim"))
+            dim = int(
+                getattr(video_encoder, "dim", 0) or next(iter(self.predictors.values())).in_dim
+            )
             self.category_head = nn.Linear(dim, num_categories)
 
-    def forward(self, inputs: torch.Tensor, seq: Any, cached: Mapping[int, torch.Tensor] | None = None
-                ) -> dict[str, torch.Tensor]:
+    def forward(
+        self, inputs: torch.Tensor, seq: Any, cached: Mapping[int, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         """``cached``: precomputed features of some encoder parts (``ConcatVideoEncoder.encode_cached``).
         ``seq`` is the geometry of the window (``seq.with_duration`` for windows shorter than the model's)."""
         if self.video_encoder is None:
@@ -79,7 +87,11 @@ class PredictorTask(nn.Module):
             feats = self.video_encoder.encode_cached(inputs, dict(cached)).float()
         else:
             feats = self.video_encoder.encode(inputs).float()
-        seq = seq.with_duration(feats.shape[1] / seq.video_fps) if feats.shape[1] != seq.num_video_frames else seq
+        seq = (
+            seq.with_duration(feats.shape[1] / seq.video_fps)
+            if feats.shape[1] != seq.num_video_frames
+            else seq
+        )
         out = {}
         for kind, p in self.predictors.items():
             if kind == "rms":
@@ -103,11 +115,13 @@ class PredictorStage(Stage):
         trainable, _frozen = stage_components(self.ctx)
         for name, module in pipe.components().items():
             module.requires_grad_(name in trainable)
-        kinds = [n[len("predictor_"):] for n in trainable if n.startswith("predictor_")]
+        kinds = [n[len("predictor_") :] for n in trainable if n.startswith("predictor_")]
         other = [n for n in trainable if not n.startswith("predictor_") and n != "video_encoder"]
         if not kinds or other:
-            raise ConfigError(f"stage {self.ctx.stage_dir.name!r} (predictor family) trains predictor_* components "
-                              f"(and optionally video_encoder); got {sorted(trainable)}")
+            raise ConfigError(
+                f"stage {self.ctx.stage_dir.name!r} (predictor family) trains predictor_* components "
+                f"(and optionally video_encoder); got {sorted(trainable)}"
+            )
         unknown = [k for k in kinds if k not in TARGET_OF]
         if unknown:
             raise ConfigError(f"no training target for predictor kinds {unknown}")
@@ -120,11 +134,15 @@ class PredictorStage(Stage):
         if float(self.cfg.get("category_weight") or 0.0) > 0:
             self.categories = list(getattr(dataset_split(self.ctx, "train"), "categories", None) or [])
             if not self.categories:
-                raise ConfigError("stages.predictor.category_weight > 0 needs training data with a category "
-                                  "vocabulary (e.g. foleykit.training.arrays.FrameWindows)")
-        task = PredictorTask(predictors={k: pipe.predictors[k] for k in kinds},
-                             video_encoder=encoder if self.train_encoder else None,
-                             num_categories=len(self.categories))
+                raise ConfigError(
+                    "stages.predictor.category_weight > 0 needs training data with a category "
+                    "vocabulary (e.g. foleykit.training.arrays.FrameWindows)"
+                )
+        task = PredictorTask(
+            predictors={k: pipe.predictors[k] for k in kinds},
+            video_encoder=encoder if self.train_encoder else None,
+            num_categories=len(self.categories),
+        )
         moved = {} if self.train_encoder or encoder is None else {"video_encoder": encoder}
         return StageModules(trainable={"main": task}, frozen=moved)
 
@@ -132,7 +150,9 @@ class PredictorStage(Stage):
     def _kinds(self) -> list[str]:
         kinds = getattr(self, "kinds", None)
         if kinds is None:
-            kinds = [n[len("predictor_"):] for n in self.cfg.get("trainable", []) if n.startswith("predictor_")]
+            kinds = [
+                n[len("predictor_") :] for n in self.cfg.get("trainable", []) if n.startswith("predictor_")
+            ]
         return kinds
 
     def _wrap(self, ds: Any) -> Any:
@@ -169,8 +189,9 @@ class PredictorStage(Stage):
         idx = [i for i, p in enumerate(enc.parts) if isinstance(p, MotionVideoEncoder)]
         return {idx[0]: batch["motion"]} if idx else None
 
-    def _forward(self, model: nn.Module, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]
-                 ) -> dict[str, torch.Tensor]:
+    def _forward(
+        self, model: nn.Module, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]
+    ) -> dict[str, torch.Tensor]:
         x = self._inputs(batch, frozen)
         cached = self._cached(batch) if self.train_encoder else None
         return model(x, self.ctx.seq, cached) if cached else model(x, self.ctx.seq)
@@ -197,9 +218,12 @@ class PredictorStage(Stage):
             if kind == "energy":
                 losses[kind] = p.loss(out[kind], target.float())
             elif kind == "rms":
-                soft = gaussian_smoothed_targets(target.long(), n_classes=p.num_classes,
-                                                 sigma=float(self.cfg.get("label_sigma", 1.0)),
-                                                 window=int(self.cfg.get("label_window", 2))).float()
+                soft = gaussian_smoothed_targets(
+                    target.long(),
+                    n_classes=p.num_classes,
+                    sigma=float(self.cfg.get("label_sigma", 1.0)),
+                    window=int(self.cfg.get("label_window", 2)),
+                ).float()
                 losses[kind] = p.loss(out[kind], soft)
             else:
                 pw = self.cfg.get("onset_pos_weight")
@@ -209,8 +233,11 @@ class PredictorStage(Stage):
                 raise DataError("category_weight > 0: the batch needs 'category_index'")
             target = batch["category_index"].long()
             ok = target >= 0
-            ce = torch.nn.functional.cross_entropy(out["category"][ok], target[ok]) if bool(ok.any()) \
+            ce = (
+                torch.nn.functional.cross_entropy(out["category"][ok], target[ok])
+                if bool(ok.any())
                 else out["category"].sum() * 0.0
+            )
             losses["category"] = float(self.cfg["category_weight"]) * ce
         return losses
 
@@ -221,8 +248,13 @@ class PredictorStage(Stage):
         return total, {f"loss_{k}": float(v.detach()) for k, v in losses.items()}
 
     # --- validation / export ---------------------------------------------------------------------------
-    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
-                 generator: torch.Generator) -> dict[str, float]:
+    def validate(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batches: Iterable[Any],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
         from foleykit.evaluation.metrics.envelope import tolerance_accuracy, topk_accuracy
         from foleykit.models.predictors import resize_time
 

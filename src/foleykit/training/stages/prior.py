@@ -50,7 +50,12 @@ _KIND_TARGET = {"energy": "energy", "rms": "rms", "onsets": "onsets", "events": 
 
 
 def _natural_rate(kind: str, seq: Any) -> float:
-    return {"energy": seq.mel_rate, "rms": seq.control_rate, "onsets": seq.latent_rate, "events": seq.video_fps}[kind]
+    return {
+        "energy": seq.mel_rate,
+        "rms": seq.control_rate,
+        "onsets": seq.latent_rate,
+        "events": seq.video_fps,
+    }[kind]
 
 
 class AdapterControls:
@@ -69,8 +74,9 @@ class AdapterControls:
         for name, (kind, grid) in self.adapters.items():
             values = np.asarray(item[_KIND_TARGET[kind]], dtype=np.float32)
             c = TemporalControl(kind, values, _natural_rate(kind, self.seq))
-            item[f"control_{name}"] = torch.from_numpy(np.ascontiguousarray(c.to_grid(self.seq, grid).values,
-                                                                            dtype=np.float32))
+            item[f"control_{name}"] = torch.from_numpy(
+                np.ascontiguousarray(c.to_grid(self.seq, grid).values, dtype=np.float32)
+            )
         return item
 
 
@@ -96,15 +102,18 @@ class DiffusionStage(Stage):
         pieces: dict[str, nn.Module] = {"denoiser": pipe.denoiser, "assembler": pipe.assembler}
         if pipe.video_condition is not None:
             pieces["video_condition"] = pipe.video_condition
-        self.adapter_names = [n for n in pipe.adapters
-                              if f"controlnet_{n}" in trainable or f"control_encoder_{n}" in trainable]
+        self.adapter_names = [
+            n for n in pipe.adapters if f"controlnet_{n}" in trainable or f"control_encoder_{n}" in trainable
+        ]
         for n in self.adapter_names:
             pieces[f"adapter_{n}"] = pipe.adapters[n]
         train_pieces = {k: m for k, m in pieces.items() if any(p.requires_grad for p in m.parameters())}
         frozen_pieces = {k: m for k, m in pieces.items() if k not in train_pieces}
         frozen_pieces["codec"] = pipe.codec
         if not train_pieces:
-            raise ConfigError(f"stage {self.name!r}: none of {sorted(trainable)} is used by the diffusion loss")
+            raise ConfigError(
+                f"stage {self.name!r}: none of {sorted(trainable)} is used by the diffusion loss"
+            )
         self.task_pieces = sorted(train_pieces)
         task = DenoiseTask(trainable=train_pieces, frozen=frozen_pieces)
         self.objective = DiffusionObjective(pipe.scheduler, snr_gamma=self.cfg.get("snr_gamma"))
@@ -113,7 +122,9 @@ class DiffusionStage(Stage):
         self.use = list(self.sources if use in (None, "all") else use)
         bad = [c for c in self.use if c not in ("text", "video", "audio")]
         if bad:
-            raise ConfigError(f"stages.{self.name}.conditions: unknown condition(s) {bad} (text, video, audio)")
+            raise ConfigError(
+                f"stages.{self.name}.conditions: unknown condition(s) {bad} (text, video, audio)"
+            )
         # frozen modules the trainer moves to the device (fully frozen ones only)
         moved = {"codec": pipe.codec}
         for n in ("text_encoder", "audio_encoder", "video_encoder"):
@@ -148,8 +159,11 @@ class DiffusionStage(Stage):
     def _wrap(self, ds: Any) -> Any:
         if ds is None:
             return None
-        return AdapterControls(WithTargets(ds, seq=self.ctx.seq, kinds=self.target_kinds()), seq=self.ctx.seq,
-                               adapters=self._adapters())
+        return AdapterControls(
+            WithTargets(ds, seq=self.ctx.seq, kinds=self.target_kinds()),
+            seq=self.ctx.seq,
+            adapters=self._adapters(),
+        )
 
     def collate(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
         batch = collate_av(items, self.ctx.seq)
@@ -157,8 +171,9 @@ class DiffusionStage(Stage):
             batch[f"control_{name}"] = torch.stack([it[f"control_{name}"] for it in items])
         return batch
 
-    def controls(self, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module],
-                 feats: torch.Tensor | None) -> list[tuple[str, torch.Tensor | None, torch.Tensor | None]]:
+    def controls(
+        self, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module], feats: torch.Tensor | None
+    ) -> list[tuple[str, torch.Tensor | None, torch.Tensor | None]]:
         pipe = self.ctx.pipeline
         out = []
         for name in self.adapter_names:
@@ -167,8 +182,10 @@ class DiffusionStage(Stage):
             local = None
             if adapter.features == "local":
                 if feats is None:
-                    raise ConfigError(f"adapter {name!r} reads local video features: the data needs frames or "
-                                      "cached video_features")
+                    raise ConfigError(
+                        f"adapter {name!r} reads local video features: the data needs frames or "
+                        "cached video_features"
+                    )
                 local = feats
                 head = frozen.get("predictor_onsets")
                 if head is not None:  # STA-V2A e_lv from the onset pretext head
@@ -186,18 +203,36 @@ class DiffusionStage(Stage):
         return self._wrap(dataset_split(self.ctx, "validation", required=False))
 
     # --- loss ------------------------------------------------------------------------------------------
-    def diffusion_loss(self, model: nn.Module, frozen: Mapping[str, nn.Module], batch: Mapping[str, Any],
-                       generator: torch.Generator, *, dropout: bool = True) -> torch.Tensor:
+    def diffusion_loss(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batch: Mapping[str, Any],
+        generator: torch.Generator,
+        *,
+        dropout: bool = True,
+    ) -> torch.Tensor:
         """The (weighted) diffusion loss of one batch."""
         pipe = self.ctx.pipeline
         device = next(iter(model.parameters())).device
         x0 = batch_latents(batch, frozen["codec"])
         b = x0.shape[0]
         noised = self.objective.sample(x0, generator)
-        parts = raw_parts(batch, sources=self.sources, use=self.use, text_encoder=pipe.text_encoder,
-                          audio_encoder=pipe.audio_encoder, sample_rate=self.ctx.seq.sample_rate, device=device)
-        feats = video_features(batch, pipe.video_encoder) if ("video" in self.sources and "video" in self.use) \
-            or any(pipe.adapters[n].features == "local" for n in self.adapter_names) else None
+        parts = raw_parts(
+            batch,
+            sources=self.sources,
+            use=self.use,
+            text_encoder=pipe.text_encoder,
+            audio_encoder=pipe.audio_encoder,
+            sample_rate=self.ctx.seq.sample_rate,
+            device=device,
+        )
+        feats = (
+            video_features(batch, pipe.video_encoder)
+            if ("video" in self.sources and "video" in self.use)
+            or any(pipe.adapters[n].features == "local" for n in self.adapter_names)
+            else None
+        )
         probs = (self.cfg.get("cond_dropout") or {}) if dropout else {}
         drop = draw_dropout(probs, self.sources, b, generator)
         if "video" in self.sources and "video" not in self.use:
@@ -208,9 +243,16 @@ class DiffusionStage(Stage):
         if p_ctrl > 0 and self.adapter_names:  # rows denoised without the adapters: the no-control twin
             u = torch.rand(b, generator=generator, device=generator.device).cpu()
             scale = (u >= p_ctrl).float().to(device)
-        pred = model(noised.noisy, noised.timesteps, parts=parts, drop=drop, seconds_total=secs,
-                     video_features=feats if "video" in self.use else None,
-                     controls=self.controls(batch, frozen, feats), control_scale=scale)
+        pred = model(
+            noised.noisy,
+            noised.timesteps,
+            parts=parts,
+            drop=drop,
+            seconds_total=secs,
+            video_features=feats if "video" in self.use else None,
+            controls=self.controls(batch, frozen, feats),
+            control_scale=scale,
+        )
         return self.objective.loss(pred, noised)
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
@@ -218,8 +260,13 @@ class DiffusionStage(Stage):
         return loss, {"diffusion": float(loss.detach())}
 
     # --- validation / export ---------------------------------------------------------------------------
-    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
-                 generator: torch.Generator) -> dict[str, float]:
+    def validate(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batches: Iterable[Any],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
         """Diffusion loss on validation clips (fixed generator, no condition dropout); with trained adapters
         and ``val_generate > 0``, timing metrics of a quick generation too."""
         batches = list(batches)
@@ -230,8 +277,9 @@ class DiffusionStage(Stage):
             metrics.update(self._generation_metrics(batches, n, generator))
         return metrics
 
-    def _generation_metrics(self, batches: list[Mapping[str, Any]], n: int,
-                            generator: torch.Generator) -> dict[str, float]:
+    def _generation_metrics(
+        self, batches: list[Mapping[str, Any]], n: int, generator: torch.Generator
+    ) -> dict[str, float]:
         """Generate ``n`` validation clips driven by the controls measured on their own audio, and score their
         timing against the originals with the evaluation suite (energy MAE, E-L1, AA-Align, onset acc / AP
         in strict mode; AV-Align against the clip's frames when it has them).
@@ -252,16 +300,27 @@ class DiffusionStage(Stage):
                 ref = b["audio"][i].float().cpu().numpy()
                 prompt = b["caption"][i] if "caption" in b and pipe.text_encoder is not None else None
                 seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
-                out = pipe(frames=frames, prompt=prompt, control_audio=ref, control_audio_sample_rate=sr,
-                           duration=seq.duration, num_inference_steps=int(self.cfg.get("val_steps", 4)), seed=seed)
+                out = pipe(
+                    frames=frames,
+                    prompt=prompt,
+                    control_audio=ref,
+                    control_audio_sample_rate=sr,
+                    duration=seq.duration,
+                    num_inference_steps=int(self.cfg.get("val_steps", 4)),
+                    seed=seed,
+                )
                 name = f"clip{len(generated):03d}"
                 generated[name], reference[name] = (out.audio, sr), (ref, sr)
                 if frames is not None:
                     videos[name] = (frames, seq.video_fps)
         if not generated:
             return {}
-        metrics = ["energy_mae", "e_l1", "aa_align", "onset"] + (["av_align"] if len(videos) == len(generated) else [])
-        report = evaluate(generated, reference, videos or None, metrics=metrics, onset_mode="strict", cache=False)
+        metrics = ["energy_mae", "e_l1", "aa_align", "onset"] + (
+            ["av_align"] if len(videos) == len(generated) else []
+        )
+        report = evaluate(
+            generated, reference, videos or None, metrics=metrics, onset_mode="strict", cache=False
+        )
         return {f"gen_{k}": float(v) for k, v in report.means().items() if v is not None}
 
     def export(self, model: nn.Module, frozen: Mapping[str, nn.Module], folder: Path) -> dict[str, Path]:

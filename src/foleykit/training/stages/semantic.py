@@ -45,8 +45,13 @@ class SemanticTask(nn.Module):
         self.diffusion = diffusion
         self.predictors = predictors
 
-    def forward(self, diffusion_args: tuple | None, diffusion_kwargs: dict | None,
-                predictor_inputs: torch.Tensor | None, seq: Any) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    def forward(
+        self,
+        diffusion_args: tuple | None,
+        diffusion_kwargs: dict | None,
+        predictor_inputs: torch.Tensor | None,
+        seq: Any,
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         pred = self.diffusion(*diffusion_args, **diffusion_kwargs) if diffusion_args is not None else None
         outs = self.predictors(predictor_inputs, seq) if predictor_inputs is not None else {}
         return pred, outs
@@ -82,11 +87,19 @@ class SemanticStage(Stage):
         self.pred_names = [n for n in names if n.startswith("predictor_") or n == "video_encoder"]
         self.diff_names = [n for n in names if n not in self.pred_names]
         if not names:
-            raise ConfigError(f"stage {ctx.stage_dir.name!r} trains nothing: set its 'trainable' component list")
-        self.diff = DiffusionStage(dataclasses.replace(ctx, cfg={**self.cfg, "trainable": self.diff_names})) \
-            if self.diff_names else None
-        self.pred = PredictorStage(dataclasses.replace(ctx, cfg={**self.cfg, "trainable": self.pred_names})) \
-            if any(n.startswith("predictor_") for n in self.pred_names) else None
+            raise ConfigError(
+                f"stage {ctx.stage_dir.name!r} trains nothing: set its 'trainable' component list"
+            )
+        self.diff = (
+            DiffusionStage(dataclasses.replace(ctx, cfg={**self.cfg, "trainable": self.diff_names}))
+            if self.diff_names
+            else None
+        )
+        self.pred = (
+            PredictorStage(dataclasses.replace(ctx, cfg={**self.cfg, "trainable": self.pred_names}))
+            if any(n.startswith("predictor_") for n in self.pred_names)
+            else None
+        )
 
     def build(self) -> StageModules:
         comps = self.ctx.pipeline.components()
@@ -104,13 +117,15 @@ class SemanticStage(Stage):
             module.requires_grad_(name in trainable)
         trained = {id(comps[n]) for n in trainable if n in comps}
         frozen = {k: m for k, m in frozen.items() if id(m) not in trained}
-        return StageModules(trainable={"main": SemanticTask(diffusion=d_task, predictors=p_task)}, frozen=frozen)
+        return StageModules(
+            trainable={"main": SemanticTask(diffusion=d_task, predictors=p_task)}, frozen=frozen
+        )
 
     # --- data ------------------------------------------------------------------------------------------
     def _wrap(self, ds: Any) -> Any:
         if ds is None:
             return None
-        kinds = [TARGET_OF[n[len("predictor_"):]] for n in self.pred_names if n.startswith("predictor_")]
+        kinds = [TARGET_OF[n[len("predictor_") :]] for n in self.pred_names if n.startswith("predictor_")]
         return WithTargets(ds, seq=self.ctx.seq, kinds=kinds) if kinds else ds
 
     def train_dataset(self) -> Dataset:
@@ -123,8 +138,15 @@ class SemanticStage(Stage):
         return collate_av(items, self.ctx.seq)
 
     # --- loss ------------------------------------------------------------------------------------------
-    def _step(self, model: nn.Module, frozen: Mapping[str, nn.Module], batch: Mapping[str, Any],
-              generator: torch.Generator, *, dropout: bool) -> tuple[torch.Tensor, dict[str, float]]:
+    def _step(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batch: Mapping[str, Any],
+        generator: torch.Generator,
+        *,
+        dropout: bool,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         inputs = self.pred._inputs(batch, frozen) if self.pred is not None else None
         logs: dict[str, float] = {}
         total = torch.zeros((), device=next(model.parameters()).device)
@@ -146,17 +168,30 @@ class SemanticStage(Stage):
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
         return self._step(inputs.models["main"], inputs.frozen, inputs.batch, inputs.generator, dropout=True)
 
-    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
-                 generator: torch.Generator) -> dict[str, float]:
+    def validate(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batches: Iterable[Any],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
         batches = list(batches)
         metrics: dict[str, float] = {}
         if self.diff is not None and model.diffusion is not None:
-            losses = [self.diff.diffusion_loss(model.diffusion, frozen, b, generator, dropout=False) for b in batches]
+            losses = [
+                self.diff.diffusion_loss(model.diffusion, frozen, b, generator, dropout=False)
+                for b in batches
+            ]
             if losses:
                 metrics["diffusion"] = float(torch.stack(losses).mean())
         if self.pred is not None and model.predictors is not None:
-            metrics.update({k: v for k, v in self.pred.validate(model.predictors, frozen, batches, generator).items()
-                            if k != "loss"})
+            metrics.update(
+                {
+                    k: v
+                    for k, v in self.pred.validate(model.predictors, frozen, batches, generator).items()
+                    if k != "loss"
+                }
+            )
         return metrics
 
     def export(self, model: nn.Module, frozen: Mapping[str, nn.Module], folder: Path) -> dict[str, Path]:

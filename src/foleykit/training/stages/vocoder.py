@@ -68,7 +68,9 @@ class VocoderStage(Stage):
         super().__init__(ctx)
         self._vocoder = vocoder
         if ctx.seq.latent_space != "mel":
-            raise ConfigError("the vocoder stage is for mel-latent recipes; waveform VAEs decode audio directly")
+            raise ConfigError(
+                "the vocoder stage is for mel-latent recipes; waveform VAEs decode audio directly"
+            )
 
     def requirements(self) -> dict[str, str]:
         return {"audio clips": "items with 'audio' Tensor[T] at the recipe's sample rate"}
@@ -83,7 +85,9 @@ class VocoderStage(Stage):
         vocoder = self._vocoder if self._vocoder is not None else build_component(self.ctx, "vocoder")
         seq = self.ctx.seq
         if hifigan_hop(vocoder) != seq.hop_length:
-            raise ConfigError(f"vocoder upsamples {hifigan_hop(vocoder)}x but the mel hop is {seq.hop_length}")
+            raise ConfigError(
+                f"vocoder upsamples {hifigan_hop(vocoder)}x but the mel hop is {seq.hop_length}"
+            )
         self.mel = MelSpectrogram.from_sequence(seq)
         self.stft = MultiResolutionSTFTLoss(resolutions=_stft_resolutions(seq.sample_rate))
         trainable: dict[str, nn.Module] = {"main": VocoderTask(vocoder, hop=seq.hop_length)}
@@ -115,10 +119,11 @@ class VocoderStage(Stage):
         mel = inputs.frozen["mel"](wav)  # (B, n_mels, T // hop)
         f = self.segment_frames()
         hi = mel.shape[-1] - f
-        starts = torch.randint(0, hi + 1, (wav.shape[0],), generator=inputs.generator,
-                               device=inputs.generator.device).tolist()
-        mels = torch.stack([mel[i, :, s:s + f] for i, s in enumerate(starts)])
-        wavs = torch.stack([wav[i, s * hop:(s + f) * hop] for i, s in enumerate(starts)])
+        starts = torch.randint(
+            0, hi + 1, (wav.shape[0],), generator=inputs.generator, device=inputs.generator.device
+        ).tolist()
+        mels = torch.stack([mel[i, :, s : s + f] for i, s in enumerate(starts)])
+        wavs = torch.stack([wav[i, s * hop : (s + f) * hop] for i, s in enumerate(starts)])
         return mels, wavs
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
@@ -147,8 +152,13 @@ class VocoderStage(Stage):
         return loss, logs
 
     # --- validation / export ---------------------------------------------------------------------------
-    def validate(self, model: nn.Module, frozen: Mapping[str, nn.Module], batches: Iterable[Any],
-                 generator: torch.Generator) -> dict[str, float]:
+    def validate(
+        self,
+        model: nn.Module,
+        frozen: Mapping[str, nn.Module],
+        batches: Iterable[Any],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
         """Mel L1 (log units) between whole vocoded clips and the originals."""
         errs = []
         for b in batches:
