@@ -275,7 +275,9 @@ class Trainer:
             if not params:
                 raise ValueError(f"stage {stage.name}: group {g!r} has no trainable parameters")
             opt = self._optimizer(params, g)
-            sched = self._scheduler(opt, max_steps)
+            sched = stage.scheduler(opt, g, max_steps)
+            if sched is None:
+                sched = self._scheduler(opt, max_steps)
             models[g], opts[g], scheds[g] = acc.prepare(model, opt, sched)
             models[g].train()
         main = unwrap(models["main"])
@@ -333,6 +335,8 @@ class Trainer:
             scratch: list[dict[str, Any]] = [{} for _ in batches]
             logs: dict[str, float] = defaultdict(float)
             for g in groups:
+                if g != "main" and not stage.group_active(g, tstate.step):
+                    continue
                 for o in opts.values():
                     o.zero_grad(set_to_none=True)
                 for i, b in enumerate(batches):

@@ -106,6 +106,19 @@ class Stage(abc.ABC):
         """Optimizer groups in stepping order; ``"main"`` must be last."""
         return ["main"]
 
+    def group_active(self, group: str, step: int) -> bool:
+        """Whether optimizer group ``group`` is trained at ``step`` (0-based); ``"main"`` always is.
+
+        An inactive group is skipped entirely (no loss, no optimizer or LR-scheduler step): a discriminator
+        that starts after a warm-up (HiFi-GAN's ``disc_start``).
+        """
+        return True
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, group: str, max_steps: int) -> Any | None:
+        """The stage's own LR schedule for ``group`` (stepped once per optimizer step of the group), or None
+        for the trainer's (``scheduler`` / ``warmup_steps``)."""
+        return None
+
     def requirements(self) -> dict[str, str]:
         """Human-readable list of what this stage needs (data, cache, earlier components) -> why."""
         return {}
