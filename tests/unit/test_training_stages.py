@@ -134,7 +134,7 @@ def test_waveform_autoencoder_and_adversarial_mel_vae(tmp_path):
 
 
 def test_vocoder_with_discriminators(tmp_path):
-    stage, pipe = make(tmp_path, "vta_ldm", "vocoder", ["vocoder"], ["vocoder.discriminators=true"], steps=1)
+    stage, pipe = make(tmp_path, "vta_ldm", "vocoder", ["vocoder"], ["vocoder.adversarial=true"], steps=1)
     voc0 = snapshot(pipe.codec.vocoder)
     res = Trainer(stage=stage).fit()
     assert {"loss/disc", "mel_l1", "stft", "g_adv", "feat_match"} <= set(res.history[-1])

@@ -128,17 +128,25 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "adv_start": 0,
         "crop_seconds": None,
     },
-    # HiFi-GAN (Kong et al. 2020): AdamW(0.8, 0.99); mel L1 x 45 + multi-resolution STFT; discriminators
-    # optional (off by default so that CPU runs stay cheap).
+    # HiFi-GAN (Kong et al. 2020): AdamW(0.8, 0.99); mel L1 x 45 + multi-resolution STFT; the adversarial
+    # objective (MPD + MSD, least squares, feature matching x 2) is optional (off: CPU runs stay cheap).
     "vocoder": {
         "lr": 2.0e-4,
         "betas": [0.8, 0.99],
         "mel_weight": 45.0,
         "stft_weight": 1.0,
-        "discriminators": False,
+        "adversarial": False,
+        "disc_start": 0,
+        "disc_preset": "hifigan",  # hifigan (the paper's sizes) | debug
+        "disc_width": 1.0,  # multiplies every discriminator channel count
+        "disc_periods": [2, 3, 5, 7, 11],
+        "disc_scales": 3,
         "adv_weight": 1.0,
         "feat_weight": 2.0,
+        "lr_decay": None,  # HiFi-GAN: 0.999 per epoch
+        "lr_decay_every": None,  # steps; null = one epoch of the training set
         "segment_seconds": 0.5,
+        "segment_max_seconds": None,  # segment length drawn per step in [segment_seconds, this]
     },
     # Text/audio-to-audio prior ("T2A initialisation", STA-V2A sec. II-C1): diffusion loss, CFG dropout.
     "prior": {
@@ -187,7 +195,7 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 _STAGE_LEVEL: dict[str, dict[str, dict[str, Any]]] = {
     "debug": {
-        "vocoder": {"segment_seconds": 0.25, "lr": 1.0e-3},
+        "vocoder": {"segment_seconds": 0.25, "lr": 1.0e-3, "disc_preset": "debug"},
         "adapter": {"val_steps": 2, "lr": 1.0e-3},
         "prior": {"lr": 1.0e-3},
         "semantic": {"lr": 1.0e-3},
@@ -196,7 +204,7 @@ _STAGE_LEVEL: dict[str, dict[str, dict[str, Any]]] = {
         "prior": {"lr": 2.0e-4},
         "semantic": {"lr": 2.0e-4},
         "adapter": {"lr": 2.0e-4},
-        "vocoder": {"lr": 1.0e-3},
+        "vocoder": {"lr": 1.0e-3, "disc_width": 0.125},
     },
     "full": {},
 }

@@ -1,16 +1,15 @@
-"""Losses and small discriminators shared by the training stages.
+"""Losses shared by the training stages.
 
 - :func:`gaussian_kl`: KL(q || N(0, I)) of a diagonal Gaussian posterior (VAE training).
 - :class:`MultiResolutionSTFTLoss`: L1 on log and linear STFT magnitudes over several STFT sizes (Parallel
   WaveGAN's multi-resolution idea, Yamamoto et al. 2020), used by the vocoder and the waveform autoencoder.
-- :class:`PatchDiscriminator` (mel images, LDM-style autoencoder GAN), :class:`PeriodDiscriminators`
-  (HiFi-GAN multi-period discriminator, Kong et al. 2020 sec. 2.2) and the hinge / least-squares GAN
-  losses with feature matching.
+- GAN losses: hinge (LDM-style autoencoder GAN), least-squares and feature matching (HiFi-GAN, Kong et al.
+  2020 eq. 1-3), over the outputs of the discriminators in ``foleykit.models.discriminators``.
 """
 
 from __future__ import annotations
 
-import itertools
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -67,68 +66,6 @@ class MultiResolutionSTFTLoss(nn.Module):
         return total / len(self.resolutions)
 
 
-# --- discriminators --------------------------------------------------------------------------------------
-class PatchDiscriminator(nn.Module):
-    """PatchGAN on log-mel images ``Tensor[B x 1 x T x F]`` -> patch logits (LDM autoencoder GAN, small).
-
-    Args:
-        channels: Width of the first conv.
-        num_layers: Strided conv layers.
-    """
-
-    def __init__(self, *, channels: int = 32, num_layers: int = 3) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(1, channels, 4, 2, 1), nn.LeakyReLU(0.2)]
-        c = channels
-        for _ in range(num_layers - 1):
-            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1), nn.GroupNorm(min(8, 2 * c), 2 * c), nn.LeakyReLU(0.2)]
-            c *= 2
-        layers.append(nn.Conv2d(c, 1, 3, 1, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-class _PeriodDiscriminator(nn.Module):
-    def __init__(self, period: int, channels: int) -> None:
-        super().__init__()
-        self.period = period
-        chans = [1, channels, 2 * channels, 4 * channels]
-        self.convs = nn.ModuleList(
-            nn.utils.parametrizations.weight_norm(nn.Conv2d(a, b, (5, 1), (3, 1), padding=(2, 0)))
-            for a, b in itertools.pairwise(chans)
-        )
-        self.post = nn.utils.parametrizations.weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
-
-    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        b, t = x.shape
-        if t % self.period:
-            x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
-        x = x.view(b, 1, -1, self.period)  # (B, 1, T / p, p)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
-
-
-class PeriodDiscriminators(nn.Module):
-    """HiFi-GAN multi-period discriminator (periods 2, 3, 5, 7, 11) on waveforms ``Tensor[B x T]``.
-
-    Returns a list of ``(logits Tensor[B x N], feature maps)`` per period.
-    """
-
-    def __init__(self, *, periods: tuple[int, ...] = (2, 3, 5, 7, 11), channels: int = 16) -> None:
-        super().__init__()
-        self.discs = nn.ModuleList(_PeriodDiscriminator(p, channels) for p in periods)
-
-    def forward(self, x: Tensor) -> list[tuple[Tensor, list[Tensor]]]:
-        return [d(x) for d in self.discs]
-
-
 # --- GAN losses ------------------------------------------------------------------------------------------
 def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Discriminator hinge loss: mean relu(1 - D(real)) + mean relu(1 + D(fake)), halved."""
@@ -152,3 +89,25 @@ def feature_matching_loss(real_feats: list[list[Tensor]], fake_feats: list[list[
         for r, f in zip(rs, fs):
             total = total + (r.detach() - f).abs().mean()
     return total
+
+
+def split_halves(
+    outs: list[Any],
+) -> tuple[list[Tensor], list[Tensor], list[list[Tensor]], list[list[Tensor]]]:
+    """Split discriminator outputs of ``torch.cat([real, fake])`` into their two halves.
+
+    Args:
+        outs: ``(logits Tensor[2B x N], feature maps)`` per sub-discriminator
+            (``foleykit.models.discriminators.DiscriminatorOutput``).
+
+    Returns:
+        ``(real logits, fake logits, real feature maps, fake feature maps)``, one entry per sub-discriminator.
+    """
+    real_l, fake_l, real_f, fake_f = [], [], [], []
+    for logits, feats in outs:
+        r, f = logits.chunk(2)
+        real_l.append(r)
+        fake_l.append(f)
+        real_f.append([x.chunk(2)[0] for x in feats])
+        fake_f.append([x.chunk(2)[1] for x in feats])
+    return real_l, fake_l, real_f, fake_f

@@ -26,12 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from foleykit.errors import ConfigError
-from foleykit.training.losses import (
-    MultiResolutionSTFTLoss,
-    PatchDiscriminator,
-    gaussian_kl,
-    hinge_d_loss,
-)
+from foleykit.training.losses import MultiResolutionSTFTLoss, gaussian_kl, hinge_d_loss
 from foleykit.training.stages.base import Stage, StageModules, StepInputs, collate_fields
 from foleykit.training.stages.components import build_component, dataset_split, export_pipeline
 
@@ -76,6 +71,8 @@ class AutoencoderStage(Stage):
         if self.cfg.get("adversarial"):
             if not self.mel_space:
                 raise ConfigError("stages.autoencoder.adversarial is only implemented for mel VAEs")
+            from foleykit.models.discriminators import PatchDiscriminator
+
             trainable = {"disc": PatchDiscriminator(), **trainable}
         return StageModules(trainable=trainable, frozen=frozen)
 
@@ -93,7 +90,7 @@ class AutoencoderStage(Stage):
         crop = self.cfg.get("crop_seconds")
         if crop is None:
             return seq.num_samples
-        n = int(round(float(crop) * seq.sample_rate))
+        n = round(float(crop) * seq.sample_rate)
         if n < seq.latent_hop:
             raise ConfigError(f"stages.autoencoder.crop_seconds: {crop} s is shorter than one latent frame")
         return min(n, seq.num_samples)

@@ -1,17 +1,27 @@
 """Stage ``vocoder``: HiFi-GAN (AudioLDM layout, transformers ``SpeechT5HifiGan``) from log-mel to waveform.
 
-Objective (Kong et al. 2020, HiFi-GAN sec. 2.3, on random segments of ``segment_seconds``):
-``mel_weight`` x L1 between the AudioLDM log-mels (``foleykit.audio``) of generated and real audio (45 in
-HiFi-GAN) + ``stft_weight`` x multi-resolution STFT loss (Parallel WaveGAN), which lets the generator learn
-without discriminators on CPU. With ``discriminators=true`` the multi-period discriminator is trained as a
-second optimizer group (least-squares GAN + feature matching, HiFi-GAN eq. 1-3).
+Objective on random segments of ``segment_seconds`` (up to ``segment_max_seconds``, drawn per step) inside
+each clip's own length:
 
-Trainable: the vocoder (+ discriminators). Frozen: the mel transform. Data: audio clips. Exports
-``vocoder/`` (transformers layout: ``config.json`` + ``model.safetensors``).
+- ``mel_weight`` x L1 between the AudioLDM log-mels (``foleykit.audio``) of generated and real audio (45
+  in HiFi-GAN) + ``stft_weight`` x multi-resolution STFT loss (Parallel WaveGAN), which lets the generator
+  learn without discriminators on CPU;
+- with ``adversarial=true``, HiFi-GAN's adversarial objective (Kong et al. 2020, eq. 1-6): the multi-period
+  + multi-scale discriminators (``foleykit.models.discriminators``; sizes ``disc_preset``, ``disc_width``,
+  ``disc_periods``, ``disc_scales``) are a second optimizer group stepped before the generator, with the
+  least-squares losses; the generator adds ``adv_weight`` x its least-squares term and ``feat_weight`` (2)
+  x feature matching. Both start at step ``disc_start`` (before it the discriminators are not stepped);
+- ``lr_decay``: HiFi-GAN's exponential LR decay (0.999) every ``lr_decay_every`` steps (default: one
+  epoch), for both optimizers.
+
+Trainable: the vocoder (+ discriminators, checkpointed with their optimizer / scheduler for exact resume;
+EMA and the exported model folder hold the vocoder only). Frozen: the mel transform. Data: audio clips of
+any length up to the model window. Exports the pipeline (or ``vocoder/``: transformers layout).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,13 +33,13 @@ from torch.utils.data import Dataset
 from foleykit.errors import ConfigError
 from foleykit.training.losses import (
     MultiResolutionSTFTLoss,
-    PeriodDiscriminators,
     feature_matching_loss,
     lsgan_d_loss,
     lsgan_g_loss,
+    split_halves,
 )
 from foleykit.training.stages.autoencoder import _stft_resolutions
-from foleykit.training.stages.base import Stage, StageModules, StepInputs, collate_fields
+from foleykit.training.stages.base import Stage, StageModules, StepInputs, as_tensor, collate_fields
 from foleykit.training.stages.components import build_component, dataset_split, export_pipeline
 
 
@@ -71,15 +81,37 @@ class VocoderStage(Stage):
             raise ConfigError(
                 "the vocoder stage is for mel-latent recipes; waveform VAEs decode audio directly"
             )
+        self.adversarial = bool(self.cfg.get("adversarial", False))
 
     def requirements(self) -> dict[str, str]:
         return {"audio clips": "items with 'audio' Tensor[T] at the recipe's sample rate"}
 
     def groups(self) -> list[str]:
-        return ["disc", "main"] if self.cfg.get("discriminators") else ["main"]
+        return ["disc", "main"] if self.adversarial else ["main"]
+
+    def adversarial_at(self, step: int) -> bool:
+        """Whether the discriminators train, and the generator is judged by them, at ``step``."""
+        return self.adversarial and step >= int(self.cfg.get("disc_start", 0))
+
+    def group_active(self, group: str, step: int) -> bool:
+        return group == "main" or self.adversarial_at(step)
+
+    def discriminator_config(self) -> dict[str, Any]:
+        """The discriminator sizes from the stage knobs ``disc_preset``, ``disc_width``, ``disc_periods``,
+        ``disc_scales``."""
+        from foleykit.models.discriminators import resolve_discriminator_config
+
+        cfg = self.cfg
+        return resolve_discriminator_config(
+            {"preset": cfg.get("disc_preset", "hifigan")},
+            width=cfg.get("disc_width"),
+            periods=cfg.get("disc_periods"),
+            scales=cfg.get("disc_scales"),
+        )
 
     def build(self) -> StageModules:
         from foleykit.audio import MelSpectrogram
+        from foleykit.models.discriminators import HifiganDiscriminator
         from foleykit.models.vocoder import hifigan_hop
 
         vocoder = self._vocoder if self._vocoder is not None else build_component(self.ctx, "vocoder")
@@ -91,9 +123,35 @@ class VocoderStage(Stage):
         self.mel = MelSpectrogram.from_sequence(seq)
         self.stft = MultiResolutionSTFTLoss(resolutions=_stft_resolutions(seq.sample_rate))
         trainable: dict[str, nn.Module] = {"main": VocoderTask(vocoder, hop=seq.hop_length)}
-        if self.cfg.get("discriminators"):
-            trainable = {"disc": PeriodDiscriminators(), **trainable}
+        if self.adversarial:
+            trainable = {"disc": HifiganDiscriminator(self.discriminator_config()), **trainable}
         return StageModules(trainable=trainable, frozen={"mel": self.mel, "stft": self.stft})
+
+    def scheduler(self, optimizer: torch.optim.Optimizer, group: str, max_steps: int) -> Any | None:
+        """HiFi-GAN's exponential decay (``lr_decay`` per ``lr_decay_every`` optimizer steps, default one epoch
+        of the training set) after the trainer's linear ``warmup_steps``; None (the trainer's ``scheduler``)
+        when ``lr_decay`` is null."""
+        decay = self.cfg.get("lr_decay")
+        if decay is None:
+            return None
+        decay = float(decay)
+        if not 0 < decay <= 1:
+            raise ConfigError(f"stages.{self.ctx.stage_dir.name}.lr_decay must be in (0, 1], got {decay}")
+        every = self.cfg.get("lr_decay_every")
+        every = int(every) if every is not None else self.steps_per_epoch()
+        if every < 1:
+            raise ConfigError(f"stages.{self.ctx.stage_dir.name}.lr_decay_every must be >= 1, got {every}")
+        warmup = int(self.cfg.get("warmup_steps", 0))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, _ExponentialDecay(decay, every, warmup))
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per pass over the training set (per process, as the trainer's sampler draws)."""
+        import torch.distributed as dist
+
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        per_rank = math.ceil(len(self.train_dataset()) / world)
+        batches = max(1, per_rank // int(self.cfg["batch_size"]))
+        return max(1, batches // int(self.cfg.get("grad_accum", 1)))
 
     # --- data ------------------------------------------------------------------------------------------
     def train_dataset(self) -> Dataset:
@@ -103,50 +161,81 @@ class VocoderStage(Stage):
         return dataset_split(self.ctx, "validation", required=False)
 
     def collate(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
-        return collate_fields(items, tensors={"audio": self.ctx.seq.num_samples})
+        """Audio zero-padded to the longest item (at most the model window) + each item's own length.
+
+        Clips shorter than a training segment are zero-padded to one segment.
+        """
+        seq = self.ctx.seq
+        lengths = [min(int(as_tensor(it["audio"]).shape[-1]), seq.num_samples) for it in items]
+        seg = self.segment_frames(self.max_segment_seconds()) * seq.hop_length
+        n = max(max(lengths), seg)
+        out = collate_fields(items, tensors={"audio": n})
+        out["audio_length"] = torch.tensor(lengths, dtype=torch.long)
+        return out
 
     # --- loss ------------------------------------------------------------------------------------------
-    def segment_frames(self) -> int:
-        """Mel frames per training segment (``segment_seconds`` at the mel rate, at least 8)."""
+    def max_segment_seconds(self) -> float:
+        lo = float(self.cfg.get("segment_seconds", 0.5))
+        hi = self.cfg.get("segment_max_seconds")
+        return max(lo, float(hi)) if hi is not None else lo
+
+    def segment_frames(self, seconds: float | None = None) -> int:
+        """Mel frames per training segment (``seconds``, default ``segment_seconds``; at least 8)."""
         seq = self.ctx.seq
-        n = max(8, round(float(self.cfg.get("segment_seconds", 0.5)) * seq.mel_rate))
+        sec = float(self.cfg.get("segment_seconds", 0.5)) if seconds is None else float(seconds)
+        n = max(8, round(sec * seq.mel_rate))
         return min(n, seq.num_samples // seq.hop_length)
 
     def _segments(self, inputs: StepInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random aligned (mel crop ``B x n_mels x F``, waveform crop ``B x F * hop``) per clip."""
+        """Random aligned (mel crop ``B x n_mels x F``, waveform crop ``B x F * hop``), one per clip, inside
+        each clip's own length; ``F`` is drawn per step in [``segment_seconds``, ``segment_max_seconds``]."""
         wav = inputs.batch["audio"].float()
         hop = self.ctx.seq.hop_length
+        gen = inputs.generator
         mel = inputs.frozen["mel"](wav)  # (B, n_mels, T // hop)
-        f = self.segment_frames()
-        hi = mel.shape[-1] - f
-        starts = torch.randint(
-            0, hi + 1, (wav.shape[0],), generator=inputs.generator, device=inputs.generator.device
-        ).tolist()
+        f_lo, f_hi = self.segment_frames(), self.segment_frames(self.max_segment_seconds())
+        if f_hi > f_lo:
+            f = int(torch.randint(f_lo, f_hi + 1, (1,), generator=gen, device=gen.device))
+        else:
+            f = f_lo
+        lengths = inputs.batch.get("audio_length")
+        frames = (
+            (lengths.to(mel.device) // hop).clamp(max=mel.shape[-1])
+            if lengths is not None
+            else torch.full((wav.shape[0],), mel.shape[-1], device=mel.device)
+        )
+        room = (frames - f).clamp(min=0) + 1  # possible starts per clip
+        u = torch.rand(wav.shape[0], generator=gen, device=gen.device).to(mel.device)
+        starts = (u * room).floor().long().clamp(max=room - 1).tolist()
         mels = torch.stack([mel[i, :, s : s + f] for i, s in enumerate(starts)])
         wavs = torch.stack([wav[i, s * hop : (s + f) * hop] for i, s in enumerate(starts)])
         return mels, wavs
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
+        """``disc``: least-squares discriminator loss on (real, generated.detach()); ``main``:
+        ``mel_weight`` x mel L1 + ``stft_weight`` x STFT (+ ``adv_weight`` x least-squares generator loss
+        + ``feat_weight`` x feature matching once the discriminators are on)."""
         sc = inputs.scratch
         if "fake" not in sc:
             sc["mel_in"], sc["real"] = self._segments(inputs)
             sc["fake"] = inputs.models["main"](sc["mel_in"]).float()
         real, fake = sc["real"], sc["fake"]
         if group == "disc":
-            outs = inputs.models["disc"](torch.cat([real, fake.detach()]))
-            d_loss = lsgan_d_loss([o.chunk(2)[0] for o, _ in outs], [o.chunk(2)[1] for o, _ in outs])
-            return d_loss, {}
+            real_l, fake_l, _, _ = split_halves(inputs.models["disc"](torch.cat([real, fake.detach()])))
+            d_loss = lsgan_d_loss(real_l, fake_l)
+            logs = {
+                "d_real": float(torch.stack([r.detach().mean() for r in real_l]).mean()),
+                "d_fake": float(torch.stack([x.detach().mean() for x in fake_l]).mean()),
+            }
+            return d_loss, logs
         mel_fn = inputs.frozen["mel"]
         mel_l1 = (mel_fn(fake) - mel_fn(real)).abs().mean()
         stft = inputs.frozen["stft"](fake, real)
         loss = float(self.cfg["mel_weight"]) * mel_l1 + float(self.cfg["stft_weight"]) * stft
         logs = {"mel_l1": float(mel_l1.detach()), "stft": float(stft.detach())}
-        if self.cfg.get("discriminators"):
-            outs = inputs.models["disc"](torch.cat([real, fake]))
-            fake_logits = [o.chunk(2)[1] for o, _ in outs]
-            real_feats = [[f.chunk(2)[0] for f in feats] for _, feats in outs]
-            fake_feats = [[f.chunk(2)[1] for f in feats] for _, feats in outs]
-            adv, fm = lsgan_g_loss(fake_logits), feature_matching_loss(real_feats, fake_feats)
+        if self.adversarial_at(inputs.step):
+            _, fake_l, real_f, fake_f = split_halves(inputs.models["disc"](torch.cat([real, fake])))
+            adv, fm = lsgan_g_loss(fake_l), feature_matching_loss(real_f, fake_f)
             loss = loss + float(self.cfg["adv_weight"]) * adv + float(self.cfg["feat_weight"]) * fm
             logs.update(g_adv=float(adv.detach()), feat_match=float(fm.detach()))
         return loss, logs
@@ -172,3 +261,15 @@ class VocoderStage(Stage):
         out = folder / "vocoder"
         model.vocoder.save_pretrained(out, safe_serialization=True)
         return {"vocoder": out}
+
+
+class _ExponentialDecay:
+    """LR factor ``decay ** (step // every)`` after a linear warm-up of ``warmup`` steps (picklable, so the
+    scheduler's state checkpoints)."""
+
+    def __init__(self, decay: float, every: int, warmup: int) -> None:
+        self.decay, self.every, self.warmup = float(decay), int(every), int(warmup)
+
+    def __call__(self, step: int) -> float:
+        ramp = min(1.0, (step + 1) / (self.warmup + 1)) if self.warmup > 0 else 1.0
+        return ramp * self.decay ** (step // self.every)
