@@ -63,20 +63,7 @@ def reference_audio(rec: Any, sample_rate: int):
 
 
 def video_features(pipe: Any, rec: Any):
-    import torch
-
-    from foleykit.media import read_video
-
-    seq = pipe.seq
-    frames = read_video(
-        rec.path,
-        fps=seq.video_fps,
-        size=getattr(pipe.video_encoder, "input_size", None),
-        start=rec.start,
-        duration=seq.duration,
-    ).frames
-    with torch.no_grad():
-        return pipe.video_encoder.encode(frames).to(pipe.device)
+    return pipe.encode_video(rec.path, start=rec.start, duration=pipe.seq.duration)
 
 
 def score(

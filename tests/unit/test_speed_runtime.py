@@ -118,7 +118,7 @@ def test_apply_inference_env_errors():
 # --- one decode per window -----------------------------------------------------------------------------
 def test_window_features_decode_and_encode_once_per_window(tmp_path, monkeypatch):
     import foleykit.media
-    from foleykit.product.inputs import WindowFeatures, predict_controls
+    from foleykit.product.inputs import predict_over_windows, window_features
     from foleykit.product.windows import Window
     from foleykit.recipes import build_pipeline
     from foleykit.testing import make_moving_square_video
@@ -136,18 +136,20 @@ def test_window_features_decode_and_encode_once_per_window(tmp_path, monkeypatch
         Window(start=0.0, end=1.0, join_in="start", join_out="overlap"),
         Window(start=0.8, end=1.8, join_in="overlap", join_out="end"),
     ]
-    feats = WindowFeatures(pipe, video)
+    video_timings: dict[str, float] = {}
+    feats = window_features(pipe, video, video_timings)
     timings: dict[str, float] = {}
-    controls = predict_controls(pipe, video, wins, features=feats, timings=timings)
+    controls = predict_over_windows(pipe, video, wins, features=feats, timings=timings)
     assert encodes == [25, 25] and [(k["start"], k["duration"]) for k in reads] == [(0.0, 1.0), (0.8, 1.0)]
-    f0 = feats.features(wins[0])
-    assert f0 is feats.features(wins[0]) and f0.shape == (1, 25, pipe.video_encoder.dim)
+    assert all(k["size"] == pipe.video_encoder.input_size for k in reads)  # decoded at the encoder's size
+    f0 = feats(wins[0])
+    assert f0 is feats(wins[0]) and f0.shape == (1, 25, pipe.video_encoder.dim)
     assert encodes == [25, 25] and len(reads) == 2  # cached: nothing decoded again
-    assert set(feats.timings) == {"read_video", "video_features"} and min(feats.timings.values()) > 0
+    assert set(video_timings) == {"read_video", "video_features"} and min(video_timings.values()) > 0
     assert timings["timing_prediction"] > 0
     assert controls["rms"].duration == pytest.approx(1.8, abs=0.01)
     # the same controls as without the shared cache
-    again = predict_controls(pipe, video, wins)
+    again = predict_over_windows(pipe, video, wins)
     np.testing.assert_array_equal(again["rms"].values, controls["rms"].values)
 
 

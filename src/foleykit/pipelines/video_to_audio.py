@@ -35,16 +35,17 @@ from foleykit.errors import ConfigError, ControlError
 from foleykit.models.control_adapter import ControlAdapter, adapter_active, check_window
 from foleykit.models.layers import Conditions
 from foleykit.pipelines import timing
+from foleykit.pipelines.cache import ConditionCache
 from foleykit.pipelines.fast import FastInferenceMixin
 from foleykit.pipelines.guidance import combine, effective_scale
 
-DEFAULTS: dict[str, Any] = dict(
-    num_inference_steps=25,
-    guidance_scale=3.0,
-    guidance_form="standard",
-    guide_on=["text", "video", "audio"],
-    eta=0.0,
-)
+DEFAULTS: dict[str, Any] = {
+    "num_inference_steps": 25,
+    "guidance_scale": 3.0,
+    "guidance_form": "standard",
+    "guide_on": ["text", "video", "audio"],
+    "eta": 0.0,
+}
 
 
 @dataclass
@@ -210,11 +211,16 @@ class VideoToAudioPipeline(FastInferenceMixin):
         seq: SequenceConfig | None = None,
         seconds_start: float = 0.0,
         guide_on: list[str] | None = None,
+        cache: ConditionCache | None = None,
     ) -> tuple[Conditions, Conditions]:
         """Conditional and unconditional :class:`Conditions` for one clip (batch 1).
 
         The unconditional branch drops the conditions listed in ``guide_on`` (STA-V2A eq. 7 guides on the
         text only: the video stays); a ``negative_prompt`` replaces the null text there.
+
+        Args:
+            cache: A :class:`ConditionCache` shared by the clips of one run: the prompt, negative prompt and
+                reference sound are encoded once (every window of a long video gets the same tokens).
         """
         seq = seq or self.seq
         guide_on = list(self.defaults["guide_on"] if guide_on is None else guide_on)
@@ -222,7 +228,7 @@ class VideoToAudioPipeline(FastInferenceMixin):
         sources = set(self.assembler.config.sources)
         parts: dict[str, Any] = {}
         if "text" in sources:
-            parts["text"] = self._encode_text(prompt)
+            parts["text"] = self.encode_prompt(prompt, cache=cache)
         elif prompt:
             raise ConfigError("this model takes no text prompt")
         if "video" in sources:
@@ -232,37 +238,216 @@ class VideoToAudioPipeline(FastInferenceMixin):
         if "audio" in sources:
             parts["audio"] = None
             if reference_audio is not None:
-                if self.audio_encoder is None:
-                    raise ConfigError("this model has no reference-audio encoder")
-                tok, msk = self.audio_encoder.encode(
-                    [reference_audio], int(reference_sample_rate or seq.sample_rate)
+                parts["audio"] = self.encode_reference(
+                    reference_audio, int(reference_sample_rate or seq.sample_rate), cache=cache
                 )
-                parts["audio"] = (tok.to(device), msk.to(device))
         elif reference_audio is not None:
             raise ConfigError("this model takes no reference audio")
         tokens, mask, glob = self.assembler.assemble(parts, batch_size=1, device=device)
         u_parts = dict(parts)
         drop = {n: True for n in guide_on if n in sources}
         if negative_prompt and "text" in sources:
-            u_parts["text"] = self._encode_text(negative_prompt)
+            u_parts["text"] = self.encode_prompt(negative_prompt, cache=cache)
             drop.pop("text", None)
         u_tokens, u_mask, u_glob = self.assembler.assemble(u_parts, batch_size=1, drop=drop, device=device)
-        secs = dict(
-            seconds_start=torch.tensor([float(seconds_start)], device=device),
-            seconds_total=torch.tensor([float(seq.duration)], device=device),
-        )
+        secs = {
+            "seconds_start": torch.tensor([float(seconds_start)], device=device),
+            "seconds_total": torch.tensor([float(seq.duration)], device=device),
+        }
         return (
             Conditions(tokens=tokens, mask=mask, global_embed=glob, **secs),
             Conditions(tokens=u_tokens, mask=u_mask, global_embed=u_glob, **secs),
         )
 
-    def _encode_text(self, prompt: str | None):
+    @torch.no_grad()
+    def encode_prompt(
+        self, prompt: str | None, *, cache: ConditionCache | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A text prompt -> ``(tokens Tensor[1 x L x D_text], mask BoolTensor[1 x L])`` on the pipeline's
+        device (None for no prompt); with ``cache``, each distinct text is encoded once."""
         if not prompt:
             return None
         if self.text_encoder is None:
             raise ConfigError("this model has no text encoder; it cannot take a prompt")
-        tokens, mask = self.text_encoder.encode([prompt])
-        return tokens.to(self.device), mask.to(self.device)
+
+        def encode() -> tuple[torch.Tensor, torch.Tensor]:
+            tokens, mask = self.text_encoder.encode([prompt])
+            return tokens.to(self.device), mask.to(self.device)
+
+        return encode() if cache is None else cache.get(("text", prompt), encode)
+
+    @torch.no_grad()
+    def encode_reference(
+        self, audio: np.ndarray | torch.Tensor, sample_rate: int, *, cache: ConditionCache | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reference sound ``(T,)`` / ``(C, T)`` at ``sample_rate`` -> ``(tokens Tensor[1 x L x D_audio],
+        mask BoolTensor[1 x L])`` on the pipeline's device; with ``cache``, each distinct sound is encoded once.
+
+        Raises:
+            ConfigError: the model has no reference-audio encoder. WeightsNotFoundError: its encoder's package
+                is not installed (the message says how to install it).
+        """
+        if self.audio_encoder is None:
+            raise ConfigError("this model has no reference-audio encoder")
+
+        def encode() -> tuple[torch.Tensor, torch.Tensor]:
+            tok, msk = self.audio_encoder.encode([audio], int(sample_rate))
+            return tok.to(self.device), msk.to(self.device)
+
+        return encode() if cache is None else cache.get(ConditionCache.audio_key(audio, sample_rate), encode)
+
+    # --- video ----------------------------------------------------------------------------------------
+    def clip_duration(
+        self,
+        video: str | os.PathLike | None = None,
+        *,
+        frames: np.ndarray | None = None,
+        start: float = 0.0,
+        duration: float | None = None,
+    ) -> float:
+        """Seconds to generate: ``duration``, else the rest of the video from ``start`` up to the model's
+        window (a file), else the frames' length, else the model's window.
+
+        Raises:
+            ConfigError: nothing to generate (zero or negative duration).
+        """
+        if duration is None:
+            if video is not None:
+                from foleykit.media import probe
+
+                info = probe(video)
+                duration = min(self.seq.duration, max(0.0, (info.video_duration or info.duration) - start))
+            elif frames is not None:
+                duration = len(frames) / self.seq.video_fps
+            else:
+                duration = self.seq.duration
+        if not duration or duration <= 0:
+            raise ConfigError(f"nothing to generate: duration {duration}")
+        return float(duration)
+
+    @torch.no_grad()
+    def encode_video(
+        self,
+        video: str | os.PathLike | None = None,
+        *,
+        frames: np.ndarray | torch.Tensor | None = None,
+        start: float = 0.0,
+        duration: float | None = None,
+        keypoints: Any = None,
+        timings: dict[str, float] | None = None,
+    ) -> torch.Tensor:
+        """The video encoder's features of a clip, ``Tensor[1 x T_v x D]`` on the pipeline's device.
+
+        The one place the pipeline runs its video encoder: the features feed the timing predictors
+        (:meth:`predict_controls`) and the conditions, so compute them once and pass them to both
+        (``__call__(video_features=...)``). A file is decoded at the model's frame rate and at the encoder's
+        ``input_size`` (never at full size), only over ``[start, start + duration)``.
+
+        Args:
+            video: Video file (or give ``frames``).
+            frames: uint8 ``(T, H, W, 3)`` frames at ``seq.video_fps`` instead of a file.
+            start, duration: The segment of the file (duration None: :meth:`clip_duration`).
+            keypoints: Extra per-frame inputs for encoders that take them (``encode(frames, keypoints=)``).
+            timings: Adds ``read_video`` and ``video_features`` seconds when given.
+
+        Raises:
+            ConfigError: the model has no video encoder, or neither / both of ``video`` and ``frames``.
+        """
+        if self.video_encoder is None:
+            raise ConfigError("this model has no video encoder; it cannot use the picture of a video")
+        if (video is None) == (frames is None):
+            raise ConfigError("give either a video file or frames (one of them)")
+        sync = self.device.type == "cuda"  # honest stage times: wait for the kernels
+        t0 = time.perf_counter()
+        if video is not None:
+            from foleykit.media import read_video
+
+            seconds = self.clip_duration(video, start=start, duration=duration)
+            size = getattr(self.video_encoder, "input_size", None)
+            frames = read_video(
+                video, fps=self.seq.video_fps, size=size, start=start, duration=seconds
+            ).frames
+        t1 = time.perf_counter()
+        kw = {} if keypoints is None else {"keypoints": keypoints}
+        feats = self.video_encoder.encode(frames, **kw).to(self.device)
+        if sync:
+            torch.cuda.synchronize(self.device)
+        if timings is not None:
+            timings["read_video"] = timings.get("read_video", 0.0) + (t1 - t0)
+            timings["video_features"] = timings.get("video_features", 0.0) + (time.perf_counter() - t1)
+        return feats
+
+    def predict_controls(
+        self,
+        video_features: torch.Tensor,
+        *,
+        duration: float | None = None,
+        start: float = 0.0,
+        adapters: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """The timing controls the model's predictors give for a clip, by adapter name.
+
+        Args:
+            video_features: :meth:`encode_video` features of the clip, ``Tensor[1 x T_v x D]``.
+            duration: Clip length in seconds (default ``T_v / seq.video_fps``).
+            start: Start time written into the controls (e.g. the window's start in the video).
+            adapters: Adapter names to predict for (default: all).
+
+        Returns:
+            ``{adapter name: TemporalControl}`` of the adapters' control kinds (``rms``, ``energy``...).
+
+        Raises:
+            ConfigError: an adapter's control kind has no predictor in this model.
+        """
+        duration = video_features.shape[1] / self.seq.video_fps if duration is None else duration
+        seq = self.seq.with_duration(duration)
+        controls, _ = self._predict(
+            video_features, seq, list(self.adapters) if adapters is None else adapters
+        )
+        return {n: (c if not start else c.replace(start=float(start))) for n, c in controls.items()}
+
+    def _predict(
+        self, feats: torch.Tensor, seq: SequenceConfig, names: list[str]
+    ) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """Predicted controls of the adapters ``names`` and STA-V2A's local features (or None)."""
+        missing = sorted({self.adapters[n].control_kind for n in names} - set(self.predictors))
+        if missing:
+            raise ConfigError(
+                f"this model has no timing predictor for {', '.join(missing)}; give the timing curve "
+                "(a control file) or a recording to take it from"
+            )
+        out, local = {}, None
+        for name in names:
+            c, lf = timing.predict_control(self.predictors[self.adapters[name].control_kind], feats, seq)
+            out[name], local = c, (lf if lf is not None else local)
+        return out, local
+
+    # --- guidance -------------------------------------------------------------------------------------
+    def guidance(self, guidance_scale: float | None = None) -> tuple[float, str]:
+        """The classifier-free guidance scale actually used, in the standard form, and where it came from.
+
+        An explicit ``guidance_scale`` (the API's argument, the CLI's ``--guidance``) is always in the standard
+        form ``eps_u + s (eps_c - eps_u)``. The model's default is stored in its recipe's form (ReWaS /
+        AudioLDM write ``(1 + w) eps_c - w eps_u``: ``w = 3`` is ``s = 4``) and converted here, once, so the
+        CLI, the API and the app give the same audio for the same settings.
+
+        Returns:
+            ``(scale, origin)``: ``origin`` is ``"given"``, or ``"model default"`` plus the stored value and
+            form when that form is not the standard one (e.g. ``"model default (w = 3 in the 1 + w form)"``).
+
+        Raises:
+            ConfigError: a negative or non-finite scale.
+        """
+        if guidance_scale is not None:
+            scale, origin = float(guidance_scale), "given"
+        else:
+            form = self.defaults["guidance_form"]
+            stored = float(self.defaults["guidance_scale"])
+            scale = effective_scale(stored, form)
+            origin = "model default" + ("" if form == "standard" else f" (w = {stored:g} in the 1 + w form)")
+        if not (math.isfinite(scale) and scale >= 0):
+            raise ConfigError(f"the guidance scale must be a number >= 0, got {scale}")
+        return scale, origin
 
     # --- controls -------------------------------------------------------------------------------------
     def prepare_controls(
@@ -369,10 +554,7 @@ class VideoToAudioPipeline(FastInferenceMixin):
         """
         seq = seq or self.seq
         steps = int(num_inference_steps or self.defaults["num_inference_steps"])
-        scale = effective_scale(
-            self.defaults["guidance_scale"] if guidance_scale is None else guidance_scale,
-            self.defaults["guidance_form"] if guidance_scale is None else "standard",
-        )
+        scale = self.guidance(guidance_scale)[0]
         device, dtype = self.device, self.dtype
         batch = conditions.batch_size
         shape = (batch, *self.codec.latent_shape(seq))
@@ -473,27 +655,30 @@ class VideoToAudioPipeline(FastInferenceMixin):
         init_latents: torch.Tensor | None = None,
         inpaint_mask: torch.Tensor | None = None,
         follow_envelope: float | None = None,
+        condition_cache: ConditionCache | None = None,
     ) -> VideoToAudioOutput:
         """Generate audio for a video (or ``frames`` at ``seq.video_fps``, or text only + ``duration``).
 
         Args:
             video: Video file; ``start`` / ``duration`` select a segment (default: the model window).
             frames: uint8 ``(T, H, W, 3)`` frames at ``seq.video_fps`` instead of a file.
-            video_features: The video encoder's features of the segment, ``Tensor[1 x T_v x D]``, computed
-                earlier (``video_encoder.encode(frames)``): nothing is decoded or encoded again (the product
-                layer computes them once per window for the timing prediction and the generation).
+            video_features: The segment's features from :meth:`encode_video`, ``Tensor[1 x T_v x D]``,
+                computed earlier: nothing is decoded or encoded again (the product layer computes them once
+                per window for the timing prediction and the generation).
             prompt, negative_prompt: Text condition and the text of the unconditional branch.
             reference_audio: Timbre reference (array at ``reference_sample_rate``, or a file).
             controls: ``TemporalControl`` objects / control files, one per adapter: a dict by adapter name or
                 by kind, a single control, or a list. They override predicted controls.
             control_audio: Audio (array or file) whose measured controls drive the adapters.
-            num_inference_steps, guidance_scale: Override the recipe's defaults (scale in standard form).
+            num_inference_steps, guidance_scale: Override the recipe's defaults (an explicit scale is in the
+                standard form; the default is converted from the recipe's form, see :meth:`guidance`).
             adapter_weights, adapter_windows: Per-adapter weight / ``(start, end)`` overrides.
             seed / generator: Random state of the initial noise (same seed -> same audio).
             init_latents, inpaint_mask: Regenerate only the masked latent frames of a previous result.
             follow_envelope: Strength in [0, 1] of the gain stage that makes the output's loudness follow the
                 RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0, off).
                 Needs a model with an RMS adapter.
+            condition_cache: A :class:`ConditionCache` for the whole run (prompt / reference sound encoded once).
         """
         timings: dict[str, float] = {}
         t_all = clock = time.perf_counter()
@@ -522,40 +707,23 @@ class VideoToAudioPipeline(FastInferenceMixin):
         # 1. Geometry
         if video is not None and frames is not None:
             raise ConfigError("give either a video file or frames, not both")
-        if duration is None:
-            if video is not None:
-                from foleykit.media import probe
-
-                info = probe(video)
-                duration = min(self.seq.duration, max(0.0, (info.video_duration or info.duration) - start))
-            elif frames is not None:
-                duration = len(frames) / self.seq.video_fps
-            else:
-                duration = self.seq.duration
-        if not duration or duration <= 0:
-            raise ConfigError(f"nothing to generate: duration {duration}")
-        seq = self.seq.with_duration(duration)
-        # 2. Video frames
+        seq = self.seq.with_duration(self.clip_duration(video, frames=frames, start=start, duration=duration))
+        # 2-3. Video frames and features (read_video / video_features timed inside)
+        feats = None
         if video_features is not None:
             if video_features.ndim != 3 or video_features.shape[0] != 1:
                 raise ConfigError(
                     f"video_features must be Tensor[1 x T_v x D], got {tuple(video_features.shape)}"
                 )
-            frames = None
-        elif video is not None:
-            from foleykit.media import read_video
-
-            size = getattr(self.video_encoder, "input_size", None)
-            frames = read_video(
-                video, fps=seq.video_fps, size=size, start=start, duration=seq.duration
-            ).frames
-        tick("read_video")
-        # 3. Video features
-        feats = None if video_features is None else video_features.to(self.device)
-        if frames is not None and self.video_encoder is not None:
-            with torch.no_grad():
-                feats = self.video_encoder.encode(frames).to(self.device)
-        tick("video_features")
+            feats = video_features.to(self.device)
+            timings.update(read_video=0.0, video_features=0.0)
+        elif (video is not None or frames is not None) and self.video_encoder is not None:
+            feats = self.encode_video(
+                video, frames=frames, start=start, duration=seq.duration, timings=timings
+            )
+        else:
+            timings.update(read_video=0.0, video_features=0.0)
+        clock = time.perf_counter()
         # 4. Timing controls: user > reference audio > predictor
         given = timing.normalise_controls(controls)
         used, local = {}, None
@@ -566,8 +734,8 @@ class VideoToAudioPipeline(FastInferenceMixin):
                     adapter.control_kind, control_audio, control_audio_sample_rate, seq, start
                 )
             if c is None and feats is not None and adapter.control_kind in self.predictors:
-                c, lf = timing.predict_control(self.predictors[adapter.control_kind], feats, seq)
-                local = lf if lf is not None else local
+                predicted, lf = self._predict(feats, seq, [name])
+                c, local = predicted[name], (lf if lf is not None else local)
             if c is None:
                 raise ControlError(
                     f"adapter {name!r} needs a {adapter.control_kind!r} control: pass controls=, "
@@ -599,6 +767,7 @@ class VideoToAudioPipeline(FastInferenceMixin):
             reference_sample_rate=reference_sample_rate,
             seq=seq,
             seconds_start=start,
+            cache=condition_cache,
         )
         tick("conditions")
         # 6. Control features

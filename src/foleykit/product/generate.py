@@ -20,14 +20,14 @@ import numpy as np
 
 from foleykit.errors import ConfigError, MediaError, NoVideoStreamError, ZeroDurationError, ZeroFramesError
 from foleykit.product.inputs import (
-    WindowFeatures,
     assign_controls,
     controls_from_audio,
     fit_control,
     load_control_file,
-    predict_controls,
+    predict_over_windows,
     rate_note,
     read_reference_sound,
+    window_features,
 )
 from foleykit.product.windows import Timeline, Window, crossfade_into, detect_scene_cuts, plan_windows
 
@@ -121,7 +121,9 @@ class GenerationResult:
         controls: Timing controls used, by adapter name (covering the generated span).
         control_sources: ``predicted`` / ``file`` / ``audio`` by adapter name.
         windows, cuts: The window plan and the scene cuts found.
-        seed, steps, guidance, control_scale: The effective sampling settings.
+        seed, steps, guidance, control_scale: The effective sampling settings (``guidance`` in the standard
+            form ``eps_u + s (eps_c - eps_u)``, converted once from the model's default when none was given).
+        guidance_origin: ``given`` or ``model default`` (with the stored value and form when not standard).
         notes: Adjustments made to the inputs (control resampled / padded...).
         timings: Seconds per stage (summed over windows) and ``total``.
         regenerated: ``{"from", "region", "fade"}`` for a regeneration, else None.
@@ -140,6 +142,7 @@ class GenerationResult:
     seed: int = 0
     steps: int = 0
     guidance: float = 0.0
+    guidance_origin: str = "given"
     control_scale: float | None = None
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -197,7 +200,7 @@ def _resolve_controls(
     opts: GenerateOptions,
     seg: tuple[float, float],
     plan: list[Window],
-    features: WindowFeatures | None = None,
+    features: Callable[[Window], Any] | None = None,
     timings: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     start, end = seg
@@ -226,7 +229,7 @@ def _resolve_controls(
         notes += rate_note(pipe, name, controls[name])
     missing = [n for n in pipe.adapters if n not in controls]
     if missing:
-        predicted = predict_controls(pipe, video, plan, features=features, timings=timings)
+        predicted = predict_over_windows(pipe, video, plan, features=features, timings=timings)
         for n in missing:
             controls[n], sources[n] = predicted[n], "predicted"
     return controls, sources, notes
@@ -257,7 +260,7 @@ def predict_timing(
     if not pipe.adapters:
         raise ConfigError("this model has no timing-control adapter, so there is no timing curve to predict")
     plan, _, _ = plan_for(pipe, video, opts)
-    return predict_controls(pipe, video, plan)
+    return predict_over_windows(pipe, video, plan)
 
 
 def read_previous(
@@ -339,6 +342,14 @@ def generate_audio(
         span = (start + math.floor((span[0] - start) / grid) * grid, span[1])
     else:
         span = (start, end)
+    from foleykit.pipelines.cache import ConditionCache
+
+    conditions = ConditionCache()  # the prompt and the reference sound are encoded once for all windows
+    ref = read_reference_sound(opts.audio_prompt, sr) if opts.audio_prompt else None
+    if ref is not None:  # before the timing prediction: a missing encoder package fails early
+        clock = time.perf_counter()
+        pipe.encode_reference(ref, sr, cache=conditions)
+        timings["conditions"] = time.perf_counter() - clock
     clock = time.perf_counter()
     cuts = []
     if opts.scene_cuts and span[1] - span[0] > window and base is None:
@@ -346,60 +357,51 @@ def generate_audio(
     plan = plan_windows(span[0], span[1], window=window, overlap=overlap, grid=grid, cuts=cuts)
     timings["scene_cuts"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    features = WindowFeatures(pipe, video) if pipe.video_encoder is not None else None
+    video_timings: dict[str, float] = {"read_video": 0.0, "video_features": 0.0}
+    features = window_features(pipe, video, video_timings) if pipe.video_encoder is not None else None
     controls, sources, notes = _resolve_controls(pipe, video, opts, (start, end), plan, features, timings)
     # the rest of resolving the controls (files, recordings, stitching); decoding, features and the
     # predictors have their own entries
     timings["controls"] = (
-        time.perf_counter()
-        - clock
-        - timings.get("timing_prediction", 0.0)
-        - (sum(features.timings.values()) if features is not None else 0.0)
+        time.perf_counter() - clock - timings.get("timing_prediction", 0.0) - sum(video_timings.values())
     )
-    ref = read_reference_sound(opts.audio_prompt, sr) if opts.audio_prompt else None
     seed = int(opts.seed) if opts.seed is not None else secrets.randbelow(2**31)
     steps = int(opts.steps or pipe.defaults["num_inference_steps"])
-    guidance = float(opts.guidance if opts.guidance is not None else pipe.defaults["guidance_scale"])
+    guidance, guidance_origin = pipe.guidance(opts.guidance)  # the effective scale, standard form
     weights = (
         {n: float(opts.control_scale) for n in pipe.adapters} if opts.control_scale is not None else None
     )
 
-    from foleykit.product.runtime import conditions_encoded_once
-
     timeline = Timeline(start=span[0], num_samples=round((span[1] - span[0]) * sr), sample_rate=sr)
-    with conditions_encoded_once(pipe):
-        for k, w in enumerate(plan):
-            init, mask = _known_latents(
-                pipe, w, plan[k - 1] if k else None, timeline, base, start, region, grid
-            )
-            feats = features.features(w) if features is not None else None
-            out = pipe(
-                video,
-                video_features=feats,
-                prompt=opts.prompt or None,
-                negative_prompt=opts.negative_prompt or None,
-                reference_audio=ref,
-                reference_sample_rate=sr if ref is not None else None,
-                controls={n: _window_control(c, w) for n, c in controls.items()},
-                start=w.start,
-                duration=w.duration,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                adapter_weights=weights,
-                seed=seed,
-                init_latents=init,
-                inpaint_mask=mask,
-                follow_envelope=opts.follow_envelope,
-            )
-            timeline.place(w, out.audio if out.audio.ndim == 1 else out.audio.mean(axis=0))
-            for key, v in out.timings.items():
-                if key != "total":
-                    timings[key] = timings.get(key, 0.0) + v
-            if progress is not None:
-                progress(k + 1, len(plan))
-    if features is not None:
-        for key, v in features.timings.items():
-            timings[key] = timings.get(key, 0.0) + v
+    for k, w in enumerate(plan):
+        init, mask = _known_latents(pipe, w, plan[k - 1] if k else None, timeline, base, start, region, grid)
+        out = pipe(
+            video,
+            video_features=features(w) if features is not None else None,
+            prompt=opts.prompt or None,
+            negative_prompt=opts.negative_prompt or None,
+            reference_audio=ref,
+            reference_sample_rate=sr if ref is not None else None,
+            controls={n: _window_control(c, w) for n, c in controls.items()},
+            start=w.start,
+            duration=w.duration,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            adapter_weights=weights,
+            seed=seed,
+            init_latents=init,
+            inpaint_mask=mask,
+            follow_envelope=opts.follow_envelope,
+            condition_cache=conditions,
+        )
+        timeline.place(w, out.audio if out.audio.ndim == 1 else out.audio.mean(axis=0))
+        for key, v in out.timings.items():
+            if key != "total":
+                timings[key] = timings.get(key, 0.0) + v
+        if progress is not None:
+            progress(k + 1, len(plan))
+    for key, v in video_timings.items():
+        timings[key] = timings.get(key, 0.0) + v
     regenerated = None
     if base is not None:
         audio, fade = _splice(base, timeline, start, region, sr)
@@ -424,6 +426,7 @@ def generate_audio(
         seed=seed,
         steps=steps,
         guidance=guidance,
+        guidance_origin=guidance_origin,
         control_scale=opts.control_scale,
         notes=notes,
         timings=timings,

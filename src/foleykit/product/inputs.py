@@ -1,5 +1,6 @@
 """User inputs of a generation, checked with clear messages: the reference sound, timing-control files,
-timing taken from a reference recording, and the timing the model predicts from the video (per window).
+timing taken from a reference recording, and the timing the model predicts from the video over the windows of
+a long video (the pipeline's ``encode_video`` / ``predict_controls`` per window, stitched here).
 
 Every function that adapts an input (resampling, padding, trimming a control) returns a human-readable note
 that the CLI prints and the sidecar records.
@@ -8,12 +9,13 @@ that the CLI prints and the sidecar records.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from foleykit.errors import ConfigError, ControlError, MediaError
+from foleykit.errors import ControlError, MediaError
 
 #: Shortest reference sound that carries a timbre, in seconds.
 MIN_REFERENCE_SECONDS = 0.25
@@ -183,100 +185,63 @@ def controls_from_audio(
     return out, notes
 
 
-class WindowFeatures:
-    """The video encoder's features of each window, computed once and shared by the timing prediction and the
-    generation of that window (the frames are decoded once, at the encoder's size and the model's frame rate,
-    and not kept).
+def window_features(pipe: Any, video: str | os.PathLike, timings: dict[str, float] | None = None):
+    """``features(window) -> Tensor[1 x T_v x D]``: the pipeline's :meth:`encode_video` features of each
+    window, computed once (the frames are decoded at the encoder's size and not kept) and shared by the timing
+    prediction and the generation of that window. ``timings`` accumulates ``read_video`` and
+    ``video_features`` seconds."""
+    cache: dict[tuple[float, float], Any] = {}
 
-    Args:
-        pipe: A pipeline with a video encoder.
-        video: The video file.
-
-    ``features(window) -> Tensor[1 x T_v x D]`` (on ``pipe.device``); ``timings`` accumulates
-    ``read_video`` and ``video_features`` seconds.
-    """
-
-    def __init__(self, pipe: Any, video: str | os.PathLike) -> None:
-        self.pipe, self.video = pipe, video
-        self.cache: dict[tuple[float, float], Any] = {}
-        self.timings = {"read_video": 0.0, "video_features": 0.0}
-
-    def features(self, window: Any) -> Any:
-        import time
-
-        import torch
-
-        from foleykit.media import read_video
-
+    def features(window: Any) -> Any:
         key = (round(float(window.start), 6), round(float(window.duration), 6))
-        if key not in self.cache:
-            pipe = self.pipe
-            seq = pipe.seq.with_duration(window.duration)
-            size = getattr(pipe.video_encoder, "input_size", None)
-            t0 = time.perf_counter()
-            frames = read_video(
-                self.video, fps=seq.video_fps, size=size, start=window.start, duration=seq.duration
-            ).frames
-            t1 = time.perf_counter()
-            with torch.no_grad():
-                self.cache[key] = pipe.video_encoder.encode(frames).to(pipe.device)
-            self.timings["read_video"] += t1 - t0
-            self.timings["video_features"] += time.perf_counter() - t1
-        return self.cache[key]
+        if key not in cache:
+            cache[key] = pipe.encode_video(
+                video, start=window.start, duration=window.duration, timings=timings
+            )
+        return cache[key]
+
+    return features
 
 
-def predict_controls(
+def predict_over_windows(
     pipe: Any,
     video: str | os.PathLike,
     windows: list[Any],
     *,
-    features: WindowFeatures | None = None,
+    features: Callable[[Any], Any] | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The model's predicted timing controls over the windows' span, one prediction per window, stitched at
-    the middle of each overlap.
+    """The model's predicted timing controls over the windows' span: one ``pipe.predict_controls`` per
+    window, stitched at the middle of each overlap.
 
     Args:
         pipe: A pipeline whose adapters' control kinds all have a predictor.
         video: The video file.
         windows: :class:`foleykit.product.windows.Window` list covering the segment.
-        features: Per-window video features to use (and fill); None computes them here.
+        features: ``features(window)`` (:func:`window_features`) to use and fill; None computes them here.
         timings: Adds ``timing_prediction`` seconds (the predictors alone) when given.
 
     Returns:
         ``{adapter name: TemporalControl}`` starting at the first window's start, covering the segment.
 
     Raises:
-        ConfigError: the model cannot predict a control it needs (no predictor of that kind).
+        ConfigError: the model cannot predict a control it needs, or has no video encoder.
     """
     import time
 
     from foleykit.controls import TemporalControl
-    from foleykit.pipelines.timing import predict_control
 
-    kinds = adapter_kinds(pipe)
-    missing = sorted({k for k in kinds.values() if k not in pipe.predictors})
-    if missing:
-        raise ConfigError(
-            f"this model has no timing predictor for {', '.join(missing)}; give the timing with "
-            f"--control FILE or --control-from-audio SOUND"
-        )
-    if pipe.video_encoder is None:
-        raise ConfigError("this model has no video encoder; it cannot predict timing from a video")
-    features = features if features is not None else WindowFeatures(pipe, video)
-    seq0 = pipe.seq
+    features = features if features is not None else window_features(pipe, video)
     seg_start, seg_end = windows[0].start, windows[-1].end
-    parts: dict[str, list[tuple[float, float, Any]]] = {n: [] for n in kinds}
+    parts: dict[str, list[tuple[float, float, Any]]] = {n: [] for n in pipe.adapters}
     spent = 0.0
     for k, w in enumerate(windows):
-        seq = seq0.with_duration(w.duration)
-        feats = features.features(w)
+        feats = features(w)
         lo = seg_start if k == 0 else 0.5 * (w.start + windows[k - 1].end)
         hi = seg_end if k == len(windows) - 1 else 0.5 * (windows[k + 1].start + w.end)
         t0 = time.perf_counter()
-        for name, kind in kinds.items():
-            c, _ = predict_control(pipe.predictors[kind], feats, seq)
-            parts[name].append((lo, hi, c.replace(start=w.start)))
+        for name, c in pipe.predict_controls(feats, duration=w.duration, start=w.start).items():
+            parts[name].append((lo, hi, c))
         spent += time.perf_counter() - t0
     if timings is not None:
         timings["timing_prediction"] = timings.get("timing_prediction", 0.0) + spent

@@ -161,6 +161,8 @@ def sidecar(
     opt.update(
         seed=result.seed, steps=result.steps, guidance=result.guidance, control_scale=result.control_scale
     )
+    # the effective scale is in the standard form eps_u + s (eps_c - eps_u), whatever the recipe's own form
+    opt.update(guidance_form="standard", guidance_origin=getattr(result, "guidance_origin", "given"))
     return {
         "foleykit": {"version": foleykit.__version__, "sidecar_version": SIDECAR_VERSION},
         "command": "generate",

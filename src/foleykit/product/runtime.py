@@ -1,6 +1,6 @@
 """Loading models for the product commands: device choice, CPU thread count, an in-process model cache, model
-identity, condition caching across windows, and sharding a work list across processes (torchrun /
-accelerate)."""
+identity, and sharding a work list across processes (torchrun / accelerate). (Conditions are encoded once
+per run by the pipeline itself: ``foleykit.pipelines.cache.ConditionCache``.)"""
 
 from __future__ import annotations
 
@@ -261,38 +261,6 @@ def model_identity(model: str | os.PathLike | None, folder: Path) -> dict[str, A
         "saved_with_foleykit": index.get("_foleykit_version"),
         "fingerprint": digest.hexdigest()[:16],
     }
-
-
-class _MemoEncoder:
-    """Wraps a text / reference-audio encoder so that an identical input is encoded once."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.memo: dict[Any, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def encode(self, items: list[Any], *args: Any) -> Any:
-        key = tuple(x if isinstance(x, str) else ("array", id(x)) for x in items) + args
-        if key not in self.memo:
-            self.memo[key] = self.inner.encode(items, *args)
-        return self.memo[key]
-
-
-@contextlib.contextmanager
-def conditions_encoded_once(pipe: Any) -> Iterator[None]:
-    """Within the block, the pipeline's text and reference-audio encoders run once per distinct input:
-    every window of a long video shares the very same prompt and timbre tokens."""
-    saved = {n: getattr(pipe, n) for n in ("text_encoder", "audio_encoder")}
-    try:
-        for n, enc in saved.items():
-            if enc is not None:
-                setattr(pipe, n, _MemoEncoder(enc))
-        yield
-    finally:
-        for n, enc in saved.items():
-            setattr(pipe, n, enc)
 
 
 # --- sharding ---------------------------------------------------------------------------------------------
