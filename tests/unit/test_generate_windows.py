@@ -19,6 +19,7 @@ from foleykit.product.windows import (
     crossfade_gains,
     cut_scores,
     detect_scene_cuts,
+    merge_close_cuts,
     plan_windows,
 )
 
@@ -160,6 +161,35 @@ def test_detect_scene_cuts_in_a_video(tmp_path):
     assert len(cuts) == 2
     np.testing.assert_allclose(cuts, [30 / fps, 62 / fps], atol=1.01 / fps)
     assert detect_scene_cuts(path, start=1.4) == pytest.approx([62 / fps], abs=1.01 / fps)
+
+
+def test_flashing_picture_is_one_cut_not_a_burst(tmp_path):
+    """A strobe (2.4 s of the picture flashing every 2-3 frames) between two real cuts: each flash passes the
+    detector's tests, but a run of cuts closer than 0.5 s is one event (the strongest is kept)."""
+    from foleykit.media import write_video
+
+    fps = 25
+    frames = _shots(150, [20, 130])  # real cuts at 0.8 s and 5.2 s
+    flashes = [f for f in range(50, 110) if (f // 2) % 3 == 0 or f % 5 == 0]  # 2.0-4.4 s: 2.4 s of strobe
+    frames[flashes] = 255 - frames[flashes]
+    path = write_video(tmp_path / "strobe.mp4", frames, fps, crf=10)
+    raw = detect_scene_cuts(path, min_gap=0.0)
+    assert len([c for c in raw if 1.9 < c < 4.5]) >= 8  # what the detector sees frame by frame
+    cuts = detect_scene_cuts(path)
+    inside = [c for c in cuts if 1.9 < c < 4.5]
+    assert len(inside) <= 1
+    assert [c for c in cuts if not 1.9 < c < 4.5] == pytest.approx([20 / fps, 130 / fps], abs=1.01 / fps)
+    assert all(b - a >= 0.5 for a, b in itertools.pairwise(cuts))
+
+
+def test_merge_close_cuts_keeps_the_strongest_of_each_run():
+    times = [1.0, 1.2, 1.4, 1.6, 3.0, 5.0, 5.3]
+    scores = [0.4, 0.9, 0.5, 0.9, 0.7, 0.5, 0.6]
+    assert merge_close_cuts(times, scores, min_gap=0.5) == [1.2, 3.0, 5.3]  # ties: the earliest
+    assert merge_close_cuts(times, scores, min_gap=0.0) == times
+    assert merge_close_cuts([], [], min_gap=0.5) == []
+    with pytest.raises(ConfigError):
+        merge_close_cuts([1.0], [], min_gap=0.5)
 
 
 def test_shard_info_from_torchrun_and_accelerate_env():

@@ -22,6 +22,9 @@ from foleykit.errors import ConfigError
 
 Join = Literal["start", "end", "overlap", "cut"]
 
+#: Cuts closer than this (seconds) are one event (a flash, a strobe): only the strongest is kept.
+MIN_CUT_GAP = 0.5
+
 
 # ==========================================================================================================
 # Scene cuts
@@ -70,6 +73,7 @@ def detect_scene_cuts(
     hist_threshold: float = 0.3,
     mad_threshold: float = 0.06,
     contrast: float = 3.0,
+    min_gap: float = MIN_CUT_GAP,
     chunk_seconds: float = 20.0,
 ) -> list[float]:
     """Hard cuts of a video from small frames (a cheap detector: histogram and pixel-difference jumps).
@@ -77,7 +81,9 @@ def detect_scene_cuts(
     Frames are decoded at ``fps`` with a short side of ``size`` pixels, ``chunk_seconds`` at a time (memory
     stays bounded for any length). A cut between frames ``i - 1`` and ``i`` needs both scores of
     :func:`cut_scores` over their thresholds, and the histogram score ``contrast`` times over the median score
-    of the surrounding second (fast motion raises the neighbours too; a cut stands alone).
+    of the surrounding second (fast motion raises the neighbours too; a cut stands alone). Cuts closer than
+    ``min_gap`` seconds to each other (flashes, strobes, a burst of quick shots) are one event: only the
+    strongest of each such run is kept (:func:`merge_close_cuts`).
 
     Args:
         video: Video file.
@@ -85,6 +91,7 @@ def detect_scene_cuts(
         fps: Analysis frame rate (the cut time is known to ``1 / fps``).
         size: Short side of the analysed frames, in pixels.
         hist_threshold, mad_threshold, contrast: Detection thresholds (see above).
+        min_gap: Cuts closer than this (seconds) are merged into the strongest one.
         chunk_seconds: Seconds decoded per read.
 
     Returns:
@@ -117,13 +124,43 @@ def detect_scene_cuts(
         return []
     hist, mad, ts = np.concatenate(hist_all), np.concatenate(mad_all), np.concatenate(times)
     half = max(1, round(fps / 2))
-    cuts = []
+    cuts, scores = [], []
     for i in np.flatnonzero((hist > hist_threshold) & (mad > mad_threshold)):
         around = np.concatenate([hist[max(0, i - half) : i], hist[i + 1 : i + 1 + half]])
         base = float(np.median(around)) if around.size else 0.0
         if hist[i] > contrast * base:
             cuts.append(float(ts[i]))
-    return cuts
+            scores.append(float(hist[i]))
+    return merge_close_cuts(cuts, scores, min_gap=min_gap)
+
+
+def merge_close_cuts(times: list[float], scores: list[float], *, min_gap: float = MIN_CUT_GAP) -> list[float]:
+    """One cut per run of cuts closer than ``min_gap`` seconds to their neighbour: the one with the highest
+    score (the earliest on ties).
+
+    A flashing picture (strobe, lightning, camera flashes) passes the detector's tests on many frames in a row;
+    none of those is a place to change the sound, and windows ending every few frames would waste the model.
+
+    Args:
+        times: Cut times in seconds, increasing.
+        scores: Their detection scores (same length).
+        min_gap: A cut less than this many seconds after the previous one joins its run (0: keep every cut).
+
+    Returns:
+        The kept cut times, increasing.
+    """
+    if len(times) != len(scores):
+        raise ConfigError(f"merge_close_cuts: {len(times)} times but {len(scores)} scores")
+    kept: list[float] = []
+    run: list[tuple[float, float]] = []
+    for t, sc in zip(times, scores):
+        if run and t - run[-1][0] >= min_gap:
+            kept.append(max(run, key=lambda r: (r[1], -r[0]))[0])
+            run = []
+        run.append((t, sc))
+    if run:
+        kept.append(max(run, key=lambda r: (r[1], -r[0]))[0])
+    return kept
 
 
 # ==========================================================================================================
