@@ -8,6 +8,7 @@
 - :func:`make_click_track` / :func:`write_click_track`: decaying clicks starting exactly at given times.
 - Bad files: :func:`make_empty_file`, :func:`make_not_media_file`, :func:`make_truncated_copy`,
   :func:`make_audio_only_file`, :func:`make_zero_frame_video`, :func:`make_zero_duration_audio`.
+- :func:`make_legacy_codec_video`: Microsoft Video 1 / Cinepak in .avi or .mkv (codecs mp4 cannot hold).
 
 All writers are atomic and return the path they wrote.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +31,7 @@ __all__ = [
     "make_click_track",
     "make_counter_video",
     "make_empty_file",
+    "make_legacy_codec_video",
     "make_moving_square_frames",
     "make_moving_square_video",
     "make_not_media_file",
@@ -361,3 +364,124 @@ def make_zero_duration_audio(path: str | os.PathLike, *, sample_rate: int = 1600
     with atomic_path(path) as tmp:
         sf.write(str(tmp), np.zeros(0, np.float32), sample_rate)
     return Path(path)
+
+
+# --- legacy codecs -------------------------------------------------------------------------------------
+#: Legacy codecs :func:`make_legacy_codec_video` writes: encoder pixel format, BITMAPINFOHEADER bits, FourCC.
+LEGACY_CODECS = {"msvideo1": ("rgb555le", 16, b"CRAM"), "cinepak": ("rgb24", 24, b"cvid")}
+
+
+def make_legacy_codec_video(
+    path: str | os.PathLike,
+    *,
+    codec: Literal["msvideo1", "cinepak"] = "msvideo1",
+    fps: float = 20,
+    size: tuple[int, int] = (320, 240),
+    duration: float = 1.0,
+    move_frames: Sequence[int] = (5,),
+) -> Path:
+    """A video in an old Video-for-Windows codec (Microsoft Video 1 or Cinepak) that mp4 cannot hold.
+
+    ``.avi`` is written by PyAV; ``.mkv`` is written here as Matroska with a ``V_MS/VFW/FOURCC`` track (the
+    layout ``ffmpeg -i old.avi -c copy old.mkv`` and mkvmerge produce; FFmpeg's muxer API refuses these codecs
+    in Matroska, so no PyAV-written mkv can carry them). The frames are :func:`make_moving_square_frames`.
+    """
+    import av
+
+    pix_fmt, bits, fourcc = LEGACY_CODECS[codec]
+    n = max(1, round(duration * fps))
+    frames = make_moving_square_frames(n, size=size, move_frames=move_frames)
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".avi", ".mkv"):
+        raise ValueError(f"make_legacy_codec_video writes .avi or .mkv, not {path}")
+    with atomic_path(path) as tmp:
+        if suffix == ".avi":
+            container = av.open(str(tmp), "w", format="avi")
+            encoder = container.add_stream(codec, rate=fps)
+        else:
+            container, encoder = None, av.CodecContext.create(codec, "w")
+            encoder.time_base = Fraction(1, 1) / Fraction(fps).limit_denominator(1001)
+        encoder.width, encoder.height, encoder.pix_fmt = size[0], size[1], pix_fmt
+        packets = []
+        try:
+            for i, img in enumerate([*frames, None]):  # None flushes the encoder
+                frame = None
+                if img is not None:
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                    frame.pts = i
+                for p in encoder.encode(frame):
+                    if container is not None:
+                        container.mux(p)
+                    else:
+                        packets.append((int(p.pts), bool(p.is_keyframe), bytes(p)))
+        finally:
+            if container is not None:
+                container.close()
+        if container is None:
+            tmp.write_bytes(_matroska_vfw(packets, fps, size, bits, fourcc))
+    return Path(path)
+
+
+def _ebml(element_id: int, payload: bytes) -> bytes:
+    """One EBML element: its ID bytes, an 8-byte size, the payload."""
+    head = element_id.to_bytes((element_id.bit_length() + 7) // 8, "big")
+    return head + (0x01 << 56 | len(payload)).to_bytes(8, "big") + payload
+
+
+def _uint(value: int) -> bytes:
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+
+
+def _matroska_vfw(
+    packets: list[tuple[int, bool, bytes]], fps: float, size: tuple[int, int], bits: int, fourcc: bytes
+) -> bytes:
+    """A minimal Matroska file with one ``V_MS/VFW/FOURCC`` video track holding ``packets`` (pts in frames)."""
+    import struct
+
+    frame_ms = 1000.0 / fps
+    header = _ebml(
+        0x1A45DFA3,
+        _ebml(0x4286, _uint(1))
+        + _ebml(0x42F7, _uint(1))
+        + _ebml(0x42F2, _uint(4))
+        + _ebml(0x42F3, _uint(8))
+        + _ebml(0x4282, b"matroska")
+        + _ebml(0x4287, _uint(4))
+        + _ebml(0x4285, _uint(2)),
+    )
+    duration = struct.pack(">d", (max(p[0] for p in packets) + 1) * frame_ms)
+    info = _ebml(
+        0x1549A966,
+        _ebml(0x2AD7B1, _uint(1_000_000))
+        + _ebml(0x4D80, b"foleykit.testing")
+        + _ebml(0x5741, b"foleykit")
+        + _ebml(0x4489, duration),
+    )
+    bih = struct.pack("<IiiHH4sIiiII", 40, size[0], size[1], 1, bits, fourcc, 0, 0, 0, 0, 0)
+    video = _ebml(0xE0, _ebml(0xB0, _uint(size[0])) + _ebml(0xBA, _uint(size[1])))
+    track = _ebml(
+        0xAE,
+        _ebml(0xD7, _uint(1))
+        + _ebml(0x73C5, _uint(1))
+        + _ebml(0x83, _uint(1))
+        + _ebml(0x86, b"V_MS/VFW/FOURCC")
+        + _ebml(0x63A2, bih)
+        + _ebml(0x23E383, _uint(round(1e9 / fps)))
+        + video,
+    )
+    clusters = b""
+    for c0 in range(0, len(packets), 100):  # block times are int16 ms relative to their cluster
+        part = packets[c0 : c0 + 100]
+        base = round(part[0][0] * frame_ms)
+        blocks = b"".join(
+            _ebml(
+                0xA3,
+                b"\x81"
+                + struct.pack(">h", round(pts * frame_ms) - base)
+                + (b"\x80" if key else b"\x00")
+                + data,
+            )
+            for pts, key, data in part
+        )
+        clusters += _ebml(0x1F43B675, _ebml(0xE7, _uint(base)) + blocks)
+    return header + _ebml(0x18538067, info + _ebml(0x1654AE6B, track) + clusters)

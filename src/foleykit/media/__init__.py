@@ -13,7 +13,8 @@ Every error a user can cause is a subclass of ``foleykit.errors.MediaError``. Se
 
 from foleykit.media._core import MediaInfo, MediaLimits, probe
 from foleykit.media.audio import read_audio, write_audio
-from foleykit.media.encode import AAC_RATES, MUX_SAMPLE_RATE, mux, write_video
+from foleykit.media.encode import AAC_RATES, MUX_SAMPLE_RATE, write_video
+from foleykit.media.mux import MuxPlan, mux, mux_video, plan_mux
 from foleykit.media.video import VideoClip, read_video
 
 __all__ = [
@@ -21,8 +22,11 @@ __all__ = [
     "MUX_SAMPLE_RATE",
     "MediaInfo",
     "MediaLimits",
+    "MuxPlan",
     "VideoClip",
     "mux",
+    "mux_video",
+    "plan_mux",
     "probe",
     "read_audio",
     "read_video",

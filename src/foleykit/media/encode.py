@@ -1,4 +1,4 @@
-"""Encoding: video files (h264 + AAC) and muxing new audio onto a video without re-encoding the picture."""
+"""Encoding video files (h264 + AAC) and the audio encoder shared with :mod:`foleykit.media.mux`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from foleykit.errors import MediaError, NoVideoStreamError, ZeroFramesError
-from foleykit.media._core import MediaInfo, _open, _origin, _probe
+from foleykit.errors import MediaError
 from foleykit.media._core import _resample as _resample_soxr_hq
 from foleykit.media.audio import _as_channels_first
 from foleykit.utils.io import atomic_path
@@ -47,13 +46,19 @@ def _resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 class _AudioFeeder:
-    """Encodes a ``(C, T)`` waveform to AAC chunk by chunk, as far as the video has got (interleaving)."""
+    """Encodes a ``(C, T)`` waveform chunk by chunk, as far as the video has got (interleaving).
 
-    def __init__(self, container: Any, wav: np.ndarray, sample_rate: int, *, offset: float = 0.0) -> None:
+    ``codec`` is ``"aac"`` (mp4/mov/mkv) or ``"libopus"`` (webm); PyAV converts the float frames to the
+    encoder's sample format and frame size.
+    """
+
+    def __init__(
+        self, container: Any, wav: np.ndarray, sample_rate: int, *, offset: float = 0.0, codec: str = "aac"
+    ) -> None:
         if wav.shape[0] not in _LAYOUTS:
-            raise ValueError(f"AAC tracks are written mono or stereo; got {wav.shape[0]} channels")
+            raise ValueError(f"audio tracks are written mono or stereo; got {wav.shape[0]} channels")
         self.container, self.wav, self.sr = container, np.clip(wav, -1.0, 1.0), sample_rate
-        self.stream = container.add_stream("aac", rate=sample_rate)
+        self.stream = container.add_stream(codec, rate=sample_rate)
         self.stream.layout = _LAYOUTS[wav.shape[0]]
         self.stream.bit_rate = 96000 * wav.shape[0] if sample_rate >= 32000 else 64000 * wav.shape[0]
         self.pos, self.chunk = 0, 1024
@@ -87,7 +92,7 @@ def _prepare_audio(
         raise ValueError("sample_rate is required (a positive int) when audio is given")
     wav = _as_channels_first(audio)
     if wav.shape[0] not in _LAYOUTS:
-        raise ValueError(f"AAC tracks are written mono or stereo; got {wav.shape[0]} channels")
+        raise ValueError(f"audio tracks are written mono or stereo; got {wav.shape[0]} channels")
     sr = target_sr or (int(sample_rate) if int(sample_rate) in AAC_RATES else MUX_SAMPLE_RATE)
     return _resample(wav, int(sample_rate), sr), sr
 
@@ -215,103 +220,3 @@ def write_video(
         finally:
             container.close()
     return path
-
-
-def _video_end(path: str | os.PathLike, info: MediaInfo) -> float:
-    """End of the video stream (declared, else from the packet timestamps), seconds from the file start."""
-    if info.video_duration:
-        return info.video_duration
-    container = _open(path)
-    try:
-        vs, origin, end = container.streams.video[0], _origin(container), 0.0
-        for p in container.demux(vs):
-            if p.pts is not None:
-                end = max(end, float((p.pts + (p.duration or 0)) * p.time_base) - origin)
-        return end
-    finally:
-        container.close()
-
-
-def mux(
-    video_in: str | os.PathLike,
-    audio: np.ndarray,
-    sample_rate: int,
-    out_path: str | os.PathLike,
-    *,
-    keep_original_audio: bool = False,
-    faststart: bool = True,
-) -> Path:
-    """Put a new soundtrack on a video: copy the video packets untouched, encode the audio as AAC.
-
-    The audio is resampled to 48 kHz (``MUX_SAMPLE_RATE``; plays in every player and browser) and padded
-    with silence or trimmed to exactly the video stream's duration. The written file is atomic (temporary
-    file in the same folder + rename).
-
-    Args:
-        video_in: Source video (any container FFmpeg reads).
-        audio: ``float32`` ``(T,)`` or ``(C, T)`` (C <= 2) waveform in [-1, 1].
-        sample_rate: Sample rate of ``audio``.
-        out_path: Output file (.mp4, .mov or .mkv; the video codec must fit that container).
-        keep_original_audio: Also copy the source's first audio track (untouched) as a second, non-default
-            track; ignored when the source has no audio.
-        faststart: Put the mp4 index first so browsers can start playing before the download ends.
-
-    Returns:
-        ``out_path``.
-
-    Raises:
-        MediaError subclasses for unusable inputs (NoVideoStreamError, ZeroFramesError...); MediaError if
-        the output container cannot hold the source's codecs.
-    """
-    import av
-
-    out_path = Path(out_path)
-    _check_video_suffix(out_path)
-    info = _probe(video_in)
-    if not info.has_video:
-        raise NoVideoStreamError(f"{video_in}: has no video stream to put the audio on. Pass a video file.")
-    if info.num_frames == 0:
-        raise ZeroFramesError(f"{video_in}: the video stream holds no frames. Re-export the video.")
-    end = _video_end(video_in, info)
-    wav, sr = _prepare_audio(audio, sample_rate, MUX_SAMPLE_RATE)
-    n = round(end * sr)
-    wav = wav[:, :n] if wav.shape[1] >= n else np.pad(wav, ((0, 0), (0, n - wav.shape[1])))
-    src = _open(video_in)
-    try:
-        vs = src.streams.video[0]
-        orig = src.streams.audio[0] if (keep_original_audio and src.streams.audio) else None
-        origin = _origin(src)
-        codecs = " + ".join([vs.codec_context.name, "aac"] + ([orig.codec_context.name] if orig else []))
-        with atomic_path(out_path) as tmp:
-            out = av.open(str(tmp), "w", options=_mux_options(out_path, faststart))
-            try:
-                try:
-                    ov = out.add_stream_from_template(vs)
-                    feeder = _AudioFeeder(out, wav, sr, offset=origin)
-                    oa = out.add_stream_from_template(orig) if orig is not None else None
-                    feeder.stream.disposition = av.stream.Disposition.default
-                    if oa is not None:
-                        oa.disposition = av.stream.Disposition(0)
-                    out.start_encoding()
-                except (av.error.FFmpegError, ValueError) as e:
-                    raise MediaError(
-                        f"{out_path}: the {out_path.suffix or 'output'} container cannot hold these streams "
-                        f"({codecs}): {e}. Use .mkv, which holds any codec."
-                    ) from e
-                targets = {vs.index: ov}
-                if orig is not None:
-                    targets[orig.index] = oa
-                streams = [vs] + ([orig] if orig is not None else [])
-                for packet in src.demux(streams):
-                    if packet.dts is None and packet.pts is None:
-                        continue  # demuxer flush packet
-                    if packet.stream.index == vs.index and packet.pts is not None:
-                        feeder.feed_until(float(packet.pts * packet.time_base) - origin)
-                    packet.stream = targets[packet.stream.index]
-                    out.mux(packet)
-                feeder.finish()
-            finally:
-                out.close()
-    finally:
-        src.close()
-    return out_path
