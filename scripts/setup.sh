@@ -4,8 +4,12 @@
 #   bash scripts/setup.sh          # runtime: generate, controls, eval
 #   bash scripts/setup.sh --dev    # + training, web app and test tools (what CI uses)
 #
-# Where no NVIDIA GPU is present, the CPU build of PyTorch is installed first so that
-# resolving `torch>=2.4` never pulls a multi-GB CUDA build. Override with FOLEYKIT_TORCH_SPEC.
+# Where no NVIDIA GPU is present, a CPU build of PyTorch is installed first so that resolving
+# `torch>=2.4` never pulls a multi-GB CUDA build from PyPI:
+#   1. the pinned CPU wheel (torch==2.13.0) when pip finds it on local disk (its find-links; no index asked);
+#   2. else the PyTorch CPU index: pip install "torch>=2.4" --index-url https://download.pytorch.org/whl/cpu
+# Overrides: FOLEYKIT_TORCH_SPEC (the requirement, e.g. "torch==2.5.1") and FOLEYKIT_TORCH_INDEX (a CPU-only
+# index or mirror you can reach). With an NVIDIA GPU, torch comes from the default index (CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,12 +33,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     spec="${FOLEYKIT_TORCH_SPEC:-torch>=2.4}"
+    echo "setup.sh: NVIDIA GPU found; installing $spec" >&2
+    "$VPY" -m pip install -q "$spec"
   else
-    # CPU machine: the pinned CPU wheel (on local disk on the reference machines).
-    spec="${FOLEYKIT_TORCH_SPEC:-torch==2.13.0}"
+    # CPU machine. 1: the pinned CPU wheel from local disk (pip's find-links only, no index), then its
+    # (small) dependencies; 2: a CPU-only index.
+    local_spec="${FOLEYKIT_TORCH_SPEC:-torch==2.13.0}"
+    cpu_index="${FOLEYKIT_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+    if "$VPY" -m pip install -q --no-index --no-deps "$local_spec" >/dev/null 2>&1; then
+      echo "setup.sh: installed $local_spec from a local wheel" >&2
+      "$VPY" -m pip install -q "$local_spec"
+    else
+      spec="${FOLEYKIT_TORCH_SPEC:-torch>=2.4}"
+      echo "setup.sh: no NVIDIA GPU; installing the CPU build of $spec from $cpu_index" >&2
+      "$VPY" -m pip install -q "$spec" --index-url "$cpu_index"
+    fi
   fi
-  echo "setup.sh: installing $spec" >&2
-  "$VPY" -m pip install -q "$spec"
 fi
 
 "$VPY" -m pip install -q -e ".${extras}"

@@ -18,6 +18,7 @@ librosa mel is transposed to (frames, mels), and clips shorter than one block ar
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -168,12 +169,36 @@ class AisfxAudioEncoder(AudioEncoder):
         super().__init__()
         aisfx_blocks(np.zeros((1, AISFX_N_MELS), np.float32), hop=hop)  # validates hop
         self.hop, self.normalize, self.dim = hop, normalize, AISFX_DIM
-        self.model = load_aisfx()
+        self.model: nn.Module | None = None  # loaded on first use (:meth:`load`)
         self.freeze()
+
+    def load(self) -> nn.Module:
+        """The aiSFX network, loaded (once) when a sound is first encoded, not when the model loads: a model
+        whose reference-sound encoder is aisfx runs without the ``aisfx`` package as long as no reference
+        sound is given (``pip install .`` alone installs no aisfx: its metadata pins ancient numpy/librosa).
+
+        Raises:
+            WeightsNotFoundError: ``aisfx`` is not installed (the message says how to install it).
+        """
+        if self.model is None:
+            try:
+                net = load_aisfx(self.device)
+            except WeightsNotFoundError as err:
+                if importlib.util.find_spec("aisfx") is not None:
+                    raise
+                raise WeightsNotFoundError(
+                    "a reference sound needs the aisfx sound encoder, which is not installed: run "
+                    "`pip install --no-deps aisfx` (25 MB with its weights; --no-deps because its metadata "
+                    "pins ancient numpy/librosa)"
+                ) from err
+            self.model = net
+            self.freeze()
+        return self.model
 
     def encode(self, wavs: list[np.ndarray], sample_rate: int) -> tuple[Tensor, Tensor]:
         wavs = self._check_wavs(wavs, sample_rate)
-        seqs = [aisfx_embed(w, int(sample_rate), model=self.model, hop=self.hop) for w in wavs]
+        model = self.load()
+        seqs = [aisfx_embed(w, int(sample_rate), model=model, hop=self.hop) for w in wavs]
         if self.normalize:
             seqs = [F.normalize(s, dim=-1) for s in seqs]
         return pad_sequences(seqs)
