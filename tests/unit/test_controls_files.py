@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from foleykit.controls import TemporalControl, load_control
+from foleykit.controls.files import clamp_to_range, keyframe_note
 from foleykit.errors import ControlError
 
 
@@ -109,11 +110,6 @@ def test_locale_csv_with_semicolons_decimal_commas_bom_crlf(tmp_path):
         ("time,energy\n0.0,1\n0.01\n0.02,3\n", r"line 3: expected 2 cells"),
         ("time,energy\n0.0,1\n0.02,2\n0.01,3\n", r"line 4: time 0.01 is not after the previous row's 0.02"),
         ("time,energy\n0.0,1\n0.0,2\n0.01,3\n", r"line 3: .*times must increase"),
-        (
-            "time,energy\n0.0,1\n0.01,2\n0.02,3\n0.04,4\n0.05,5\n",
-            r"line 5: time 0.04 breaks the uniform spacing",
-        ),
-        ("time,energy\n0.0,1\n0.01,2\n0.025,3\n0.03,4\n0.04,5\n", r"line 4: time 0.025 breaks"),
         ("time,energy\n", r"need at least two data rows"),
         ("time,energy\n0.0,1\n", r"need at least two data rows"),
         ("time,rms\n0.0,1\n0.0,2\n", r"not after"),
@@ -121,7 +117,6 @@ def test_locale_csv_with_semicolons_decimal_commas_bom_crlf(tmp_path):
         ("time,rms_class\n0.0,1\n0.008,-2\n0.016,3\n", r">= 0"),
         ("time,a b\n0.0,1\n0.01,2\n", r"kind"),
         ("time,energy\n0,1\n0,2\n0,3\n", r"not after"),
-        ("time,energy\n0.0,1\n0.3,2\n1.0,3\n1.5,4\n", r"line 3: time 0.3 breaks"),
     ],
 )
 def test_malformed_csv(tmp_path, text, match):
@@ -200,3 +195,50 @@ def test_file_level_errors(tmp_path):
     with pytest.raises(ControlError, match="must end in"):
         c.save(tmp_path / "out.xlsx")
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_keyframes_at_uneven_times_are_interpolated(tmp_path):
+    path = tmp_path / "keys.csv"
+    path.write_text("time,rms\n0.5,0.1\n1.0,0.5\n1.3,0.2\n2.5,0.2\n")
+    c = load_control(path)
+    assert (c.rate, c.start, c.num_frames, c.meta["keyframes"]) == (100.0, 0.5, 201, 4)
+    np.testing.assert_allclose(
+        c.values[[0, 50, 80, 200]], [0.1, 0.5, 0.2, 0.2], atol=1e-6
+    )  # through the keys
+    np.testing.assert_allclose(c.values[25], 0.3, atol=1e-6)  # linear between them
+    assert keyframe_note(c, "timing.csv") == [
+        "timing.csv has 4 keyframes at uneven times: drawn at 100 Hz (linear between keyframes)"
+    ]
+    path.write_text("time,energy\n0.000,1\n0.010,2\n0.020,3\n0.040,5\n0.050,6\n")  # a missing row: filled in
+    c = load_control(path)
+    np.testing.assert_allclose(c.values, [1, 2, 3, 4, 5, 6], atol=1e-6)
+    assert c.rate == 100.0 and c.meta["keyframes"] == 5
+    path.write_text("time,rms_class\n0,3\n0.25,7\n1,2\n")  # classes are held, not averaged
+    c = load_control(path)
+    assert c.values.dtype == np.int64 and c.values[[0, 24, 25, 99, 100]].tolist() == [3, 3, 7, 7, 2]
+    path.write_text("time,onsets\n0.1,1\n0.47,1\n0.9,0.5\n")  # events land on their own frames
+    c = load_control(path)
+    assert np.flatnonzero(c.values).tolist() == [0, 37, 80] and c.values[80] == 0.5
+    assert keyframe_note(load_control(tmp_path / "keys.csv"), "x") and not keyframe_note(
+        c.replace(meta={}), "x"
+    )
+
+
+def test_values_outside_the_kinds_range_are_clamped_with_a_note():
+    c = TemporalControl("rms", np.array([0.2, 5.0, 0.4, -0.1], np.float32), 100.0, 1.0)
+    fixed, notes = clamp_to_range(c, "control file t.csv")
+    assert fixed.values.tolist() == pytest.approx([0.2, 1.0, 0.4, 0.0])
+    assert notes == [
+        (
+            "control file t.csv: 2 of 4 rms values lie outside 0..1 (from -0.1 to 5, first at 1.01 s); they "
+            "were clamped to that range"
+        )
+    ]
+    ok = TemporalControl("rms", np.array([0.0, 1.0], np.float32), 100.0)
+    assert clamp_to_range(ok, "x") == (ok, [])
+    energy = TemporalControl("energy", np.array([-20.0, 3.0]), 100.0)
+    assert clamp_to_range(energy, "x")[0].values[0] == pytest.approx(np.log(1e-5))
+    cls = TemporalControl("rms_class", np.array([0, 70]), 125.0, meta={"n_classes": 64})
+    assert clamp_to_range(cls, "x")[0].values.tolist() == [0, 63]
+    other = TemporalControl("custom", np.array([1e6, -1e6]), 10.0)
+    assert clamp_to_range(other, "x")[1] == []  # kinds without a known range are left alone

@@ -7,10 +7,18 @@ CSV: two columns with a header ``time,<kind>``, one row per frame, times in seco
     0.01,-11.5129
     0.02,-4.2
 
-The rate and start are inferred from the time column, which must be uniformly spaced and increasing (it
-may have been rounded by a spreadsheet: the rounding is tolerated as long as the spacing stays readable).
+The rate and start are inferred from the time column, which must increase. A uniformly spaced column
+(possibly rounded by a spreadsheet: the rounding is tolerated as long as the spacing stays readable) gives
+one frame per row. Rows at uneven times are *keyframes*: the curve is drawn through them on a uniform grid
+(:data:`KEYFRAME_RATE` Hz, finer when keyframes are closer; linear between keyframes for continuous kinds,
+each keyframe's class held until the next for class kinds, each row an event at its time for event kinds),
+from the first keyframe to the last; ``meta["keyframes"]`` records how many there were. A column that is
+uneven only because it was rounded to too few decimals is refused (restore the decimals).
 A ``;`` separator with decimal commas (spreadsheets in many locales), a tab separator and a UTF-8
 byte-order mark are accepted. ``meta`` is not stored in CSV.
+
+Values outside a kind's range (:data:`VALUE_RANGES`: e.g. ``rms`` 0..1) are kept by the reader;
+:func:`clamp_to_range` clamps them and says so (the generator does that before using a control).
 
 JSON: ``{"kind": str, "rate": Hz, "start": s, "values": [...], "meta": {...}}``.
 
@@ -28,11 +36,23 @@ from typing import Any
 
 import numpy as np
 
-from foleykit.controls.base import TemporalControl, is_class_kind
+from foleykit.controls.base import TemporalControl, is_class_kind, is_event_kind
 from foleykit.errors import ControlError
 from foleykit.utils.io import atomic_write_text
 
 SUFFIXES = (".csv", ".json")
+#: Rate (Hz) of the grid keyframes are interpolated on (finer when keyframes are closer, up to 1 kHz).
+KEYFRAME_RATE = 100.0
+_MAX_KEYFRAME_RATE = 1000.0
+#: Valid values of each kind: (low, high), None = unbounded. RMS is the linear RMS of a signal in [-1, 1]
+#: (a full-scale sine has 0.707); onset / event tracks are 0..1 strengths; energy is a log-mel mean whose
+#: floor is log(1e-5) (silence); rms_class indices are 0..n_classes-1 (``meta["n_classes"]``, default 64).
+VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "rms": (0.0, 1.0),
+    "onsets": (0.0, 1.0),
+    "events": (0.0, 1.0),
+    "energy": (math.log(1e-5), None),
+}
 
 
 def _check_suffix(path: Path) -> str:
@@ -234,7 +254,6 @@ def _parse_csv(text: str, path: Path) -> TemporalControl:
             (times if col == 0 else values).append(v)
         decimals = max(decimals, _decimals(cells[0]))
     line_nos = [n for n, _ in rows[1:]]
-    rate, start = _infer_grid(np.asarray(times), decimals, line_nos, path)
     vals = np.asarray(values, dtype=np.float64)
     if is_class_kind(kind):
         bad = np.flatnonzero(vals != np.rint(vals))
@@ -243,7 +262,80 @@ def _parse_csv(text: str, path: Path) -> TemporalControl:
             raise ControlError(
                 f"{path}: line {line_nos[i]}: {kind} holds class indices, {values[i]} is not a whole number"
             )
+    try:
+        rate, start = _infer_grid(np.asarray(times), decimals, line_nos, path)
+    except _Uneven:
+        return _from_keyframes(kind, np.asarray(times), vals)
     return TemporalControl(kind, vals, rate, start, {})
+
+
+class _Uneven(Exception):
+    """The time column is not uniformly spaced (and not because of rounding): keyframes."""
+
+
+def _from_keyframes(kind: str, t: np.ndarray, v: np.ndarray) -> TemporalControl:
+    """A control on a uniform grid through keyframes ``(t, v)`` (see the module docstring)."""
+    d = np.diff(t)
+    est = min(_MAX_KEYFRAME_RATE, max(KEYFRAME_RATE, 1.0 / float(np.median(d))))
+    rate = float(round(est)) if abs(est - round(est)) <= 1e-6 * est else est
+    n = int(np.floor((t[-1] - t[0]) * rate + 1e-6)) + 1
+    grid = t[0] + np.arange(n) / rate
+    if is_event_kind(kind):
+        out = np.zeros(n)
+        idx = np.minimum(np.rint((t - t[0]) * rate).astype(np.int64), n - 1)
+        np.maximum.at(out, idx, v)
+    elif is_class_kind(kind):
+        out = v[np.clip(np.searchsorted(t, grid + 1e-9, side="right") - 1, 0, len(v) - 1)]
+    else:
+        out = np.interp(grid, t, v)
+    return TemporalControl(kind, out, rate, float(t[0]), {"keyframes": len(t)})
+
+
+def keyframe_note(control: TemporalControl, what: str) -> list[str]:
+    """A note when ``control`` was drawn through keyframes (uneven CSV times), else nothing."""
+    k = control.meta.get("keyframes")
+    if not k:
+        return []
+    how = (
+        "each row an event at its time"
+        if control.is_event
+        else "each class held until the next keyframe"
+        if control.is_class
+        else "linear between keyframes"
+    )
+    return [f"{what} has {k} keyframes at uneven times: drawn at {control.rate:g} Hz ({how})"]
+
+
+def value_range(control: TemporalControl) -> tuple[float | None, float | None]:
+    """The valid ``(low, high)`` values of a control's kind (None: unbounded; unknown kinds: unbounded)."""
+    if control.is_class:
+        return 0.0, float(int(control.meta.get("n_classes", 64)) - 1)
+    return VALUE_RANGES.get(control.kind, (None, None))
+
+
+def clamp_to_range(control: TemporalControl, what: str) -> tuple[TemporalControl, list[str]]:
+    """Clamp values outside the kind's range (:data:`VALUE_RANGES`) and say so.
+
+    A curve edited by hand or scaled in the app may overshoot (``rms`` 5.0 or -0.1): the generator would
+    follow an impossible loudness and clip. Clamping keeps every in-range value and the shape below the
+    limit; the note names how many values moved, their extremes and the first time.
+
+    Returns:
+        ``(control, notes)``; the same object and no note when every value is in range.
+    """
+    lo, hi = value_range(control)
+    v = control.values
+    out = (v < lo if lo is not None else np.zeros(v.shape, bool)) | (v > hi if hi is not None else False)
+    if not out.any():
+        return control, []
+    first = int(np.flatnonzero(out)[0])
+    clamped = np.clip(v, lo, hi).astype(v.dtype)
+    span = f"{'-inf' if lo is None else f'{lo:g}'}..{'inf' if hi is None else f'{hi:g}'}"
+    note = (
+        f"{what}: {int(out.sum())} of {len(v)} {control.kind} values lie outside {span} (from {v.min():g} to "
+        f"{v.max():g}, first at {control.times[first]:.2f} s); they were clamped to that range"
+    )
+    return control.replace(values=clamped), [note]
 
 
 def _infer_grid(t: np.ndarray, decimals: int, line_nos: list[int], path: Path) -> tuple[float, float]:
@@ -271,6 +363,8 @@ def _infer_grid(t: np.ndarray, decimals: int, line_nos: list[int], path: Path) -
         else ""
     )
     bad = np.flatnonzero(np.abs(d - step) > tol)
+    if bad.size and not coarse:
+        raise _Uneven()
     if bad.size:
         i = int(bad[0]) + 1
         raise ControlError(
@@ -297,6 +391,8 @@ def _infer_grid(t: np.ndarray, decimals: int, line_nos: list[int], path: Path) -
         start = float(t[0])
     resid = np.abs(t - (start + np.arange(n) / rate))
     worst = int(np.argmax(resid))
+    if resid[worst] > tol + q and not coarse:
+        raise _Uneven()
     if resid[worst] > tol + q:
         raise ControlError(
             f"{path}: line {line_nos[worst]}: time {t[worst]:g} is off the uniform grid "
