@@ -31,6 +31,8 @@ DIRECTION = {
     "kl": -1,
     "is": 1,
     "clap": 1,
+    "mel_l1": -1,  # resynthesis (benchmarks/eval_resynthesis.py)
+    "mr_stft": -1,
 }
 
 
