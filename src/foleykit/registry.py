@@ -24,10 +24,10 @@ _PROVIDERS: dict[str, list[str]] = {
     "unet": ["foleykit.recipes"],
     "transformer": ["foleykit.recipes"],
     "projection": ["foleykit.recipes"],
-    "text_encoder": ["foleykit.encoders"],
+    "text_encoder": ["foleykit.encoders", "foleykit.convert.runtime"],
     "audio_encoder": ["foleykit.encoders"],
-    "video_encoder": ["foleykit.encoders"],
-    "timing_predictor": ["foleykit.models.predictors"],
+    "video_encoder": ["foleykit.encoders", "foleykit.convert.runtime"],
+    "timing_predictor": ["foleykit.models.predictors", "foleykit.convert.runtime"],
     "embedder": ["foleykit.evaluation.embedders"],
     "extractor": ["foleykit.data.cache"],
 }

@@ -57,7 +57,8 @@ class UNetControlNetModel(ModelMixin, ConfigMixin):
         unet_config: The base UNet's config (constructor kwargs of ``UNet2DConditionModel``).
         conditioning_channels: Channels of the control map on the latent grid (``B x C_c x T x F``).
         conditioning_embedding_channels: Hidden widths of the control embedding; length 1 = no downsampling
-            (the control is already on the latent grid).
+            (the control is already on the latent grid); empty = a single zero-initialised 3x3 conv (ReWaS'
+            released ControlNet).
 
     Shapes:
         ``forward(sample Tensor[B x C x T x F], timestep, conditioning Tensor[B x C_c x T x F], ...) ->
@@ -65,6 +66,8 @@ class UNetControlNetModel(ModelMixin, ConfigMixin):
     """
 
     config_name = "config.json"
+    #: the copied diffusers blocks honour ``enable_gradient_checkpointing()``
+    _supports_gradient_checkpointing = True
 
     @register_to_config
     def __init__(
@@ -91,11 +94,16 @@ class UNetControlNetModel(ModelMixin, ConfigMixin):
         self.mid_block = base.mid_block
         del base
         block_out = list(cfg["block_out_channels"])
-        self.controlnet_cond_embedding = ControlNetConditioningEmbedding(
-            conditioning_embedding_channels=block_out[0],
-            conditioning_channels=conditioning_channels,
-            block_out_channels=tuple(conditioning_embedding_channels),
-        )
+        if conditioning_embedding_channels:
+            self.controlnet_cond_embedding = ControlNetConditioningEmbedding(
+                conditioning_embedding_channels=block_out[0],
+                conditioning_channels=conditioning_channels,
+                block_out_channels=tuple(conditioning_embedding_channels),
+            )
+        else:  # ReWaS' published layout: one zero-initialised 3x3 conv from the control map to block 0
+            self.controlnet_cond_embedding = zero_module(
+                nn.Conv2d(conditioning_channels, block_out[0], kernel_size=3, padding=1)
+            )
         res_channels = [block_out[0]]
         for block in self.down_blocks:
             res_channels += [r.out_channels for r in block.resnets]
@@ -429,20 +437,39 @@ class VAEControlEncoder(_ControlEncoder):
         out_channels: Output channels (image) / token size (tokens).
         fc: Apply the FC + SiLU (ReWaS); False passes the VAE latent through (Stable-V2A's ControlNet input
             is itself zero-projected).
+        fc_axis: "channels" (FC over the latent channels) or "freq" (ReWaS' released code: one
+            ``Linear(F, F)`` over the latent frequency bins, shared by every channel and frame; tile_mel
+            only, ``out_channels == latent_channels``).
+        freq_bins: F, the latent frequency bins (needed with ``fc_axis="freq"``).
     """
 
     @register_to_config
     def __init__(
-        self, *, mode: str = "tile_mel", latent_channels: int = 8, out_channels: int = 8, fc: bool = True
+        self,
+        *,
+        mode: str = "tile_mel",
+        latent_channels: int = 8,
+        out_channels: int = 8,
+        fc: bool = True,
+        fc_axis: str = "channels",
+        freq_bins: int | None = None,
     ) -> None:
         super().__init__()
         if mode not in ("tile_mel", "waveform"):
             raise ConfigError(f"VAEControlEncoder mode must be tile_mel or waveform, got {mode!r}")
-        if not fc and out_channels != latent_channels:
+        if fc_axis not in ("channels", "freq"):
+            raise ConfigError(f"VAEControlEncoder fc_axis must be channels or freq, got {fc_axis!r}")
+        if (not fc or fc_axis == "freq") and out_channels != latent_channels:
             raise ConfigError(
-                "VAEControlEncoder without fc outputs the VAE latent: out_channels must equal latent_channels"
+                "VAEControlEncoder without a channel FC outputs the VAE latent's channels: out_channels must "
+                "equal latent_channels"
             )
-        self.proj = nn.Linear(latent_channels, out_channels) if fc else None
+        if fc and fc_axis == "freq":
+            if mode != "tile_mel" or not freq_bins:
+                raise ConfigError("VAEControlEncoder fc_axis='freq' needs mode='tile_mel' and freq_bins")
+            self.proj = nn.Linear(int(freq_bins), int(freq_bins))
+        else:
+            self.proj = nn.Linear(latent_channels, out_channels) if fc else None
 
     def forward(self, series: torch.Tensor, *, num_latent_frames: int, codec=None, **_: Any) -> torch.Tensor:
         if codec is None:
@@ -461,6 +488,13 @@ class VAEControlEncoder(_ControlEncoder):
                 z = codec.encode_dist(wav).mode() * codec.scaling_factor  # (B, C, T)
         if self.proj is None:
             return z if z.ndim == 4 else z.transpose(1, 2)
+        if self.config.fc_axis == "freq":  # ReWaS: FC over the frequency bins of every channel and frame
+            if z.shape[-1] != self.proj.in_features:
+                raise ConfigError(
+                    f"VAEControlEncoder: the VAE latent has {z.shape[-1]} frequency bins, the FC expects "
+                    f"{self.proj.in_features}"
+                )
+            return F.silu(self.proj(z.to(self.proj.weight.dtype)))
         if z.ndim == 4:  # FC over channels at every (t, f), image layout
             return F.silu(self.proj(z.permute(0, 2, 3, 1).to(self.proj.weight.dtype))).permute(0, 3, 1, 2)
         return F.silu(self.proj(z.transpose(1, 2).to(self.proj.weight.dtype)))

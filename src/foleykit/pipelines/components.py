@@ -97,6 +97,9 @@ def save_component(
             save_file(
                 _state_for_saving(obj, dtype), folder / TRANSFORMERS_WEIGHTS[0], metadata={"format": "pt"}
             )
+        extra = getattr(obj, "save_extra_files", None)
+        if callable(extra):  # files a module reads back from its folder (a tokenizer), spec "pass_folder"
+            extra(folder)
     return lib, cls
 
 
@@ -114,14 +117,17 @@ def _require(folder: Path, name: str, files: tuple[str, ...], what: str) -> None
         )
 
 
-def build_from_spec(spec: dict[str, Any], *, seq: Any = None) -> nn.Module:
+def build_from_spec(spec: dict[str, Any], *, seq: Any = None, folder: Path | None = None) -> nn.Module:
     """Build a module from ``{"registry": [kind, name], "kwargs": {...}}`` or ``{"class": path, ...}``.
 
-    ``"pass_seq": true`` adds ``seq=`` (the pipeline's SequenceConfig) to the keyword arguments.
+    ``"pass_seq": true`` adds ``seq=`` (the pipeline's SequenceConfig) to the keyword arguments;
+    ``"pass_folder": true`` adds ``folder=`` (the component's own folder, for files such as a tokenizer).
     """
     kwargs = dict(spec.get("kwargs", {}))
     if spec.get("pass_seq"):
         kwargs["seq"] = seq
+    if spec.get("pass_folder"):
+        kwargs["folder"] = str(folder)
     if "registry" in spec:
         from foleykit import registry
 
@@ -157,7 +163,7 @@ def load_component(
         spec = cfg.get("_foleykit_spec")
         if spec is None:
             raise ModelError(f"component {name!r}: {folder / 'config.json'} has no _foleykit_spec")
-        module = build_from_spec(spec, seq=seq)
+        module = build_from_spec(spec, seq=seq, folder=folder)
         wfile = folder / TRANSFORMERS_WEIGHTS[0]
         if spec.get("weights", True) and any(True for _ in module.state_dict()):
             _require(folder, name, (TRANSFORMERS_WEIGHTS[0],), "model.safetensors")
