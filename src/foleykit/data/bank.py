@@ -61,6 +61,9 @@ class SoundFile:
         license: SPDX-like licence name when known (from ``bank.json``), else None.
         source: Where the file came from (e.g. its path inside a package), when known.
         group: Near-duplicate group (files of one group always fall in the same split); defaults to path.
+        caption: What the sound is, in words, when the bank says (e.g. "a dog barks" for a stamp sound).
+        stamp: The Tux Paint stamp whose picture shows this sound's source (``animals/mammals/dogs/dog``),
+            when there is one.
     """
 
     path: str
@@ -71,6 +74,8 @@ class SoundFile:
     license: str | None = None
     source: str | None = None
     group: str | None = None
+    caption: str | None = None
+    stamp: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,6 +207,8 @@ class SoundBank:
                     license=e.get("license"),
                     source=e.get("source"),
                     group=e.get("group"),
+                    caption=e.get("caption"),
+                    stamp=e.get("stamp"),
                 )
             except (KeyError, TypeError, ValueError) as err:
                 raise DataError(f"{manifest}: malformed entry {e!r} ({err})") from err

@@ -72,6 +72,18 @@ CAPTIONS: dict[str, tuple[str, ...]] = {
     "door/open+close": ("a door opens and closes", "a door opens and then shuts"),
     "door/creak": ("a door creaks", "a creaking door"),
     "door/open_close": ("a door opens and closes",),
+    "animal/bird": ("a bird calls", "birdsong"),
+    "animal/mammal": ("an animal calls", "an animal grunts and calls"),
+    "animal/insect": ("an insect buzzes", "buzzing insects"),
+    "animal/frog_lizard": ("a frog croaks", "a croaking frog"),
+    "music/percussion": ("a drum is struck", "percussion hits"),
+    "music/instrument": ("an instrument plays a few notes", "a musical instrument plays"),
+    "tool/hand": ("a hand tool at work", "hammering and sawing"),
+    "household/glass": ("glass clinks", "a glass bottle clinks"),
+    "household/appliance": ("a household appliance runs", "a machine clicks and whirs"),
+    "household/object": ("a small household sound", "a squeak and a rustle"),
+    "vehicle/road": ("traffic noise", "a vehicle passes"),
+    "explosion/bang": ("a loud bang", "an explosion booms"),
 }
 BED_CAPTIONS = {
     "fire": "a fire crackling",

@@ -31,6 +31,7 @@ from foleykit.utils.io import atomic_dir, atomic_write_json
 log = logging.getLogger(__name__)
 
 PACKAGE = "ufoai-sound"
+STAMPS_PACKAGE = "tuxpaint-stamps-default"
 PK3_PATH = "usr/share/games/ufoai/base/0snd.pk3"
 COPYRIGHT_PATH = f"usr/share/doc/{PACKAGE}/copyright"
 #: Paths inside the pk3 are ``sound/...``; the copyright file names them ``base/sound/...``.
@@ -205,23 +206,23 @@ class _LimitedReader:
         return data
 
 
-def download_deb(dest_dir: Path) -> Path:
-    """``apt-get download ufoai-sound`` into ``dest_dir`` (reused when a previous run left it there)."""
+def download_deb(dest_dir: Path, *, package: str = PACKAGE) -> Path:
+    """``apt-get download <package>`` into ``dest_dir`` (reused when a previous run left it there)."""
     dest_dir.mkdir(parents=True, exist_ok=True)
-    existing = sorted(dest_dir.glob(f"{PACKAGE}_*.deb"))
+    existing = sorted(dest_dir.glob(f"{package}_*.deb"))
     if existing:
         return existing[-1]
     if not shutil.which("apt-get"):
         raise DataError(
-            f"apt-get is not available to download {PACKAGE}; download the .deb from "
-            f"https://packages.debian.org/{PACKAGE} and pass --deb FILE (or --extracted DIR)"
+            f"apt-get is not available to download {package}; download the .deb from "
+            f"https://packages.debian.org/{package} and pass --deb FILE (or --extracted DIR)"
         )
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".apt-") as tmp:
-        r = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True)
-        debs = sorted(Path(tmp).glob(f"{PACKAGE}_*.deb"))
+        r = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
+        debs = sorted(Path(tmp).glob(f"{package}_*.deb"))
         if r.returncode != 0 or not debs:
             raise DataError(
-                f"`apt-get download {PACKAGE}` failed: {(r.stderr or r.stdout).strip()[-500:]}\n"
+                f"`apt-get download {package}` failed: {(r.stderr or r.stdout).strip()[-500:]}\n"
                 f"Try `apt-get update` first, or download the .deb yourself and pass --deb FILE"
             )
         final = dest_dir / debs[-1].name
@@ -263,16 +264,20 @@ def _list_sources(source: Path) -> dict[str, Any]:
     return {p.relative_to(source).as_posix(): p for p in source.rglob("*") if p.is_file()}
 
 
-def is_prepared(output: Path) -> bool:
-    """True when ``output`` holds a complete bank (its manifest and every file it lists)."""
+def is_prepared(output: Path, *, stamps: bool = False) -> bool:
+    """True when ``output`` holds a complete bank (its manifest and every file it lists; with ``stamps``,
+    also the Tux Paint stamp sounds)."""
     import json
 
     manifest = output / "bank.json"
     if not manifest.is_file():
         return False
     try:
-        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        files = data["files"]
     except (ValueError, KeyError, OSError):
+        return False
+    if stamps and STAMPS_PACKAGE not in data.get("packages", []):
         return False
     return all((output / f["path"]).is_file() for f in files) and (output / "copyright").is_file()
 
@@ -289,8 +294,12 @@ def prepare_default_bank(
     extracted: str | os.PathLike | None = None,
     force: bool = False,
     sample_rate: int = 16000,
+    stamps: bool = False,
+    stamps_deb: str | os.PathLike | None = None,
+    stamps_extracted: str | os.PathLike | None = None,
 ) -> Path:
-    """Build the default bank from ``ufoai-sound`` (idempotent: a complete bank is left as it is).
+    """Build the default bank from ``ufoai-sound`` (+ the Tux Paint stamps' own sounds), idempotently: a
+    complete bank is left as it is.
 
     Args:
         output: Bank folder (default ``$FOLEYKIT_HOME/banks/ufoai``).
@@ -299,12 +308,16 @@ def prepare_default_bank(
             whose copyright file lies beside it.
         force: Rebuild even when the bank is complete.
         sample_rate: Rate of the stored analysis (onsets, near-duplicate groups).
+        stamps: Also add the sounds of Debian ``tuxpaint-stamps-default`` (animals, tools, instruments,
+            household objects; ``foleykit.data.stamps.STAMP_SOUNDS``) under their own categories.
+        stamps_deb: A downloaded ``tuxpaint-stamps-default_*.deb`` (skips apt-get).
+        stamps_extracted: A ``dpkg-deb -x`` folder of that package.
 
     Returns:
         The bank folder. The folder is written atomically: a failure leaves the previous state.
     """
     out = Path(output).expanduser() if output is not None else default_bank_dir()
-    if is_prepared(out) and not force:
+    if is_prepared(out, stamps=stamps) and not force:
         log.info("bank at %s is already complete", out)
         return out
     with tempfile.TemporaryDirectory(prefix="foleykit-ufoai-") as work:
@@ -323,11 +336,26 @@ def prepare_default_bank(
             root.mkdir()
             _extract_deb(deb_path, root)
         source, copyright_file = _locate(root)
-        _organise(source, copyright_file, out, sample_rate=sample_rate)
+        stamp_dirs = None
+        if stamps:
+            from foleykit.data.stamps import locate_stamps, obtain_package
+
+            stamp_root = obtain_package(
+                STAMPS_PACKAGE, deb=stamps_deb, extracted=stamps_extracted, work=work_dir
+            )
+            stamp_dirs = locate_stamps(stamp_root)
+        _organise(source, copyright_file, out, sample_rate=sample_rate, stamps=stamp_dirs)
     return out
 
 
-def _organise(source: Path, copyright_file: Path, out: Path, *, sample_rate: int) -> None:
+def _organise(
+    source: Path,
+    copyright_file: Path,
+    out: Path,
+    *,
+    sample_rate: int,
+    stamps: tuple[Path, Path] | None = None,
+) -> None:
     from foleykit.data.bank import SoundBank
 
     stanzas = parse_copyright(copyright_file.read_text(encoding="utf-8", errors="replace"))
@@ -368,7 +396,15 @@ def _organise(source: Path, copyright_file: Path, out: Path, *, sample_rate: int
         if not entries:
             raise DataError(f"no sounds matching the taxonomy were found in {source}")
         shutil.copyfile(copyright_file, tmp / "copyright")
-        (tmp / "ATTRIBUTION.txt").write_text(ATTRIBUTION + "\n", encoding="utf-8")
+        attribution = ATTRIBUTION
+        packages = [PACKAGE]
+        if stamps is not None:
+            from foleykit.data import stamps as tux
+
+            entries += tux.add_stamp_sounds(stamps[0], stamps[1], tmp)
+            attribution = f"{ATTRIBUTION}\n{tux.ATTRIBUTION}"
+            packages.append(STAMPS_PACKAGE)
+        (tmp / "ATTRIBUTION.txt").write_text(attribution + "\n", encoding="utf-8")
         # Analyse every file once (duration, onset, near-duplicate groups) so that later loads are instant.
         bank = SoundBank(tmp, sample_rate=sample_rate)  # no manifest yet: scans the folder
         groups = bank.duplicate_groups()
@@ -385,16 +421,32 @@ def _organise(source: Path, copyright_file: Path, out: Path, *, sample_rate: int
                 peak_amplitude=round(a.peak_amplitude, 6),
                 rms=round(a.rms, 6),
             )
-        atomic_write_json(tmp / "bank.json", _manifest(entries, excluded, analysed=sample_rate))
+        atomic_write_json(
+            tmp / "bank.json",
+            _manifest(entries, excluded, analysed=sample_rate, packages=packages, attribution=attribution),
+        )
 
 
-def _manifest(entries: list[dict[str, Any]], excluded: list[str], *, analysed: int | None) -> dict[str, Any]:
+def _manifest(
+    entries: list[dict[str, Any]],
+    excluded: list[str],
+    *,
+    analysed: int | None,
+    packages: list[str] | None = None,
+    attribution: str = ATTRIBUTION,
+) -> dict[str, Any]:
     return {
         "name": "ufoai",
         "package": PACKAGE,
-        "source": "Debian package ufoai-sound (usr/share/games/ufoai/base/0snd.pk3)",
+        "packages": packages or [PACKAGE],
+        "source": "Debian package ufoai-sound (usr/share/games/ufoai/base/0snd.pk3)"
+        + (
+            "; Debian package tuxpaint-stamps-default (usr/share/tuxpaint/stamps)"
+            if packages and len(packages) > 1
+            else ""
+        ),
         "homepage": "https://ufoai.org",
-        "attribution": ATTRIBUTION,
+        "attribution": attribution,
         "license_file": "copyright",
         "analysis_sample_rate": analysed,
         "taxonomy": [{"pattern": p, "category": c} for p, c in TAXONOMY],
