@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -43,8 +43,9 @@ from foleykit.data.props import Bird, Breakable, Door, Pendulum
 from foleykit.data.scenes import GRAVITY, Contact, Dropper, Effects, Hammer, Stage, Walker, contact_effect
 from foleykit.errors import DataError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SCENES = ("footsteps", "impact", "break", "door")
+STYLES = ("flat", "photoreal")
 HARD_FLOORS = ("metal", "tile", "stone", "wood", "linoleum")
 OUTDOOR_FLOORS = ("dirt", "grass", "gravel", "sand", "snow", "stone")
 #: Impact variants: (name, sound category, object kind, restitution range, allowed floors).
@@ -86,15 +87,25 @@ class SynthConfig:
         fps: Frame rate.
         duration: Clip duration in seconds.
         sample_rate: Audio rate (the bank is loaded at it).
-        scene_weights: Relative frequency of each scene kind (0 disables one).
+        scene_weights: Relative frequency of each scene kind (0 disables one; None: the style's defaults).
         extra_event_prob: Probability that a footsteps scene carries one extra event.
-        ambience_prob: Probability of a light ambience bed.
+        ambience_prob: Probability of a light ambience bed (None: 0.6 flat, 0.9 photo-real).
         bed_in_caption_prob: Probability that the caption mentions the bed.
-        distractor_prob: Probability of a silent moving distractor.
+        distractor_prob: Probability of silent moving distractors (None: 0.3 flat, 0.6 photo-real).
         tracking_prob: Probability of a tracking shot in footsteps scenes.
         look_variation: Scale of the camera / lighting randomisation (0 = none).
-        crf: x264 quality of the mp4 (lower = better, bigger).
+        crf: x264 quality of the mp4 (lower = better, bigger); photo-real clips draw theirs from
+            ``crf_range``.
         mp4_audio: Put the AAC soundtrack in the mp4 (False: silent video, e.g. for demo inputs).
+        style: ``flat`` (procedurally drawn scenes, the previous release's data) or ``photoreal`` (real
+            photos, cut-outs, camera moves and degradations; ``foleykit.data.photoreal``).
+        vary_size, vary_fps: Photo-real only: draw each clip's size (160-480 px tall, several aspects,
+            bars) / frame rate (12-60 fps, repeated frames) instead of ``width`` x ``height`` / ``fps``.
+        multi_source_prob: Photo-real: probability of a second sounding source.
+        bed_level_db: Photo-real: RMS range (dBFS) of the ambience bed under the events.
+        crf_range: Photo-real: x264 crf range (codec artefacts).
+        max_render_height: Photo-real: internal render height cap (pictures are upscaled beyond it).
+        photos: Photo library folder (default ``$FOLEYKIT_HOME/photos``).
     """
 
     width: int = 160
@@ -102,28 +113,66 @@ class SynthConfig:
     fps: float = 25.0
     duration: float = 10.0
     sample_rate: int = 16000
-    scene_weights: dict[str, float] = field(
-        default_factory=lambda: {"footsteps": 0.45, "impact": 0.25, "break": 0.2, "door": 0.1}
-    )
+    scene_weights: dict[str, float] | None = None
     extra_event_prob: float = 0.25
-    ambience_prob: float = 0.6
+    ambience_prob: float | None = None
     bed_in_caption_prob: float = 0.5
-    distractor_prob: float = 0.3
+    distractor_prob: float | None = None
     tracking_prob: float = 0.25
     look_variation: float = 1.0
     crf: int = 23
     mp4_audio: bool = True
+    style: str = "flat"
+    vary_size: bool = False
+    vary_fps: bool = False
+    multi_source_prob: float = 0.35
+    bed_level_db: tuple[float, float] = (-50.0, -36.0)
+    crf_range: tuple[int, int] = (20, 34)
+    max_render_height: int = 288
+    photos: str | None = None
 
     def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise DataError(f"unknown style {self.style!r}; choose one of {', '.join(STYLES)}")
         if self.width < 32 or self.height < 32 or self.width % 2 or self.height % 2:
             raise DataError(f"frame size must be even and >= 32x32, got {self.width}x{self.height}")
         if not self.fps > 0 or not self.duration >= 1.0:
             raise DataError(
                 f"need fps > 0 and duration >= 1 s (got fps {self.fps}, duration {self.duration})"
             )
-        unknown = set(self.scene_weights) - set(SCENES)
-        if unknown or not any(self.scene_weights.get(s, 0) > 0 for s in SCENES):
-            raise DataError(f"scene_weights must weight at least one of {SCENES}; got {self.scene_weights}")
+        photo = self.style == "photoreal"
+        if self.scene_weights is None:
+            from foleykit.data.photoreal import DEFAULT_WEIGHTS
+
+            weights = (
+                dict(DEFAULT_WEIGHTS)
+                if photo
+                else {"footsteps": 0.45, "impact": 0.25, "break": 0.2, "door": 0.1}
+            )
+            object.__setattr__(self, "scene_weights", weights)
+        if self.ambience_prob is None:
+            object.__setattr__(self, "ambience_prob", 0.9 if photo else 0.6)
+        if self.distractor_prob is None:
+            object.__setattr__(self, "distractor_prob", 0.6 if photo else 0.3)
+        names = self.scene_names
+        unknown = set(self.scene_weights) - set(names)
+        if unknown or not any(self.scene_weights.get(s, 0) > 0 for s in names):
+            raise DataError(
+                f"scene_weights of style {self.style!r} must weight at least one of {names}; got {self.scene_weights}"
+            )
+
+    @property
+    def scene_names(self) -> tuple[str, ...]:
+        """Scene kinds of this style."""
+        if self.style == "photoreal":
+            from foleykit.data.photoreal import PHOTO_SCENES
+
+            return PHOTO_SCENES
+        return SCENES
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.scene_weights or {})
 
     @property
     def num_frames(self) -> int:
@@ -374,16 +423,53 @@ def _split_code(split_name: str) -> int:
     return zlib.crc32(split_name.encode())
 
 
+_PHOTOS: dict[tuple[str, int, int], Any] = {}
+
+
+def photo_assets(cfg: SynthConfig, split: BankSplit) -> tuple[Any, Any]:
+    """(PhotoLibrary, PhotoSplit) of ``cfg.photos`` (default ``$FOLEYKIT_HOME/photos``), cached per process;
+    the photo split follows ``split`` for pictures paired with a sound."""
+    from foleykit.data.photos import PhotoLibrary, default_photos_dir, split_photos
+
+    root = str(cfg.photos or default_photos_dir())
+    key = (root, split.seed, id(split))
+    if key not in _PHOTOS:
+        lib = PhotoLibrary(root)
+        _PHOTOS.clear()
+        _PHOTOS[key] = (lib, split_photos(lib, seed=split.seed, bank_split=split))
+    return _PHOTOS[key]
+
+
 def plan_clip(
-    bank: SoundBank, split: BankSplit, split_name: str, seed: int, index: int, cfg: SynthConfig
-) -> SynthClip:
+    bank: SoundBank,
+    split: BankSplit,
+    split_name: str,
+    seed: int,
+    index: int,
+    cfg: SynthConfig,
+    *,
+    photos: tuple[Any, Any] | None = None,
+) -> Any:
     """Plan clip ``index`` of ``split_name`` for ``seed``: scene, events, the mixed audio and a renderer.
 
+    Args:
+        photos: (PhotoLibrary, PhotoSplit) for ``style='photoreal'`` (default: ``photo_assets(cfg, split)``).
+
+    Returns:
+        A SynthClip (flat) or a ``photoreal.PhotoClip``; both have ``meta``, ``audio`` and ``frames()``.
+
     Raises:
-        DataError: the split has no file for any enabled scene.
+        DataError: the split has no file for any enabled scene, or the photo library is missing.
     """
     if bank.sample_rate != cfg.sample_rate:
         raise DataError(f"bank loaded at {bank.sample_rate} Hz, config wants {cfg.sample_rate} Hz")
+    if cfg.style == "photoreal":
+        from foleykit.data.photoreal import plan_photoreal
+
+        lib, psplit = photos if photos is not None else photo_assets(cfg, split)
+        clip = plan_photoreal(bank, split, lib, psplit, split_name, seed, index, cfg)
+        clip.meta["generator"] = {"name": "foleykit.data.synth", "version": GENERATOR_VERSION}
+        return clip
     rng = np.random.default_rng([seed & 0xFFFFFFFF, _split_code(split_name), index])
     available = set(split.categories(split_name))
     planner = _Planner(rng, cfg, available)
@@ -393,13 +479,13 @@ def plan_clip(
         "break": any(c.startswith("break/") for c in available),
         "door": {"door/open", "door/close"} <= available,
     }
-    kinds = [s for s in SCENES if cfg.scene_weights.get(s, 0) > 0 and enabled[s]]
+    kinds = [s for s in SCENES if cfg.weights.get(s, 0) > 0 and enabled[s]]
     if not kinds:
         raise DataError(
             f"split {split_name!r} of the bank has no sound for the enabled scenes "
-            f"{[s for s in SCENES if cfg.scene_weights.get(s, 0) > 0]}; categories: {sorted(available)}"
+            f"{[s for s in SCENES if cfg.weights.get(s, 0) > 0]}; categories: {sorted(available)}"
         )
-    w = np.array([cfg.scene_weights[s] for s in kinds], dtype=np.float64)
+    w = np.array([cfg.weights[s] for s in kinds], dtype=np.float64)
     scene = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
     effects = Effects()
     st, actors, contacts, caption, info = getattr(planner, "breaking" if scene == "break" else scene)(effects)
@@ -455,7 +541,7 @@ def plan_clip(
     look = R.random_look(rng, cfg.width, cfg.height, cfg.num_frames, variation=cfg.look_variation)
     actors = sorted([effects, *actors], key=lambda a: a.z)
     frames_of_events = [
-        {**e.to_dict(), "frame": int(round(e.time * cfg.fps)), "actor": c.actor}
+        {**e.to_dict(), "frame": int(round(e.time * cfg.fps)), "actor": c.actor, "source": "ufoai"}
         for e, c in zip(events, sorted(contacts, key=lambda c: (c.frame, c.category)))
     ]
     meta = {
@@ -468,7 +554,10 @@ def plan_clip(
         "scene": scene,
         "surface": st.surface,
         "duration": cfg.duration,
+        "style": "flat",
         "fps": cfg.fps,
+        "size": [cfg.width, cfg.height],
+        "photos": [],
         "width": cfg.width,
         "height": cfg.height,
         "num_frames": cfg.num_frames,

@@ -35,7 +35,7 @@ def clip_id(split_name: str, index: int) -> str:
     return f"{split_name}-{index:06d}"
 
 
-def write_clip(clip: SynthClip, folder: str | os.PathLike, name: str, *, cfg: SynthConfig) -> dict[str, Any]:
+def write_clip(clip: Any, folder: str | os.PathLike, name: str, *, cfg: SynthConfig) -> dict[str, Any]:
     """Write ``<name>.mp4`` (h264 + AAC unless ``cfg.mp4_audio`` is False), ``<name>.wav`` (lossless PCM)
     and, last, ``<name>.json`` (so a clip with a json is complete). Every file is written atomically.
 
@@ -50,10 +50,10 @@ def write_clip(clip: SynthClip, folder: str | os.PathLike, name: str, *, cfg: Sy
     write_video(
         out / f"{name}.mp4",
         clip.frames(),
-        cfg.fps,
+        float(clip.meta.get("fps", cfg.fps)),
         audio=clip.audio if cfg.mp4_audio else None,
         sample_rate=cfg.sample_rate if cfg.mp4_audio else None,
-        crf=cfg.crf,
+        crf=int(clip.meta.get("crf", cfg.crf)),
     )
     write_audio(out / f"{name}.wav", clip.audio, cfg.sample_rate)
     meta = {"id": name, "video": f"{name}.mp4", "audio": f"{name}.wav", **clip.meta}
@@ -203,6 +203,8 @@ def synthesize(
                 tasks.append((s, i, seed, cfg, str(out)))
     written = {s: 0 for s in counts}
     t0 = time.perf_counter()
+    if workers <= 1 or not tasks:
+        workers = 1
     bar = tqdm(total=len(tasks), desc="synth", unit="clip", disable=not progress)
     try:
         if workers <= 1:

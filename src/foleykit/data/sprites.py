@@ -1,0 +1,486 @@
+"""Photo cut-out actors of photo-real clips (and a less flat walker), drawn in world pixels.
+
+- ``paste``: alpha-composite an RGBA cut-out with rotation, scale, sub-pixel position and motion blur.
+- ``SpriteDrop``: a cut-out falling into view from above the frame and bouncing by the same quantised
+  physics as ``scenes.Dropper`` (contacts on exact frames, fastest at contact); fragile objects shatter
+  into textured fragments on their first contact.
+- ``SpriteStriker``: a hammer / mallet cut-out swung about its grip onto a plate (``scenes.Hammer``'s
+  timing: accelerates down, strikes on the contact frame, rebounds).
+- ``SoundingSprite``: an animal or object that shows WHEN it sounds: a jolt / head-bob / shake / squash
+  starting exactly on each onset frame, then following the loudness of its own sound.
+- ``DriftSprite``: a silent cut-out moving smoothly (a distractor: motion without sound).
+- ``PhotoWalker``: ``scenes.Walker``'s motion with photo-textured, shaded clothing, hair and a soft
+  shadow, and BlazePose-named keypoints per frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from foleykit.data import render as R
+from foleykit.data.scenes import GRAVITY, Stage, Walker, quantised_fall
+
+
+def resize_sprite(rgba: np.ndarray, height: float) -> np.ndarray:
+    """An RGBA cut-out scaled to ``height`` pixels (aspect kept)."""
+    import cv2
+
+    s = max(2.0, height) / rgba.shape[0]
+    size = (max(2, round(rgba.shape[1] * s)), max(2, round(rgba.shape[0] * s)))
+    return cv2.resize(rgba, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+
+
+def paste(
+    img: np.ndarray,
+    spr: np.ndarray,
+    x: float,
+    y: float,
+    *,
+    angle: float = 0.0,
+    scale: tuple[float, float] = (1.0, 1.0),
+    anchor: tuple[float, float] = (0.5, 0.5),
+    blur: tuple[float, float] = (0.0, 0.0),
+    opacity: float = 1.0,
+) -> None:
+    """Composite ``spr`` (uint8 RGBA) into ``img`` (uint8 RGB) in place.
+
+    The sprite point ``anchor`` (fractions of its width / height) lands on (x, y); ``angle`` (radians,
+    clockwise on screen) and ``scale`` (sx, sy) apply about that point; ``blur`` is the motion in pixels
+    during the exposure (a line blur along it when >= 1.5 px).
+    """
+    import cv2
+
+    h, w = spr.shape[:2]
+    ax, ay = anchor[0] * w, anchor[1] * h
+    c, s = math.cos(angle), math.sin(angle)
+    sx, sy = scale
+    m = np.array([[c * sx, -s * sy, 0.0], [s * sx, c * sy, 0.0]])
+    m[:, 2] = [x - (m[0, 0] * ax + m[0, 1] * ay), y - (m[1, 0] * ax + m[1, 1] * ay)]
+    corners = m[:, :2] @ np.array([[0, w, w, 0], [0, 0, h, h]], np.float64) + m[:, 2:3]
+    pad = math.ceil(math.hypot(*blur) / 2) + 1
+    x0, y0 = math.floor(corners[0].min()) - pad, math.floor(corners[1].min()) - pad
+    x1, y1 = math.ceil(corners[0].max()) + pad, math.ceil(corners[1].max()) + pad
+    X0, Y0, X1, Y1 = max(0, x0), max(0, y0), min(img.shape[1], x1), min(img.shape[0], y1)
+    if X1 <= X0 or Y1 <= Y0 or opacity <= 0:
+        return
+    m2 = m.copy()
+    m2[:, 2] -= [X0, Y0]
+    warped = cv2.warpAffine(
+        spr, m2.astype(np.float32), (X1 - X0, Y1 - Y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    ).astype(np.float32)
+    a = warped[..., 3:4] * (opacity / 255.0)
+    pm = warped[..., :3] * a
+    length = math.hypot(*blur)
+    if length >= 1.5:
+        n = int(min(31, round(length))) | 1
+        k = np.zeros((n, n), np.float32)
+        cc = n // 2
+        ang = math.atan2(blur[1], blur[0])
+        dx, dy = round(cc * math.cos(ang)), round(cc * math.sin(ang))
+        cv2.line(k, (cc - dx, cc - dy), (cc + dx, cc + dy), 1.0, 1)
+        k /= max(float(k.sum()), 1e-6)
+        pm = cv2.filter2D(pm, -1, k, borderType=cv2.BORDER_CONSTANT)
+        a = cv2.filter2D(a, -1, k, borderType=cv2.BORDER_CONSTANT)[..., None]
+    roi = img[Y0:Y1, X0:X1]
+    roi[:] = (roi.astype(np.float32) * (1.0 - a) + pm).clip(0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=256)
+def _shadow_mask(rx: int, ry: int) -> np.ndarray:
+    import cv2
+
+    pad = rx + 2 * ry + 2
+    m = np.zeros((2 * pad + 1, 2 * pad + 1), np.float32)
+    cv2.ellipse(m, (pad, pad), (max(1, rx), max(1, ry)), 0, 0, 360, 1.0, -1)
+    return cv2.GaussianBlur(m, (0, 0), max(0.8, ry * 0.8))[..., None]
+
+
+def shadow(img: np.ndarray, x: float, y: float, rx: float, ry: float, strength: float) -> None:
+    """Darken a soft ellipse (a contact shadow) centred at (x, y) by up to ``strength`` (0..1)."""
+    if strength <= 0 or rx < 1 or ry < 0.5:
+        return
+    m = _shadow_mask(int(rx), max(1, int(ry)))
+    pad = m.shape[0] // 2
+    x0, y0 = int(x) - pad, int(y) - pad
+    X0, Y0 = max(0, x0), max(0, y0)
+    X1, Y1 = min(img.shape[1], x0 + m.shape[1]), min(img.shape[0], y0 + m.shape[0])
+    if X1 <= X0 or Y1 <= Y0:
+        return
+    sub = m[Y0 - y0 : Y1 - y0, X0 - x0 : X1 - x0]
+    roi = img[Y0:Y1, X0:X1]
+    roi[:] = (roi.astype(np.float32) * (1.0 - strength * sub)).astype(np.uint8)
+
+
+class SpriteDrop:
+    """A cut-out that falls into view from above the frame, lands on frame contacts and bounces.
+
+    Args:
+        stage: World geometry (``ground_y`` is where it lands).
+        rng: Random source.
+        sprite: RGBA cut-out at its drawn size.
+        x: World x of the fall.
+        release: Content frame at which it starts falling (from ``top`` - its height).
+        top: World y of the top of the visible picture (the object starts above it).
+        restitution: Bounce restitution (0: no bounce).
+        last_frame: No contact after this frame.
+        fragile: Shatter into fragments on the first contact (and stop there).
+    """
+
+    z = 8.0
+
+    def __init__(self, *, stage: Stage, rng, sprite, x, release, top, restitution, last_frame, fragile=False):
+        self.stage, self.sprite, self.release, self.fragile = stage, sprite, release, fragile
+        T, fps = stage.num_frames, stage.fps
+        self.r = sprite.shape[0] / 2.0
+        rest_y = stage.ground_y - 0.95 * self.r
+        hold_y = min(top - self.r - 2.0, rest_y - 0.25 * stage.height)
+        k, g = quantised_fall(rest_y - hold_y, release, fps, stage.height * GRAVITY)
+        t = np.arange(T)
+        self.y = np.full(T, hold_y)
+        fall = (t > release) & (t <= k)
+        self.y[fall] = hold_y + 0.5 * g * ((t[fall] - release) / fps) ** 2
+        self.y[t >= k] = rest_y
+        v = g * (k - release) / fps
+        self.squash = np.ones(T)
+        self.contacts: list[tuple[int, float]] = []
+        while k <= last_frame and k < T:
+            self.contacts.append((k, v))
+            for j, sq in enumerate((0.85, 0.92, 0.97)):
+                if k + j < T:
+                    self.squash[k + j] = min(self.squash[k + j], sq if restitution > 0.3 else 1.0)
+            if fragile:
+                break
+            v *= restitution
+            n = round(2 * v / g * fps)
+            if n < 4:
+                break
+            v = g * n / fps / 2
+            seg = (t > k) & (t < k + n)
+            tt = (t[seg] - k) / fps
+            self.y[seg] = rest_y - (v * tt - 0.5 * g * tt * tt)
+            k += n
+        spin = float(rng.normal(0, 2.0))
+        last = self.contacts[-1][0] if self.contacts else T
+        self.angle = np.where(t > release, spin * (np.minimum(t, last) - release) / fps, 0.0)
+        self.x = np.full(T, float(x)) + float(rng.normal(0, 0.05)) * stage.height / fps * np.clip(
+            np.minimum(t, last) - release, 0, None
+        )
+        self.frags = _fragments(rng, sprite, int(rng.integers(5, 9))) if fragile and self.contacts else []
+        if self.frags:
+            self._simulate_fragments(rng, g, float(self.contacts[0][1]))
+
+    def _simulate_fragments(self, rng, g: float, V: float) -> None:
+        k0, T, fps = self.contacts[0][0], self.stage.num_frames, self.stage.fps
+        n = len(self.frags)
+        p = np.array([[self.x[k0] + off[0], self.y[k0] + off[1]] for _, off in self.frags])
+        v = np.stack([np.sign(p[:, 0] - self.x[k0] + 1e-3) * V * rng.uniform(0.05, 0.3, n), -V * rng.uniform(0.05, 0.25, n)], 1)  # fmt: skip
+        w = rng.uniform(-9, 9, size=n)
+        ang = np.zeros(n)
+        floor = self.stage.ground_y - 1.0
+        self.frag_pos = np.zeros((T, n, 2))
+        self.frag_ang = np.zeros((T, n))
+        dt = 1.0 / fps / 4
+        for k in range(k0, T):
+            self.frag_pos[k], self.frag_ang[k] = p, ang
+            for _ in range(4):
+                v[:, 1] += g * dt
+                p += v * dt
+                ang += w * dt
+                hit = p[:, 1] >= floor
+                p[hit, 1] = floor
+                v[hit] *= [0.5, -0.15]
+                w[hit] *= 0.6
+
+    def position(self, k: int) -> tuple[float, float]:
+        return float(self.x[k]), float(self.y[k])
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        st = self.stage
+        if k <= self.release:
+            return
+        if self.frags and k >= self.contacts[0][0]:
+            for j, (frag, _) in enumerate(self.frags):
+                x, y = self.frag_pos[k, j]
+                paste(img, frag, x - cam, y, angle=float(self.frag_ang[k, j]))
+            return
+        x, y = float(self.x[k]) - cam, float(self.y[k])
+        height = max(0.0, (st.ground_y - self.r - y) / st.height)
+        shadow(
+            img,
+            x,
+            st.ground_y,
+            self.r * (1.1 - 0.5 * min(1, height)),
+            0.25 * self.r,
+            0.45 * max(0.2, 1 - 1.5 * height),
+        )
+        vy = (self.y[k] - self.y[k - 1]) if k > 0 else 0.0
+        s = float(self.squash[k])
+        paste(img, self.sprite, x, y + self.r * (1 - s), angle=float(self.angle[k]), scale=(1 / math.sqrt(s), s),
+              blur=(0.0, 0.5 * vy))  # fmt: skip
+
+
+def _fragments(rng, sprite: np.ndarray, n: int) -> list[tuple[np.ndarray, tuple[float, float]]]:
+    """Voronoi pieces of a cut-out: [(RGBA piece, offset of its centre from the sprite centre)]."""
+    h, w = sprite.shape[:2]
+    seeds = rng.uniform([0, 0], [w, h], size=(n, 2))
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = (xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2
+    label = d.argmin(-1)
+    out = []
+    for i in range(n):
+        m = (label == i) & (sprite[..., 3] > 20)
+        ys, xs = np.nonzero(m)
+        if ys.size < 4:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        piece = sprite[y0:y1, x0:x1].copy()
+        piece[..., 3] = np.where(m[y0:y1, x0:x1], piece[..., 3], 0)
+        out.append((piece, ((x0 + x1) / 2 - w / 2, (y0 + y1) / 2 - h / 2)))
+    return out
+
+
+def tool_axis(sprite: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(grip point, unit axis grip -> head, length) of a hammer-like cut-out (PCA of its alpha; the head is
+    the end whose last quarter of the length holds more pixels)."""
+    ys, xs = np.nonzero(sprite[..., 3] > 100)
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    c = pts.mean(0)
+    _, _, vt = np.linalg.svd(pts - c, full_matrices=False)
+    axis = vt[0]
+    proj = (pts - c) @ axis
+    lo, hi = proj.min(), proj.max()
+    quarter = 0.25 * (hi - lo)
+    if (proj >= hi - quarter).sum() < (proj <= lo + quarter).sum():  # the head end holds more pixels
+        axis, proj = -axis, -proj
+    grip = c + axis * proj.min()
+    return grip, axis, float(proj.max() - proj.min())
+
+
+class SpriteStriker:
+    """A hammer / mallet cut-out swung about its grip onto a plate; strikes on ``contacts`` frames with the
+    angle plan of ``scenes.Hammer`` (``theta`` radians above horizontal, 0 at the strike)."""
+
+    z = 9.0
+
+    def __init__(
+        self, *, stage: Stage, rng, sprite, theta: np.ndarray, plate_x: float, plate_tex: np.ndarray
+    ):
+        self.stage, self.theta = stage, theta
+        self.d = 1 if rng.random() < 0.5 else -1
+        grip, axis, length = tool_axis(sprite)
+        # canonical sprite: grip at the left-middle, axis along +x (rotate the cut-out once)
+        import cv2
+
+        ang = math.degrees(math.atan2(axis[1], axis[0]))
+        h, w = sprite.shape[:2]
+        big = 2 * int(math.hypot(h, w)) + 8  # centred on the grip: room for the whole tool on each side
+        m = cv2.getRotationMatrix2D((float(grip[0]), float(grip[1])), ang, 1.0)
+        m[:, 2] += [big / 2 - grip[0], big / 2 - grip[1]]
+        rot = cv2.warpAffine(sprite, m, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        rows = np.nonzero(rot[..., 3].max(1) > 8)[0]
+        half = rot[rows.min() : rows.max() + 1, big // 2 : big // 2 + int(length) + 4]
+        grip_row = big // 2 - rows.min()
+        self.anchor_y = grip_row / half.shape[0]
+        self.sprite = half if self.d > 0 else np.ascontiguousarray(half[:, ::-1])
+        self.length = length
+        ys = np.nonzero(self.sprite[..., 3].max(1) > 100)[0]
+        below = (ys.max() - grip_row) if ys.size else 4.0
+        self.plate_x, self.plate_top = plate_x, stage.ground_y - stage.height * 0.05
+        self.pivot = np.array([plate_x - self.d * 0.85 * length, self.plate_top - below])
+        self.plate = plate_tex
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        st = self.stage
+        pw = self.plate.shape[1]
+        shadow(img, self.plate_x - cam, st.ground_y, 0.6 * pw, 0.12 * pw, 0.4)
+        paste(img, self.plate, self.plate_x - cam, self.plate_top, anchor=(0.5, 0.0))
+        th = float(self.theta[k])
+        dth = float(self.theta[k] - self.theta[k - 1]) if k else 0.0
+        v = abs(dth) * self.length * 0.5
+        paste(img, self.sprite, self.pivot[0] - cam, self.pivot[1], angle=-th * self.d, anchor=(0.0 if self.d > 0 else 1.0, self.anchor_y),
+              blur=(0.0, v))  # fmt: skip
+
+
+class SoundingSprite:
+    """An animal or object standing on the ground that moves WHEN it sounds.
+
+    ``onsets``: content frames where its sounds start; ``env``: per-frame loudness (0..1) of its sound,
+    set by the planner after mixing. Styles: ``bob`` (animals: lift + head tilt about the feet), ``shake``
+    (drums: quick horizontal shake), ``squash`` (a squeezed toy), ``jolt`` (a small jump: camera, kettle).
+    Motion starts exactly on the onset frame (zero the frame before), so the picture change marks it.
+    """
+
+    z = 7.0
+
+    def __init__(self, *, stage: Stage, rng, sprite, x: float, base_y: float, style: str, onsets: list[int]):
+        self.stage, self.sprite, self.x, self.base_y, self.style = stage, sprite, x, base_y, style
+        T, fps = stage.num_frames, stage.fps
+        self.onsets = onsets
+        self.env = np.zeros(T)
+        self.sign = 1 if rng.random() < 0.5 else -1
+        t = np.arange(T)
+        self.jolt = np.zeros(T)
+        for k in onsets:
+            self.jolt = np.maximum(self.jolt, np.where(t >= k, np.exp(-(t - k) / max(1.0, 0.1 * fps)), 0.0))
+        self.amp = max(1.5, 0.07 * sprite.shape[0])
+        self.freq = float(rng.uniform(7, 11))
+
+    def motion(self, k: int) -> tuple[float, float, float, tuple[float, float]]:
+        """(dx, dy, angle, scale) of frame k."""
+        j, e = float(self.jolt[k]), float(self.env[k])
+        if self.style == "bob":
+            return (
+                0.0,
+                -self.amp * (0.7 * j + 0.3 * e),
+                self.sign * 0.12 * (0.6 * j + 0.4 * e),
+                (1.0, 1.0 + 0.03 * e),
+            )
+        if self.style == "shake":
+            a = max(j, 0.6 * e)
+            return (
+                self.amp * 0.5 * a * math.cos(2 * math.pi * self.freq * k / self.stage.fps),
+                0.0,
+                0.02 * a,
+                (1.0, 1.0),
+            )
+        if self.style == "squash":
+            a = max(j, e)
+            return 0.0, 0.0, 0.0, (1.0 + 0.08 * a, 1.0 - 0.15 * a)
+        return 0.0, -0.6 * self.amp * j, self.sign * 0.05 * j, (1.0, 1.0)
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        dx, dy, ang, sc = self.motion(k)
+        w = self.sprite.shape[1]
+        if self.base_y >= self.stage.horizon:
+            shadow(img, self.x - cam, self.base_y, 0.45 * w, 0.06 * w + 1, 0.4)
+        dx_prev, dy_prev = self.motion(k - 1)[:2] if k else (dx, dy)
+        paste(img, self.sprite, self.x - cam + dx, self.base_y + dy, angle=ang, scale=sc, anchor=(0.5, 0.98),
+              blur=(0.5 * (dx - dx_prev), 0.5 * (dy - dy_prev)))  # fmt: skip
+
+
+class DriftSprite:
+    """A silent cut-out moving smoothly across (constant speed, gentle bob; a rolling ball turns)."""
+
+    z = 4.0
+
+    def __init__(self, *, stage: Stage, rng, sprite, y: float, roll: bool = False):
+        self.stage, self.sprite, self.y, self.roll = stage, sprite, y, roll
+        W, fps = stage.width, stage.fps
+        self.d = 1 if rng.random() < 0.5 else -1
+        self.speed = self.d * W * float(rng.uniform(0.04, 0.15)) / fps
+        start = float(rng.uniform(-0.1, 0.6)) * W
+        self.x0 = start if self.d > 0 else W - start
+        self.bob = float(rng.uniform(0.0, 0.04)) * sprite.shape[0]
+        self.period = float(rng.uniform(1.0, 3.0)) * fps
+        self.flip = self.d < 0 and not roll
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        x = self.x0 + self.speed * k
+        y = self.y - self.bob * abs(math.sin(math.pi * k / self.period))
+        ang = (self.speed * k) / (self.sprite.shape[0] / 2) if self.roll else 0.0
+        spr = self.sprite[:, ::-1] if self.flip else self.sprite
+        if self.y >= self.stage.horizon:
+            shadow(img, x - cam, self.y, 0.4 * spr.shape[1], 0.05 * spr.shape[1] + 1, 0.35)
+        paste(img, np.ascontiguousarray(spr), x - cam, y, angle=ang, anchor=(0.5, 0.98 if not self.roll else 0.5),
+              blur=(0.5 * self.speed, 0.0))  # fmt: skip
+
+
+KEYPOINT_NAMES = (
+    "left_hip", "right_hip", "left_ankle", "right_ankle", "left_heel", "right_heel",
+    "left_foot_index", "right_foot_index", "left_wrist", "right_wrist",
+)  # fmt: skip
+
+
+class PhotoWalker(Walker):
+    """``Walker`` drawn with photo-textured, shaded clothing, hair and a soft shadow; feet 0 / 1 are the
+    left / right foot, and the far side (left when walking to the right) is drawn behind and darker."""
+
+    def __init__(self, *, texture: np.ndarray, shadow_strength: float = 0.45, **kw) -> None:
+        super().__init__(**kw)
+        import cv2
+
+        rng = kw["rng"]
+        hw = self.hw
+        size = (max(8, int(0.8 * hw)), max(8, int(1.3 * hw)))
+        g = cv2.cvtColor(cv2.resize(texture, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        g = g.astype(np.float32)
+        self.lum = (0.8 + 0.4 * (g - g.min()) / max(1.0, float(g.max() - g.min())))[..., None]
+        self.hair = R.hsv(rng, (10, 40), (0.2, 0.7), (0.05, 0.35))
+        self.shadow_strength = shadow_strength
+
+    def joints(self, k: int) -> dict[str, np.ndarray]:
+        """World coordinates of the keypoints (``KEYPOINT_NAMES``) of frame k."""
+        hw, d = self.hw, int(self.facing[k])
+        hip = self.hip[k]
+        shoulder = hip + [0.02 * hw * d, -0.28 * hw]
+        swing = 0.45 * math.sin(self.phase[k])
+        out = {}
+        for i, side in enumerate(("left", "right")):
+            a = self.feet[k, i]
+            out[f"{side}_hip"] = hip + [0.0, 0.0]
+            out[f"{side}_ankle"] = a
+            out[f"{side}_heel"] = a + [-0.03 * hw * d, 0.035 * hw]
+            out[f"{side}_foot_index"] = a + [0.09 * hw * d, 0.035 * hw]
+        far = "left" if d > 0 else "right"
+        for side, ang in ((far, -swing), ("right" if far == "left" else "left", swing)):
+            elbow = shoulder + 0.15 * hw * np.array([math.sin(ang) * d, math.cos(ang)])
+            out[f"{side}_wrist"] = elbow + 0.14 * hw * np.array(
+                [math.sin(ang + 0.35) * d, math.cos(ang + 0.35)]
+            )
+        return out
+
+    def far_side(self, k: int) -> str:
+        return "left" if self.facing[k] > 0 else "right"
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        import cv2
+
+        hw, d = self.hw, int(self.facing[k])
+        st = self.stage
+        shadow(
+            img,
+            float(self.hip[k, 0]) - cam,
+            st.ground_y + 0.01 * hw,
+            0.22 * hw,
+            0.035 * hw,
+            self.shadow_strength,
+        )
+        x0 = int(min(self.feet[k, :, 0].min(), self.hip[k, 0]) - cam - 0.35 * hw)
+        y0 = int(self.hip[k, 1] - 0.7 * hw)
+        x1 = int(max(self.feet[k, :, 0].max(), self.hip[k, 0]) - cam + 0.35 * hw) + 1
+        y1 = int(st.ground_y + 0.08 * hw) + 1
+        X0, Y0, X1, Y1 = max(0, x0), max(0, y0), min(img.shape[1], x1), min(img.shape[0], y1)
+        if X1 <= X0 or Y1 <= Y0:
+            return
+        off = np.array([cam + X0, Y0], np.float64)
+        layer = np.zeros((Y1 - Y0, X1 - X0, 3), np.uint8)
+        mask = np.zeros((Y1 - Y0, X1 - X0), np.uint8)
+        hip = self.hip[k] - off
+        feet = self.feet[k] - off
+        shoulder = hip + [0.02 * hw * d, -0.28 * hw]
+        swing = 0.45 * math.sin(self.phase[k])
+        far = 0 if d > 0 else 1
+        head = shoulder + [0.02 * hw * d, -0.1 * hw]
+        for target, white in ((layer, False), (mask, True)):
+            col = (lambda c, f: (255, 255, 255)) if white else (lambda c, f: R.shade(c, f))
+            self._arm(target, shoulder, -swing, d, col(self.shirt, 0.7))
+            self._leg(target, hip, feet[far], d, col(self.pants, 0.7), col(self.shoe, 0.7))
+            R.thick_segment(target, hip + [0, -0.02 * hw], shoulder, 0.13 * hw, col(self.shirt, 1.0))
+            R.circle(target, head, 0.07 * hw, col(self.skin, 1.0))
+            R.ellipse(
+                target, head + [-0.01 * hw * d, -0.025 * hw], (0.072 * hw, 0.05 * hw), col(self.hair, 1.0)
+            )
+            self._leg(target, hip, feet[1 - far], d, col(self.pants, 1.0), col(self.shoe, 1.0))
+            self._arm(target, shoulder, swing, d, col(self.shirt, 1.1))
+        lum = self.lum[: layer.shape[0], : layer.shape[1]]
+        if lum.shape[:2] != layer.shape[:2]:
+            lum = cv2.resize(self.lum[..., 0], (layer.shape[1], layer.shape[0]))[..., None]
+        kb = max(3, int(0.08 * hw) | 1)
+        sh = cv2.blur(mask, (kb, kb)).astype(np.float32)[..., None] / 255.0
+        a = mask.astype(np.float32)[..., None] / 255.0
+        col = layer.astype(np.float32) * lum * (0.6 + 0.45 * sh)
+        roi = img[Y0:Y1, X0:X1]
+        roi[:] = (roi.astype(np.float32) * (1 - a) + col * a).clip(0, 255).astype(np.uint8)
