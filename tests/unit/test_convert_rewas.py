@@ -291,3 +291,63 @@ def test_missing_parts_are_named(mock, tmp_path):
             phi=mock.dir / "phi.ckpt",
         )
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_converts_and_generate_runs_the_folder(mock, tmp_path, capsys, monkeypatch):
+    import soundfile as sf
+
+    import foleykit.convert.rewas as rw
+    from foleykit.cli import main
+    from foleykit.testing import make_moving_square_video
+
+    out = tmp_path / "rewas-cli"
+    argv = [
+        "models",
+        "convert",
+        "rewas",
+        "--checkpoint",
+        str(mock.dir / "rewas.ckpt"),
+        "--tokenizer",
+        str(mock.dir / "tokenizer"),
+        "--phi",
+        str(mock.dir / "phi.ckpt"),
+        "--synchformer",
+        str(mock.dir / "synch.pt"),
+        "--output",
+        str(out),
+        "--fp16",
+    ]
+    orig = rw.convert_rewas  # the tiny mocks' head counts / vocoder sizes are not the released defaults
+    monkeypatch.setattr(
+        rw,
+        "convert_rewas",
+        lambda **kw: orig(
+            **kw,
+            num_head_channels=16,
+            phi_heads=2,
+            synchformer_heads=4,
+            vocoder_config=VOC_CFG,
+            clap_config=CLAP_CFG,
+        ),
+    )
+    assert main(argv) == 0
+    assert main(argv) == 2  # an existing folder is not replaced without --overwrite
+    printed = capsys.readouterr()
+    assert "foleykit generate VIDEO --model" in printed.out and "--overwrite" in printed.err
+    video = make_moving_square_video(tmp_path / "clip.mp4", duration=1.0, size=(48, 36), move_frames=(10, 20))
+    wav = tmp_path / "out.wav"
+    argv = [
+        "generate",
+        str(video),
+        "--model",
+        str(out),
+        "--prompt",
+        "a dog barks",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+    ]
+    assert main([*argv, "-o", str(wav)]) == 0
+    audio, sr = sf.read(wav)
+    assert sr == 16000 and abs(len(audio) - 16000) <= 160 and np.isfinite(audio).all()

@@ -1,9 +1,12 @@
-"""``foleykit models list | info NAME``: recipes, published backbone configs, saved models.
+"""``foleykit models list | info NAME | convert SEED``: recipes, published backbone configs, saved models.
 
 ``list`` prints the recipes (with their debug twins), the published backbones whose configs ship with
 foleykit, and the models found locally (shipped and under ``$FOLEYKIT_HOME/models``). ``info NAME`` prints a
 recipe's parts and parameter counts per component (built on the meta device: nothing is allocated or
-downloaded), or a saved model folder's ``model_index.json`` summary.
+downloaded), or a saved model folder's ``model_index.json`` summary. ``convert rewas | vta-ldm`` turns a seed
+paper's released checkpoints into a foleykit model folder that ``foleykit generate --model`` runs (see
+docs/models.md, "Converting ReWaS" / "Converting VTA-LDM"); released pickles are read restricted to tensors
+unless ``--trust-pickle`` is given.
 """
 
 from __future__ import annotations
@@ -19,14 +22,63 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="models_command", metavar="{list,info}")
+    sub = parser.add_subparsers(dest="models_command", metavar="{list,info,convert}")
     sub.add_parser("list", help="recipes, published backbones and local models")
     info = sub.add_parser("info", help="parts and parameter counts of a recipe or a model folder")
     info.add_argument("name", help="recipe name (e.g. rewas), recipe YAML, or model folder / name")
     info.add_argument("--size", choices=("full", "debug"), default="full", help="recipe size (default: full)")
     info.add_argument("--json", action="store_true", help="print JSON")
+    _add_convert(sub)
     parser.set_defaults(_run=run)
     return parser
+
+
+def _add_convert(sub) -> None:
+    conv = sub.add_parser(
+        "convert",
+        help="turn a seed paper's released checkpoints into a foleykit model folder",
+        description="Convert released checkpoints (ReWaS, VTA-LDM) into a model folder for `foleykit generate "
+        "--model`. See docs/models.md for the files each needs.",
+    )
+    seeds = conv.add_subparsers(dest="seed", metavar="{rewas,vta-ldm}", required=True)
+    r = seeds.add_parser("rewas", help="ReWaS (AudioLDM-M + energy ControlNet, phi, Synchformer)")
+    r.add_argument("--checkpoint", required=True, help="audioldm_m_rewas_vggsound.ckpt")
+    r.add_argument(
+        "--tokenizer", required=True, help="RoBERTa tokenizer folder (e.g. audioldm-m-full/tokenizer)"
+    )
+    r.add_argument("--phi", help="phi_vggsound.ckpt (energy predictor; needs --synchformer)")
+    r.add_argument("--synchformer", help="24-01-04T16-39-21.pt (Synchformer, the video features phi reads)")
+    r.add_argument("--vae", help="vae_mel_16k_64bins.ckpt (only if the ReWaS checkpoint lacks the VAE)")
+    r.add_argument("--vocoder", help="hifigan_16k_64bins.ckpt (only if the checkpoints lack the HiFi-GAN)")
+    r.add_argument(
+        "--clap", help="clap_music_speech_audioset_epoch_15_esc_89.98.pt (only if the checkpoint lacks CLAP)"
+    )
+    r.add_argument("--no-ema", action="store_true", help="use the UNet's raw weights, not its EMA copy")
+    v = seeds.add_parser("vta-ldm", help="VTA-LDM (vta-ldm-clip4clip-v-large)")
+    v.add_argument("--checkpoint", required=True, help="pytorch_model_2.bin")
+    v.add_argument(
+        "--unet-config", required=True, help="the UNet config named in summary.jsonl (configs/*.json)"
+    )
+    v.add_argument(
+        "--scheduler-config", required=True, help="scheduler_config.json of summary.jsonl's scheduler_name"
+    )
+    v.add_argument(
+        "--audioldm", required=True, help="the AudioLDM .ckpt of summary.jsonl's vae_model (VAE + HiFi-GAN)"
+    )
+    v.add_argument("--summary", help="summary.jsonl of the release (checked: variant, embedding size)")
+    for p in (r, v):
+        p.add_argument("--output", "-o", required=True, help="model folder to write")
+        p.add_argument(
+            "--scale-factor", type=float, help="latent scale when the checkpoint has no scale_factor"
+        )
+        p.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+        p.add_argument(
+            "--trust-pickle",
+            action="store_true",
+            help="allow full unpickling of released .ckpt/.pt/.bin files that hold more than tensors (it can run "
+            "code from the file: only for files from a source you trust)",
+        )
 
 
 def _fmt(n: int) -> str:
@@ -41,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         return _list()
     if cmd == "info":
         return _info(args)
+    if cmd == "convert":
+        return _convert(args)
     raise ConfigError(f"unknown models command {cmd!r}")  # pragma: no cover - argparse rejects it first
 
 
@@ -136,4 +190,56 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  sequence: {fk.get('sequence')}")
     for comp, entry in comps.items():
         print(f"  {comp:26s} {' / '.join(entry) if isinstance(entry, list) else entry}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from foleykit.errors import ConfigError
+
+    out = Path(args.output).expanduser()
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise ConfigError(f"{out} exists and is not empty; choose another --output or pass --overwrite")
+    common = {
+        "output": out,
+        "trust_pickle": args.trust_pickle,
+        "scale_factor": args.scale_factor,
+        "dtype": torch.float16 if args.fp16 else None,
+    }
+    if args.seed == "rewas":
+        from foleykit.convert.rewas import convert_rewas
+
+        folder = convert_rewas(
+            checkpoint=args.checkpoint,
+            tokenizer=args.tokenizer,
+            phi=args.phi,
+            synchformer=args.synchformer,
+            vae=args.vae,
+            vocoder=args.vocoder,
+            clap=args.clap,
+            use_ema=not args.no_ema,
+            **common,
+        )
+    else:
+        from foleykit.convert.vta_ldm import convert_vta_ldm
+
+        folder = convert_vta_ldm(
+            checkpoint=args.checkpoint,
+            unet_config=args.unet_config,
+            scheduler_config=args.scheduler_config,
+            audioldm=args.audioldm,
+            summary=args.summary,
+            **common,
+        )
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    comps = sorted(k for k in index if not k.startswith("_"))
+    print(f"wrote {folder} ({', '.join(comps)})")
+    if args.seed == "rewas" and not args.phi:
+        print("note: no --phi/--synchformer: the model takes its timing from --control or --control-audio")
+    print(
+        f"run: foleykit generate VIDEO --model {folder}" + (' --prompt "..."' if args.seed == "rewas" else "")
+    )
     return 0
