@@ -76,13 +76,10 @@ def resolve_model(name_or_path: str | os.PathLike | None = None, *, expect: str 
     snap = _hf_cached_snapshot(name)
     if snap is not None and (not expect or (snap / expect).exists()):
         return snap
-    searched = "\n".join(f"  - {c}" for c in candidates)
-    shipped = ", ".join(shipped_models()) or "(none)"
-    raise WeightsNotFoundError(
-        f"model {name!r} was not found locally (foleykit never downloads weights).\n"
-        f"Searched (each must contain {expect!r}):\n{searched}\n"
-        f"  - the Hugging Face cache ({name!r} as a hub id, local files only)\n"
-        f"Shipped models: {shipped}.\n"
-        f"To use published weights, download them on a connected machine (e.g. `huggingface-cli download "
-        f"<repo> --local-dir DIR`) and pass --model DIR, or copy the folder to {foleykit_home() / 'models'}/<name>."
+    searched = ", ".join(dict.fromkeys(str(c) for c in candidates))  # a path given as-is appears once
+    shipped = ", ".join(shipped_models()) or "none"
+    raise WeightsNotFoundError(  # one line: the CLI prints it as one error line
+        f"model {name!r} was not found locally (foleykit never downloads weights): no folder holding "
+        f"{expect} at {searched}, nor in the Hugging Face cache; shipped models: {shipped}. Download a model "
+        f"folder on a connected machine and pass --model DIR, or copy it to {foleykit_home() / 'models'}/NAME"
     )

@@ -12,10 +12,13 @@ Every FoleykitError becomes one clear message on stderr and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 
 from foleykit import __version__
 from foleykit.errors import FoleykitError
@@ -46,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _library_warnings(*, shown: bool) -> Iterator[None]:
+    """While a command runs, the libraries' FutureWarning / DeprecationWarning (torch, diffusers,
+    transformers, librosa... announcing API changes to developers) stay off the terminal, unless ``-v`` or
+    ``python -W`` asks for them. Only the CLI does this: importing foleykit changes no warning filter."""
+    with warnings.catch_warnings():
+        if not shown:
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``foleykit`` console script."""
     parser = build_parser()
@@ -56,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return int(args._run(args) or 0)
+        with _library_warnings(shown=bool(args.verbose) or bool(sys.warnoptions)):
+            return int(args._run(args) or 0)
     except FoleykitError as e:
         print(f"foleykit: error: {e}", file=sys.stderr)
         if os.environ.get("FOLEYKIT_TRACEBACK"):

@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for problem in report.config["inputs"]["unpaired_ignored"]:
         print(f"foleykit: warning: not evaluated: {problem}", file=sys.stderr)
-    for reason in report.config["not_run"]:
+    for reason in report.config["not_run"] + report.config.get("warnings", []):
         print(f"foleykit: warning: {reason}", file=sys.stderr)
     for err in report.config["inputs"]["skipped_files"]:
         print(f"foleykit: warning: skipped: {err}", file=sys.stderr)

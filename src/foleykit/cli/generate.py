@@ -281,6 +281,14 @@ def _run_batch(args: argparse.Namespace) -> int:
     opts = _options(args, None)
     opts.check()
     items = collect_items(args.video, args.output, fmt=args.format)
+    from foleykit.product.batch import skipped_subfolders
+
+    nested = skipped_subfolders(args.video)
+    if nested:  # a folder batch takes the videos directly inside it
+        names = ", ".join(d.name for d in nested[:5]) + (
+            f" and {len(nested) - 5} more" if len(nested) > 5 else ""
+        )
+        _note(f"sub-folders are not searched; skipped (they hold videos): {names}")
     rank, world = shard_info()
     mine = shard(items, rank, world)
     if world > 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -83,7 +84,12 @@ def _reduce(flow: np.ndarray, reduction: Reduction) -> float:
     )
 
 
-def flow_trajectory(frames: np.ndarray, *, reduction: Reduction = "abs") -> np.ndarray:
+def flow_trajectory(
+    frames: np.ndarray,
+    *,
+    reduction: Reduction = "abs",
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """AV-Align optical-flow trajectory: one motion value per frame.
 
     Args:
@@ -91,14 +97,22 @@ def flow_trajectory(frames: np.ndarray, *, reduction: Reduction = "abs") -> np.n
         reduction: ``abs`` (REFERENCE.md, TempoTokens HEAD): ``mean(|flow|)`` over all pixels and both
             components; ``magnitude``: mean Euclidean magnitude ``sqrt(dx^2 + dy^2)`` (``cv2.magnitude``
             then ``cv2.mean``, as in earlier versions of ``av_align.py``).
+        progress: ``progress(done, total)`` after each flow field (``total = T - 1``).
 
     Returns:
         ``(T,)`` float64 with ``traj[0] = flow(f0, f1)`` and ``traj[i] = flow(f[i-1], f[i])``.
     """
+    import cv2
+
     if reduction not in ("abs", "magnitude"):
         raise ControlError(f"unknown reduction {reduction!r}; use 'abs' or 'magnitude'")
     x = _check_frames(frames)
-    values = [_reduce(f, reduction) for f in _flows(_grays(x))]
+    grays = _grays(x)
+    values = []
+    for k, (a, b) in enumerate(itertools.pairwise(grays)):  # the pairs of _flows, one at a time
+        values.append(_reduce(cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK_PARAMS), reduction))
+        if progress is not None:
+            progress(k + 1, len(grays) - 1)
     return np.asarray([values[0]] + values, dtype=np.float64)
 
 
@@ -179,6 +193,7 @@ def motion(
     start: float = 0.0,
     duration: float | None = None,
     reduction: Reduction = "abs",
+    progress: Callable[[int, int], None] | None = None,
 ) -> TemporalControl:
     """Per-frame optical-flow motion control of a video (the AV-Align trajectory as a control).
 
@@ -190,6 +205,7 @@ def motion(
         size: Short side in pixels to analyse at (None: as decoded). Small sizes (~128) are much faster.
         start, duration: Segment of a video file to decode, in seconds.
         reduction: See :func:`flow_trajectory`.
+        progress: ``progress(done, total)`` after each optical-flow field (the long part of the work).
 
     Returns:
         ``TemporalControl(kind="motion")`` at the frame rate, one value per frame (pixels per frame at the
@@ -207,7 +223,7 @@ def motion(
         frames, rate = video_or_clip.frames, float(video_or_clip.fps)
         if fps is not None and abs(float(fps) - rate) > 1e-6:
             raise ControlError(
-                f"the clip is at {rate:g} fps, not {fps:g}; decode it again with read_video(..., fps={fps:g})"
+                f"the clip is at {rate:g} fps, not {fps:g}; decode it again at {fps:g} fps"
             )
         stamps = getattr(video_or_clip, "timestamps", None)
         t0 = float(stamps[0]) if stamps is not None and len(stamps) else 0.0
@@ -221,7 +237,7 @@ def motion(
     frames = _check_frames(frames)
     if size is not None and not resized:
         frames = resize_frames(frames, size)
-    traj = flow_trajectory(frames, reduction=reduction)
+    traj = flow_trajectory(frames, reduction=reduction, progress=progress)
     meta = {
         "source": source,
         "reduction": reduction,

@@ -41,6 +41,27 @@ log = logging.getLogger(__name__)
 METRICS = ("av_align", "aa_align", "onset", "e_l1", "rms_acc", "energy_mae", "fd", "fad", "kl", "is", "clap")
 _NEEDS_REFERENCE = {"aa_align", "onset", "e_l1", "rms_acc", "energy_mae", "fd", "fad", "kl"}
 _EMBEDDING_METRICS = {"fd", "fad", "kl", "is"}
+#: Fewest clips for which FD / FAD / IS are reported without a warning. They compare distributions (the
+#: covariance of 128-2048-dimensional embeddings, or the spread of class predictions over 10 splits), which a
+#: few clips cannot estimate: with 2 clips FD is mostly estimation noise. Published numbers use hundreds to
+#: thousands of clips; KL and the per-clip metrics are averages over pairs and need no such minimum.
+MIN_DISTRIBUTION_CLIPS = 50
+_DISTRIBUTION_METRICS = ("fd", "fad", "is")
+
+
+def few_clip_warnings(metrics: Sequence[str], num_clips: int) -> list[str]:
+    """Warnings for distribution metrics computed from fewer than :data:`MIN_DISTRIBUTION_CLIPS` clips."""
+    few = [m.upper() for m in metrics if m in _DISTRIBUTION_METRICS]
+    if not few or num_clips >= MIN_DISTRIBUTION_CLIPS:
+        return []
+    message = (
+        f"{' / '.join(few)} from {num_clips} clip(s): these compare whole distributions and are unreliable "
+        f"below {MIN_DISTRIBUTION_CLIPS} clips (published figures use hundreds to thousands); compare "
+        "systems with the per-clip metrics, or evaluate more clips"
+    )
+    return [message]
+
+
 _PEAK_RATE = 22050
 _CONTROL_RATE = 16000
 
@@ -652,7 +673,15 @@ def evaluate(
         "protocols": protocols,
         "notes": notes,
         "not_run": [embedder_missing] if embedder_missing else [],
+        "warnings": few_clip_warnings(chosen, len(good)),
         "workers": int(workers),
         "cache": {"dir": cache_dir, "hits": int(sum(r["info"].get("cache_hits", 0) for r in good))},
     }
-    return EvalReport(metrics=_aggregate(good, chosen, cfg), config=config_out)
+    metrics_out = _aggregate(good, chosen, cfg)
+    if config_out["warnings"]:
+        for name in _DISTRIBUTION_METRICS:
+            if name in metrics_out and metrics_out[name].mean is not None:
+                metrics_out[name].extra["warning"] = (
+                    f"unreliable: {len(good)} clips < {MIN_DISTRIBUTION_CLIPS}"
+                )
+    return EvalReport(metrics=metrics_out, config=config_out)

@@ -118,7 +118,10 @@ class EvalReport:
                 if res.per_file
                 else str(self.config.get("inputs", {}).get("num_items", ""))
             )
-            note = str(res.extra.get("skipped") or notes.get(name, "")).replace("|", "\\|")
+            note = str(res.extra.get("skipped") or notes.get(name, ""))
+            if res.extra.get("warning"):
+                note = f"{note} ({res.extra['warning']})" if note else str(res.extra["warning"])
+            note = note.replace("|", "\\|")
             lines.append(f"| {name}{arrow} | {value} | {files} | {note} |")
         return "\n".join(lines) + "\n"
 

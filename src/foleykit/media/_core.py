@@ -178,13 +178,14 @@ def _open(path: str | os.PathLike) -> Any:
         raise MediaError(f"{p}: cannot be read ({e}). Check the file's permissions.") from e
     except (av.error.FFmpegError, UnicodeDecodeError, EOFError) as e:
         kind = _sniff(p)
+        reason = getattr(e, "strerror", None) or str(e)  # FFmpeg's words without the path a second time
         if kind is not None:
             raise CorruptMediaError(
-                f"{p}: looks like a {kind} file but FFmpeg cannot read it ({e}); it is probably truncated "
-                "or corrupt (e.g. an interrupted download or export). Re-export or re-download it."
+                f"{p}: looks like a {kind} file but FFmpeg cannot read it ({reason}); it is probably "
+                "truncated or corrupt (e.g. an interrupted download or export). Re-export or re-download it."
             ) from e
         raise NotMediaError(
-            f"{p}: not a media file FFmpeg can open ({e}). Pass a video (mp4, mov, mkv, webm...) or an "
+            f"{p}: not a media file FFmpeg can open ({reason}). Pass a video (mp4, mov, mkv, webm...) or an "
             "audio file (wav, flac, mp3, ogg...)."
         ) from e
 

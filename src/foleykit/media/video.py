@@ -112,7 +112,7 @@ def read_video(
     info = _probe(path)
     if not info.has_video:
         raise NoVideoStreamError(
-            f"{path}: has no video stream (it is an audio-only file). Pass a video, or use read_audio for audio."
+            f"{path}: has no video stream (it is an audio-only file); this needs a video file"
         )
     if info.num_frames == 0:
         raise ZeroFramesError(f"{path}: the video stream contains no frames. Re-export the video.")

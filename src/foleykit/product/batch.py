@@ -226,3 +226,18 @@ def run_batch(
             log(f"foleykit: error: {item.video}: unexpected {type(e).__name__}: {e}")
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def skipped_subfolders(source: str | os.PathLike) -> list[Path]:
+    """Sub-folders of a batch folder that hold videos: a folder batch takes only the videos directly inside
+    it, so the command says which folders it did not search (sorted; empty for a CSV list)."""
+    src = Path(source)
+    if not src.is_dir():
+        return []
+    return sorted(
+        d
+        for d in src.iterdir()
+        if d.is_dir()
+        and not d.name.startswith(".")
+        and any(p.is_file() and p.suffix.lower() in INPUT_VIDEO_SUFFIXES for p in d.rglob("*"))
+    )

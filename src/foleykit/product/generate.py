@@ -174,6 +174,17 @@ def _segment(info: Any, opts: GenerateOptions, video: Any) -> tuple[float, float
     return float(opts.start), float(end), vdur
 
 
+def segment_notes(opts: GenerateOptions, start: float, end: float, vdur: float) -> list[str]:
+    """A note when ``--duration`` runs past the end of the video (the segment is clipped to the video)."""
+    if opts.duration is not None and opts.start + opts.duration > vdur + 1e-6:
+        note = (
+            f"--duration {opts.duration:g} s from {opts.start:g} s runs past the end of the video "
+            f"({vdur:.2f} s); the sound covers {start:g}-{end:.2f} s ({end - start:.2f} s)"
+        )
+        return [note]
+    return []
+
+
 def _window_settings(pipe: Any, opts: GenerateOptions) -> tuple[float, float, float]:
     grid = 1.0 / pipe.seq.latent_rate
     window = float(opts.window or pipe.seq.duration)
@@ -360,6 +371,7 @@ def generate_audio(
     video_timings: dict[str, float] = {"read_video": 0.0, "video_features": 0.0}
     features = window_features(pipe, video, video_timings) if pipe.video_encoder is not None else None
     controls, sources, notes = _resolve_controls(pipe, video, opts, (start, end), plan, features, timings)
+    notes = segment_notes(opts, start, end, vdur) + notes
     # the rest of resolving the controls (files, recordings, stitching); decoding, features and the
     # predictors have their own entries
     timings["controls"] = (
