@@ -26,7 +26,7 @@ import torch
 
 from foleykit import registry
 from foleykit.config import SequenceConfig
-from foleykit.errors import ConfigError, WeightsNotFoundError
+from foleykit.errors import ConfigError
 from foleykit.paths import RECIPES_DIR
 
 RECIPES = ("foleykit_demo", "sta_v2a", "rewas", "vta_ldm", "stable_v2a", "rhythmic_foley")
@@ -160,8 +160,11 @@ def _presets() -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
-def build_codec(spec: dict[str, Any], seq: SequenceConfig, *, meta: bool = False):
-    """The latent codec of a recipe (mel VAE + vocoder, or waveform VAE)."""
+def build_codec(
+    spec: dict[str, Any], seq: SequenceConfig, *, meta: bool = False, vae: Any = None, vocoder: Any = None
+):
+    """The latent codec of a recipe (mel VAE + vocoder, or waveform VAE); ``vae`` / ``vocoder``: loaded
+    modules (a published backbone's) used instead of building the recipe's."""
     from foleykit.models.autoencoder import (
         MelLatentCodec,
         WaveformLatentCodec,
@@ -173,17 +176,20 @@ def build_codec(spec: dict[str, Any], seq: SequenceConfig, *, meta: bool = False
     p = _presets()
     kind = spec.get("type", "mel")
     if kind == "waveform":
-        return WaveformLatentCodec(
-            vae=build_waveform_vae(model_config(spec["vae"], p["vae"], "vae"), meta=meta), seq=seq
-        )
+        if vae is None:
+            vae = build_waveform_vae(model_config(spec["vae"], p["vae"], "vae"), meta=meta)
+        return WaveformLatentCodec(vae=vae, seq=seq)
     if kind != "mel":
         raise ConfigError(f"codec type must be mel or waveform, got {kind!r}")
     from foleykit.audio import MelSpectrogram
 
-    vae = build_mel_vae(model_config(spec["vae"], p["vae"], "vae"), meta=meta)
+    if vae is None:
+        vae = build_mel_vae(model_config(spec["vae"], p["vae"], "vae"), meta=meta)
     vspec = dict(spec.get("vocoder", {"type": "griffin_lim"}))
     vtype = vspec.pop("type", "hifigan")
-    if vtype == "griffin_lim":
+    if vocoder is not None:
+        voc = vocoder
+    elif vtype == "griffin_lim":
         voc = GriffinLimVocoder(seq=seq, **vspec)
     elif vtype == "hifigan":
         voc = build_hifigan(model_config(vspec, p["vocoder"], "vocoder"), meta=meta)
@@ -192,21 +198,25 @@ def build_codec(spec: dict[str, Any], seq: SequenceConfig, *, meta: bool = False
     return MelLatentCodec(vae=vae, vocoder=voc, mel=MelSpectrogram.from_sequence(seq), seq=seq)
 
 
-def build_denoiser(spec: dict[str, Any], *, meta: bool = False):
-    """``UNetDenoiser`` or ``DiTDenoiser`` of a recipe."""
+def build_denoiser(spec: dict[str, Any], *, meta: bool = False, loaded: dict[str, Any] | None = None):
+    """``UNetDenoiser`` or ``DiTDenoiser`` of a recipe; ``loaded``: modules by backbone component name
+    (``unet``, ``transformer``, ``projection_model``) used instead of building the recipe's."""
     from foleykit.models.dit import DiTDenoiser, build_dit, build_projection
     from foleykit.models.unet import UNetDenoiser, build_unet
 
     p = _presets()
+    loaded = loaded or {}
     kind = spec.get("type")
     if kind == "unet":
-        return UNetDenoiser(
-            unet=build_unet(model_config(spec["unet"], p["unet"], "unet"), meta=meta),
-            conditioning=spec.get("conditioning", "cross_attention"),
-        )
+        unet = loaded.get("unet") or build_unet(model_config(spec["unet"], p["unet"], "unet"), meta=meta)
+        return UNetDenoiser(unet=unet, conditioning=spec.get("conditioning", "cross_attention"))
     if kind == "dit":
-        tr = build_dit(model_config(spec["transformer"], p["transformer"], "transformer"), meta=meta)
-        pr = build_projection(model_config(spec["projection"], p["projection"], "projection"), meta=meta)
+        tr = loaded.get("transformer") or build_dit(
+            model_config(spec["transformer"], p["transformer"], "transformer"), meta=meta
+        )
+        pr = loaded.get("projection_model") or build_projection(
+            model_config(spec["projection"], p["projection"], "projection"), meta=meta
+        )
         return DiTDenoiser(
             transformer=tr, projection=pr, timestep_scale=float(spec.get("timestep_scale", 1.0))
         )
@@ -226,37 +236,22 @@ def build_scheduler_from(spec: dict[str, Any]):
     return build_scheduler(spec.get("name", cfg.get("_class_name", "ddim")), cfg)
 
 
-def _load_backbone(den, codec, backbone: str | os.PathLike, components: list[str]) -> None:
-    """Replace the listed components by the published weights of a local diffusers pipeline folder."""
-    from diffusers import AutoencoderKL, AutoencoderOobleck, StableAudioDiTModel, UNet2DConditionModel
-    from diffusers.pipelines.stable_audio.modeling_stable_audio import StableAudioProjectionModel
-    from transformers import SpeechT5HifiGan
+def _load_backbone(recipe: dict[str, Any], backbone: str | os.PathLike, seq: SequenceConfig):
+    """The published parts a recipe takes from ``backbone`` (``recipe["backbone"]["components"]``; with the
+    denoiser, the backbone's own sampler too), loaded — never built first — with the folder's geometry."""
+    from foleykit.pipelines.published import DENOISER_PARTS, load_backbone
 
-    from foleykit.paths import resolve_model
-    from foleykit.pipelines.components import load_component
-
-    folder = resolve_model(backbone, expect="model_index.json")
-    classes = {
-        "unet": UNet2DConditionModel,
-        "transformer": StableAudioDiTModel,
-        "vocoder": SpeechT5HifiGan,
-        "projection_model": StableAudioProjectionModel,
-        "vae": AutoencoderOobleck if codec.seq.latent_space == "waveform" else AutoencoderKL,
-    }
-    for name in components:
-        lib = "transformers" if name == "vocoder" else "diffusers"
-        try:
-            module = load_component(name, (lib, classes[name].__name__), folder / name)
-        except WeightsNotFoundError as err:
-            raise WeightsNotFoundError(f"backbone {backbone}: {err}") from None
-        target = {
-            "unet": (den, "unet"),
-            "transformer": (den, "transformer"),
-            "projection_model": (den, "projection"),
-            "vae": (codec, "vae"),
-            "vocoder": (codec, "vocoder"),
-        }[name]
-        setattr(*target, module)
+    bb = recipe.get("backbone") or {}
+    if not bb.get("components"):
+        raise ConfigError(
+            f"recipe {recipe.get('name')!r} takes nothing from a published backbone (no backbone.components); "
+            "train it without --backbone"
+        )
+    components = list(bb["components"])
+    family = bb.get("family")
+    if family in DENOISER_PARTS and set(DENOISER_PARTS[family]) <= set(components):
+        components += [] if "scheduler" in components else ["scheduler"]
+    return load_backbone(backbone, components, seq, family=family)
 
 
 # ==========================================================================================================
@@ -274,8 +269,11 @@ def build_pipeline(
 
     Args:
         recipe: A recipe dict (:func:`load_recipe`) or a recipe name / path (then ``size`` applies).
-        backbone: A local folder (or cached hub id) of the published backbone (AudioLDM-M, Stable Audio Open)
-            whose weights replace the listed ``backbone.components`` before the adapters are copied from them.
+        backbone: A local folder (or cached hub id) of the published backbone (AudioLDM-M, Stable Audio Open,
+            diffusers layout): the recipe's ``backbone.components`` (and, with the denoiser, its sampler) are
+            loaded from it instead of built, before the adapters are copied from them; ``text_encoder`` takes
+            the folder's own text encoder; the sequence follows the folder's audio geometry. The pipeline's
+            recipe records it under ``backbone.loaded`` (path, fingerprint, what was used).
         meta: Build on the meta device (nothing allocated: parameter counts of full-size recipes). External
             encoders are skipped (their sizes come from the recipe's ``dim``).
         encoders: Build the text / audio / video encoders (False: skip them, e.g. to count parameters).
@@ -286,6 +284,13 @@ def build_pipeline(
     if not isinstance(recipe, dict):
         recipe = load_recipe(recipe, size=size)
     seq = build_sequence(recipe.get("sequence", {}))
+    loaded = None
+    if backbone is not None:
+        loaded = _load_backbone(recipe, backbone, seq)
+        seq = loaded.seq
+        recipe = copy.deepcopy(recipe)
+        recipe["backbone"]["loaded"] = loaded.record()
+    parts = loaded.parts if loaded is not None else {}
 
     def ctx():
         if not meta:
@@ -295,18 +300,27 @@ def build_pipeline(
         return init_empty_weights()
 
     with ctx():
-        codec = build_codec(recipe["codec"], seq, meta=meta)
-        den = build_denoiser(recipe["denoiser"], meta=meta)
-    if backbone is not None:
-        _load_backbone(den, codec, backbone, list(recipe.get("backbone", {}).get("components", [])))
+        codec = build_codec(
+            recipe["codec"], seq, meta=meta, vae=parts.get("vae"), vocoder=parts.get("vocoder")
+        )
+        den = build_denoiser(recipe["denoiser"], meta=meta, loaded=parts)
+    if parts.get("scheduler") is not None and den.kind == "dit":
+        from foleykit.pipelines.sampling import is_continuous
+
+        if is_continuous(parts["scheduler"]):  # the published DiT sees the sampler's continuous timestep
+            den.timestep_scale = 1.0
     specs: dict[str, dict[str, Any]] = {}
-    built = {} if meta or not encoders else _build_encoders(recipe, specs)
+    text_spec = loaded.text_encoder if loaded is not None else None
+    built = {} if meta or not encoders else _build_encoders(recipe, specs, text=text_spec)
     with ctx():
         conds = dict(recipe.get("conditions", {}))
         global_from, global_dim = conds.pop("global_from", None), conds.pop("global_dim", None)
+        if global_from is not None and den.global_dim is not None:
+            global_dim = den.global_dim  # the FiLM input size is the UNet's (a backbone's may differ)
         cross_dim = den.cross_attention_dim
         video_dim = _dim(recipe.get("video_encoder"), built.get("video_encoder"), "video_encoder")
         sources, video_condition = {}, None
+        empty: dict[str, torch.Tensor] = {}
         for name, c in conds.items():
             c = dict(c)
             if name == "video":
@@ -314,12 +328,17 @@ def build_pipeline(
                 specs["video_condition"] = vspec
                 sources["video"] = {"dim": cross_dim, "null": c.get("null", "learned"), "project": False}
             else:
-                dim = _dim(c, built.get(f"{name}_encoder"), f"conditions.{name}")
+                enc = built.get(f"{name}_encoder")
+                dim = _dim(c, enc, f"conditions.{name}")
                 sources[name] = {
                     "dim": dim,
                     "null": c.get("null", "learned"),
                     "tokens": c.get("tokens", True),
                 }
+                if sources[name]["null"] == "empty_prompt":
+                    if enc is not None:  # AudioLDM: the null is the encoder's embedding of ""
+                        empty[name] = enc.encode_tokens([""])[0]
+                    sources[name]["null_length"] = int(empty[name].shape[0]) if name in empty else 1
         assembler = ConditionAssembler(
             cross_dim=cross_dim,
             sources=sources,
@@ -327,6 +346,8 @@ def build_pipeline(
             global_dim=global_dim,
             num_null_tokens=int(recipe.get("num_null_tokens", 1)),
         )
+        for name, tokens in empty.items():
+            assembler.set_prompt_null(name, tokens)
         predictors = {}
         for kind, pspec in (recipe.get("predictors") or {}).items():
             import foleykit.models.predictors  # noqa: F401  (registers the timing predictors)
@@ -344,7 +365,7 @@ def build_pipeline(
             "eta": sampling.get("eta", 0.0),
         }
         try:
-            scheduler = build_scheduler_from(recipe.get("scheduler", {}))
+            scheduler = parts.get("scheduler") or build_scheduler_from(recipe.get("scheduler", {}))
         except ConfigError:
             if not meta:
                 raise
@@ -370,6 +391,13 @@ def build_pipeline(
 
 def _dim(spec: dict[str, Any] | None, module: Any, what: str) -> int | None:
     if module is not None:
+        given = (spec or {}).get("dim")
+        if given is not None and int(given) != int(module.dim) and what == "video_encoder":
+            raise ConfigError(
+                f"{what}: the encoder gives {int(module.dim)}-d features but the recipe says dim {given} "
+                "(the sizes of the video condition and the timing predictors follow the recipe); use an "
+                "encoder of that size or change the recipe's dim"
+            )
         return int(module.dim)
     if spec is None:
         return None
@@ -378,7 +406,14 @@ def _dim(spec: dict[str, Any] | None, module: Any, what: str) -> int | None:
     return int(spec["dim"])
 
 
-def _build_encoders(recipe: dict[str, Any], specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _build_encoders(
+    recipe: dict[str, Any],
+    specs: dict[str, dict[str, Any]],
+    *,
+    text: tuple[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Build the recipe's condition encoders; ``text``: (registry name, kwargs) replacing the text encoder
+    (a published backbone's own)."""
     import foleykit.encoders  # noqa: F401  (declares the encoder providers)
 
     out = {}
@@ -387,6 +422,9 @@ def _build_encoders(recipe: dict[str, Any], specs: dict[str, dict[str, Any]]) ->
         for n, c in (recipe.get("conditions") or {}).items()
         if n in ("text", "audio") and isinstance(c, dict) and c.get("encoder")
     ]
+    if text is not None and "text" in (recipe.get("conditions") or {}):
+        plan = [(k, c) for k, c in plan if k != "text_encoder"]
+        plan.insert(0, ("text_encoder", {"encoder": text[0], "kwargs": dict(text[1])}))
     if recipe.get("video_encoder"):
         plan.append(
             ("video_encoder", {"encoder": recipe["video_encoder"]["name"], **recipe["video_encoder"]})

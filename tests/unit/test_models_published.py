@@ -1,5 +1,6 @@
 """Published backbones: shipped configs build on the meta device with the published sizes; tiny models in the
-published folder layouts reload bit-identically; a missing backbone says which files are expected."""
+published folder layouts reload bit-identically; a missing backbone says which files are expected. (Whole
+folders written by diffusers' own pipelines: test_published_backbones.py.)"""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def test_fp16_component_files_load_back_as_float32(tmp_path):
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / "unet" / "diffusion_pytorch_model.safetensors"), "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+        assert {f.get_tensor(k).dtype for k in f} == {torch.float16}
     back = load_component("unet", entry, tmp_path / "unet")
     for k, v in model.state_dict().items():
         w = back.state_dict()[k]
@@ -145,6 +146,7 @@ def test_backbone_weights_are_loaded_before_the_adapter_copies_them(tmp_path):
     save_component(unet, folder / "unet")
     save_component(donor.codec.vae, folder / "vae")
     save_component(donor.codec.vocoder, folder / "vocoder")
+    save_component(donor.scheduler, folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "AudioLDMPipeline"}))
     pipe = build_pipeline(recipe, backbone=folder, encoders=False)
     assert torch.equal(pipe.denoiser.unet.conv_in.weight, unet.conv_in.weight)
@@ -153,10 +155,14 @@ def test_backbone_weights_are_loaded_before_the_adapter_copies_them(tmp_path):
 
 
 def test_a_published_pipeline_folder_is_not_a_foleykit_model(tmp_path):
+    """from_pretrained loads foleykit folders; a published one is named with the command that runs it."""
     from foleykit.pipelines import VideoToAudioPipeline
 
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "AudioLDMPipeline"}))
-    with pytest.raises(ModelError, match="recipe"):
+    with pytest.raises(ModelError, match=r"AudioLDM folder.*foleykit generate VIDEO --model .*recipe rewas"):
+        VideoToAudioPipeline.from_pretrained(tmp_path)
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "MusicLDMPipeline"}))
+    with pytest.raises(ModelError, match="MusicLDMPipeline folder, neither a foleykit model nor a backbone"):
         VideoToAudioPipeline.from_pretrained(tmp_path)
 
 

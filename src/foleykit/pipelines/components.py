@@ -303,12 +303,10 @@ def load_pipeline(
     except (OSError, json.JSONDecodeError) as err:
         raise ModelError(f"cannot read {folder / INDEX_FILE}: {err}") from err
     fk = index.get("_foleykit")
-    if fk is None:
-        raise ModelError(
-            f"{folder} is a {index.get('_class_name', 'diffusers')} folder, not a foleykit model. Published "
-            f"backbones (AudioLDM-M, Stable Audio Open) are loaded through a recipe: "
-            f"foleykit.recipes.build_pipeline(load_recipe('rewas'), backbone='{folder}')."
-        )
+    if fk is None:  # a published pipeline folder: say how to run it (foleykit.pipelines.published)
+        from foleykit.pipelines.published import not_foleykit_message
+
+        raise ModelError(not_foleykit_message(folder, index))
     seq = SequenceConfig.from_dict(fk["sequence"])
 
     def comp(name: str) -> Any:

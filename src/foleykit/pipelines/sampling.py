@@ -42,7 +42,12 @@ SCHEDULE_KEYS = (
     "steps_offset",
 )
 #: Schedulers whose timesteps are continuous noise levels (EDM family) rather than DDPM indices.
-CONTINUOUS = ("CosineDPMSolverMultistepScheduler", "EDMDPMSolverMultistepScheduler", "EDMEulerScheduler")
+CONTINUOUS = (
+    "CosineDPMSolverMultistepScheduler",
+    "CosineDPMSolverODEScheduler",  # foleykit.pipelines.schedulers: the same without torchsde
+    "EDMDPMSolverMultistepScheduler",
+    "EDMEulerScheduler",
+)
 
 
 def build_scheduler(name: str, config: dict[str, Any] | None = None):
