@@ -3,7 +3,8 @@
     foleykit generate VIDEO -o OUT.mp4|OUT.wav [--prompt TEXT] [--negative-prompt TEXT] [--audio-prompt SOUND]
         [--control FILE | --control-from-audio SOUND] [--control-scale F] [--follow-envelope S] [--steps N]
         [--guidance F] [--seed N]
-        [--start S] [--duration S] [--model NAME_OR_DIR] [--keep-original-audio] [--device auto|cpu|cuda|mps]
+        [--start S] [--duration S] [--model NAME_OR_DIR | --backbone DIR] [--recipe NAME]
+        [--keep-original-audio] [--device auto|cpu|cuda|mps]
         [--save-controls] [--regenerate START-END --from PREVIOUS]
     foleykit generate FOLDER|LIST.csv -o OUT_FOLDER [--format mp4|wav|...] [same options]
 
@@ -86,7 +87,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="S",
         help="generate this many seconds",
     )
-    p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
+    p.add_argument(
+        "--model",
+        metavar="NAME_OR_DIR",
+        help="model name or folder (default: foleykit-demo); also a published AudioLDM / Stable Audio Open "
+        "folder (diffusers layout) or its hub id in the local HF cache",
+    )
+    p.add_argument(
+        "--backbone",
+        metavar="DIR",
+        help="a published AudioLDM / Stable Audio Open folder (or cached hub id) to run with --recipe; the "
+        "same as --model DIR",
+    )
+    p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="with a published backbone folder: the recipe to run it with (default: the backbone's, rewas "
+        "for AudioLDM, stable_v2a for Stable Audio Open)",
+    )
     p.add_argument(
         "--keep-original-audio",
         action="store_true",
@@ -213,14 +231,15 @@ def _run_single(args: argparse.Namespace) -> int:
     opts.check()
     check_output(args.output, video=args.video, keep_original_audio=opts.keep_original_audio)
     check_video(args.video)  # bad input fails before the model loads
-    model = args.model or (previous or {}).get("model", {}).get("path")
+    model, recipe = _model_and_recipe(args, previous)
 
     from foleykit.product.generate import generate_audio
     from foleykit.product.outputs import write_outputs
     from foleykit.product.runtime import load_model, resolve_device
 
     device = resolve_device(args.device)
-    pipe = load_model(model, device=device)
+    pipe = load_model(model, device=device, recipe=recipe)
+    _load_note(pipe)
     origin = float(((previous or {}).get("output") or {}).get("segment", [0.0])[0])
     bar = _WindowBar(Path(args.video).name)
     try:
@@ -230,7 +249,12 @@ def _run_single(args: argparse.Namespace) -> int:
     for n in result.notes:
         _note(n)
     written = write_outputs(
-        result, args.video, args.output, opts, model_info=_model_info(pipe, args.model), device=device
+        result,
+        args.video,
+        args.output,
+        opts,
+        model_info=_model_info(pipe, args.model or args.backbone),
+        device=device,
     )
     extra = ", ".join(str(p) for k, p in written.items() if k != "output")
     what = (
@@ -243,6 +267,26 @@ def _run_single(args: argparse.Namespace) -> int:
         f"{result.timings['total']:.1f} s; {extra}"
     )
     return 0
+
+
+def _model_and_recipe(args: argparse.Namespace, previous: dict | None) -> tuple[str | None, str | None]:
+    """``--model`` / ``--backbone`` (one of them) and ``--recipe``; a regeneration reuses the previous
+    result's model (and, for a published backbone, its recipe)."""
+    if args.model is not None and args.backbone is not None:
+        raise ConfigError("give --model or --backbone, not both (--backbone DIR is the same as --model DIR)")
+    old = (previous or {}).get("model") or {}
+    model = args.model or args.backbone or old.get("path")
+    recipe = args.recipe
+    if recipe is None and model == old.get("path") and old.get("backbone"):
+        recipe = old.get("recipe")
+    return model, recipe
+
+
+def _load_note(pipe) -> None:
+    """The one line saying what a published backbone runs without (untrained parts), if anything."""
+    note = (getattr(pipe, "model_info", None) or {}).get("note")
+    if note:
+        _note(note)
 
 
 def _model_info(pipe, name: str | None) -> dict:
@@ -296,13 +340,15 @@ def _run_batch(args: argparse.Namespace) -> int:
     if not mine:
         print(f"process {rank + 1} of {world}: nothing to do", file=sys.stderr)
         return 0
+    model, recipe = _model_and_recipe(args, None)
     device = resolve_device(args.device)
-    pipe = load_model(args.model, device=device)
+    pipe = load_model(model, device=device, recipe=recipe)
+    _load_note(pipe)
     summary = run_batch(
         pipe,
         mine,
         opts,
-        model_info=_model_info(pipe, args.model),
+        model_info=_model_info(pipe, model),
         device=device,
         log=lambda s: print(s, file=sys.stderr),
     )

@@ -143,21 +143,29 @@ def configure_threads(*, env: dict[str, str] | None = None, busy: float | None =
     return n
 
 
-def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu"):
+def load_model(
+    model: str | os.PathLike | None = None, *, device: str = "cpu", recipe: str | os.PathLike | None = None
+):
     """Load a ``VideoToAudioPipeline`` (a folder or a name, see ``foleykit.paths.resolve_model``), cached.
 
-    The same model and device in one process (batch runs, the web app, tests) are loaded once. The CPU
-    thread count is set for the current load first (:func:`configure_threads`).
+    A published AudioLDM / Stable Audio Open folder (diffusers layout) runs through a recipe
+    (``foleykit.pipelines.published.load_published``; ``recipe``: default the backbone's); its
+    ``model_info["note"]`` says what is not trained. The same model, recipe and device in one process (batch
+    runs, the web app, tests) are loaded once. The CPU thread count is set for the current load first
+    (:func:`configure_threads`).
 
     Raises:
         WeightsNotFoundError: unknown model name / missing folder (nothing is downloaded).
+        ConfigError: ``recipe`` given for a foleykit model folder of another recipe.
     """
     from foleykit.paths import resolve_model
+    from foleykit.pipelines.published import family_of
 
     folder = resolve_model(model, expect="model_index.json").resolve()
+    published = family_of(folder) is not None
     configure_threads()
     _freeze_gc_at_exit()
-    key = (str(folder), str(device))
+    key = (str(folder), str(device), str(recipe) if published and recipe else "")
     with _CACHE_LOCK:
         if key not in _CACHE:
             import foleykit.encoders
@@ -165,11 +173,23 @@ def load_model(model: str | os.PathLike | None = None, *, device: str = "cpu"):
             from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
 
             with _quiet_loading():
-                pipe = VideoToAudioPipeline.from_pretrained(folder, device=device)
+                if published:
+                    from foleykit.pipelines.published import load_published
+
+                    pipe = load_published(folder, recipe=recipe, device=device)
+                    pipe.model_info["name"] = str(model)
+                else:
+                    pipe = VideoToAudioPipeline.from_pretrained(folder, device=device)
+                    pipe.model_info = model_identity(model, folder)
             apply_inference_env(pipe)
-            pipe.model_info = model_identity(model, folder)
             _CACHE[key] = pipe
-        return _CACHE[key]
+        pipe = _CACHE[key]
+    if recipe and not published and Path(str(recipe)).stem != pipe.model_info.get("recipe"):
+        raise ConfigError(
+            f"--recipe {recipe}: {folder} is a foleykit model of recipe {pipe.model_info.get('recipe')!r}; "
+            "--recipe chooses how a published backbone folder (AudioLDM, Stable Audio Open) is run"
+        )
+    return pipe
 
 
 _EXIT_HOOK: list[bool] = []
