@@ -16,7 +16,7 @@ from foleykit.training.checkpoint import list_checkpoints
 from foleykit.training.config import resolve_run_config
 from foleykit.training.stages.base import StageContext, StepInputs
 from foleykit.training.stages.vocoder import VocoderStage
-from foleykit.training.trainer import InjectedFailure, Trainer
+from foleykit.training.trainer import Trainer
 
 SEQ = SequenceConfig(duration=1.0)
 
@@ -147,6 +147,10 @@ def test_discriminators_start_at_disc_start(tmp_path):
     assert [("g_adv" in h, "loss/disc" in h) for h in res.history] == [(False, False)] * 2 + [(True, True)]
 
 
+class Crash(RuntimeError):
+    """A simulated crash after an optimizer step."""
+
+
 BASE = [
     "vocoder.disc_start=1",
     "vocoder.lr_decay=0.5",
@@ -159,16 +163,18 @@ BASE = [
 def test_resume_is_exact_with_discriminator_state(tmp_path):
     from foleykit.recipes import build_pipeline
 
-    def run(folder: Path, fail_after: int | None = None, resume: bool = False):
+    def run(folder: Path, crash_after: int | None = None, resume: bool = False):
+        def on_step(step: int) -> None:
+            if step == crash_after:
+                raise Crash(step)
+
         torch.manual_seed(0)
         pipe = build_pipeline("foleykit_demo", size="debug")
-        return Trainer(stage=make_stage(folder, BASE, pipeline=pipe), fail_after_step=fail_after).fit(
-            resume=resume
-        )
+        return Trainer(stage=make_stage(folder, BASE, pipeline=pipe), on_step=on_step).fit(resume=resume)
 
     ref = run(tmp_path / "ref")
-    with pytest.raises(InjectedFailure):
-        run(tmp_path / "run", fail_after=3)
+    with pytest.raises(Crash):
+        run(tmp_path / "run", crash_after=3)
     res = run(tmp_path / "run", resume=True)
     assert res.steps == 4 and [h["step"] for h in res.history] == [3, 4]
     for name in ("model.safetensors", "model_1.safetensors"):  # discriminators, vocoder (raw weights)

@@ -39,7 +39,14 @@ from foleykit.training.losses import (
     split_halves,
 )
 from foleykit.training.stages.autoencoder import _stft_resolutions
-from foleykit.training.stages.base import Stage, StageModules, StepInputs, as_tensor, collate_fields
+from foleykit.training.stages.base import (
+    Stage,
+    StageModules,
+    StepInputs,
+    as_tensor,
+    collate_fields,
+    unwrap,
+)
 from foleykit.training.stages.components import build_component, dataset_split, export_pipeline
 
 
@@ -234,11 +241,30 @@ class VocoderStage(Stage):
         loss = float(self.cfg["mel_weight"]) * mel_l1 + float(self.cfg["stft_weight"]) * stft
         logs = {"mel_l1": float(mel_l1.detach()), "stft": float(stft.detach())}
         if self.adversarial_at(inputs.step):
-            _, fake_l, real_f, fake_f = split_halves(inputs.models["disc"](torch.cat([real, fake])))
-            adv, fm = lsgan_g_loss(fake_l), feature_matching_loss(real_f, fake_f)
+            real_outs, fake_outs = self._judge_for_generator(inputs.models["disc"], real, fake)
+            adv = lsgan_g_loss([o.logits for o in fake_outs])
+            fm = feature_matching_loss([o.features for o in real_outs], [o.features for o in fake_outs])
             loss = loss + float(self.cfg["adv_weight"]) * adv + float(self.cfg["feat_weight"]) * fm
             logs.update(g_adv=float(adv.detach()), feat_match=float(fm.detach()))
         return loss, logs
+
+    @staticmethod
+    def _judge_for_generator(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[list, list]:
+        """Discriminator outputs for the generator's terms, without the work they do not need: the real
+        half without any gradient, the generated half with gradients to its input only (the discriminator
+        weights get none in the generator step). Runs the unwrapped module: nothing to synchronise."""
+        d = unwrap(disc)
+        with torch.no_grad():
+            real_outs = d(real)
+        params = [p for p in d.parameters() if p.requires_grad]
+        try:
+            for p in params:
+                p.requires_grad_(False)
+            fake_outs = d(fake)
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+        return real_outs, fake_outs
 
     # --- validation / export ---------------------------------------------------------------------------
     def validate(
