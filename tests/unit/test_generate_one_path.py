@@ -88,6 +88,8 @@ def test_predict_controls_is_what_generation_follows(pipe):
     controls = pipe.predict_controls(feats, start=2.0)
     assert list(controls) == ["rms"] and controls["rms"].kind == "rms" and controls["rms"].start == 2.0
     assert controls["rms"].duration == pytest.approx(1.0)
+    short = pipe(video_features=feats[:, :15], seed=1, num_inference_steps=1)  # 15 frames: a 0.6 s clip
+    assert short.audio.shape == (round(0.6 * SR),)
     auto = pipe(frames=frames, prompt="steps", seed=1, num_inference_steps=2)
     given = pipe(video_features=feats, controls=controls, prompt="steps", seed=1, num_inference_steps=2)
     np.testing.assert_array_equal(auto.audio, given.audio)
