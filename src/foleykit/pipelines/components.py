@@ -52,12 +52,23 @@ def library_of(obj: Any) -> tuple[str, str]:
 
 
 def _state_for_saving(module: nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    out = {}
+    """The tensors to write, without copying the ones safetensors can write in place.
+
+    A contiguous CPU tensor that owns its storage is written as it is (no clone: saving a 1B-parameter model
+    would otherwise hold a second copy of it); views into a larger storage and tensors sharing memory with
+    another (tied weights) are cloned, as safetensors requires.
+    """
+    out, seen = {}, set()
     for k, v in module.state_dict().items():
         v = v.detach()
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
-        out[k] = v.contiguous().clone().cpu()
+        v = v.cpu().contiguous()
+        storage = v.untyped_storage()
+        if storage.data_ptr() in seen or storage.nbytes() != v.numel() * v.element_size():
+            v = v.clone()
+        seen.add(v.untyped_storage().data_ptr())
+        out[k] = v
     return out
 
 

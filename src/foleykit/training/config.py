@@ -190,6 +190,11 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "snr_gamma": None,
         "conditions": None,
         "control_dropout": 0.0,
+        # memory (benchmarks/bench_adapter_memory.py): activation checkpointing of the base denoiser's and the
+        # ControlNets' blocks; bf16 = frozen base / VAE / vocoder held in bf16 and the step under bf16 autocast
+        # (trainable weights, gradients and optimizer state stay fp32; exports keep the fp32 base)
+        "gradient_checkpointing": False,
+        "precision": "fp32",
     },
 }
 

@@ -39,13 +39,22 @@ class DenoiseTask(nn.Module):
         like noisy`` (``control_scale`` multiplies every adapter's residuals per row).
     """
 
-    def __init__(self, *, trainable: Mapping[str, nn.Module], frozen: Mapping[str, nn.Module]) -> None:
+    def __init__(
+        self,
+        *,
+        trainable: Mapping[str, nn.Module],
+        frozen: Mapping[str, nn.Module],
+        autocast_dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         overlap = set(trainable) & set(frozen)
         if overlap:
             raise ValueError(f"components {sorted(overlap)} are both trainable and frozen")
         self.parts = nn.ModuleDict(dict(trainable))
         self.__dict__["_frozen"] = dict(frozen)  # not registered: not checkpointed nor DDP-synchronised
+        #: Run ``forward`` under ``torch.autocast`` with this dtype (the adapter stage's ``precision=bf16``);
+        #: the output is returned in float32 for the loss.
+        self.autocast_dtype = autocast_dtype
 
     def get(self, name: str) -> nn.Module | None:
         """A component (trainable or frozen), or None."""
@@ -116,16 +125,25 @@ class DenoiseTask(nn.Module):
         controls: Sequence[tuple[str, torch.Tensor | None, torch.Tensor | None]] = (),
         control_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        cond = self.conditions(
-            parts,
-            batch_size=noisy.shape[0],
-            drop=drop,
-            video_features=video_features,
-            seconds_total=seconds_total,
-            device=noisy.device,
+        import contextlib
+
+        amp = (
+            torch.autocast(noisy.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
         )
-        ctrl = self.control_features(controls, noisy.shape[2], control_scale)
-        return self.get("denoiser")(noisy, timesteps, cond, controls=ctrl)
+        with amp:
+            cond = self.conditions(
+                parts,
+                batch_size=noisy.shape[0],
+                drop=drop,
+                video_features=video_features,
+                seconds_total=seconds_total,
+                device=noisy.device,
+            )
+            ctrl = self.control_features(controls, noisy.shape[2], control_scale)
+            out = self.get("denoiser")(noisy, timesteps, cond, controls=ctrl)
+        return out if self.autocast_dtype is None else out.float()
 
 
 # --- batches ------------------------------------------------------------------------------------------------
