@@ -427,7 +427,7 @@ def load_backbone(
         raise ModelError(not_foleykit_message(folder, index))
     if family is not None and family != fam.name:
         raise ConfigError(
-            f"backbone {backbone} is a {fam.title} folder, but this recipe is built on "
+            f"backbone {backbone} is {'an' if fam.title[0] in 'AEIOU' else 'a'} {fam.title} folder, but this recipe is built on "
             f"{FAMILIES[family].title if family in FAMILIES else family}; recipes for {fam.title}: "
             f"{', '.join(recipes_for(fam, runnable=False)) or 'none'}"
         )
