@@ -51,6 +51,8 @@ def test_synth_events_cache_filter(bank, tmp_path, capsys):
         "2",
         "--scenes",
         "footsteps,door",
+        "--style",
+        "flat",
         "--no-progress",
     )
     assert code == 0 and "wrote 2 clips" in out and "clips/s" in out

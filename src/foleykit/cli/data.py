@@ -1,10 +1,13 @@
 """``foleykit data``: sound banks, synthetic data, audio-only examples, feature caches and filters.
 
 foleykit data prepare-bank [--output DIR] [--deb FILE | --extracted DIR | --procedural] [--force]
+                           [--no-stamps | --stamps-deb FILE | --stamps-extracted DIR]
+foleykit data prepare-photos [--output DIR] [--opencv-deb FILE | --opencv-extracted DIR]
+                             [--stamps-deb FILE | --stamps-extracted DIR] [--skimage-wheel FILE | --skimage-data DIR]
 foleykit data bank-info [--bank DIR] [--split-seed S]
 foleykit data synth --bank DIR --output DIR --num-clips N [--split train|validation|test|all] [--seed S]
-                    [--duration D] [--size WxH] [--fps F] [--workers W] [--scenes footsteps,...]
-                    [--no-audio-track]
+                    [--style photoreal|flat] [--photos DIR] [--duration D] [--size WxH] [--fps F]
+                    [--workers W] [--scenes footsteps,...] [--no-audio-track]
 foleykit data events --bank DIR --output DIR --num N [--split NAME] [--seed S] [--duration D]
 foleykit data cache --input MANIFEST_OR_DIR --output DIR --extract rms,energy,motion,... [--workers W]
 foleykit data filter --input MANIFEST_OR_DIR --output KEPT.csv [--av-align-min 0.2]
@@ -73,6 +76,15 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         help="make the offline procedural bank instead (DSP-synthesised, CC0; default output "
         "$FOLEYKIT_HOME/banks/procedural)",
     )
+    stamps = p.add_mutually_exclusive_group()
+    stamps.add_argument(
+        "--no-stamps",
+        action="store_true",
+        help="leave out the Tux Paint stamp sounds (animals, tools, instruments...; apt-get download "
+        "tuxpaint-stamps-default otherwise)",
+    )
+    stamps.add_argument("--stamps-deb", help="use this tuxpaint-stamps-default_*.deb")
+    stamps.add_argument("--stamps-extracted", help="use a dpkg-deb -x folder of tuxpaint-stamps-default")
     p.add_argument("--force", action="store_true", help="rebuild even when the bank is complete")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the split shown at the end")
     p.set_defaults(_action=_run_prepare)
@@ -90,9 +102,75 @@ def _run_prepare(args: argparse.Namespace) -> int:
         if args.force or not (out / "bank.json").is_file():
             make_procedural_bank(out)
     else:
-        out = prepare_default_bank(args.output, deb=args.deb, extracted=args.extracted, force=args.force)
+        out = prepare_default_bank(
+            args.output,
+            deb=args.deb,
+            extracted=args.extracted,
+            force=args.force,
+            stamps=not args.no_stamps,
+            stamps_deb=args.stamps_deb,
+            stamps_extracted=args.stamps_extracted,
+        )
     print(f"bank ready at {out} ({time.perf_counter() - t0:.1f} s)")
     _print_split(out, args.split_seed)
+    return 0
+
+
+def _add_photos(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare-photos",
+        help="fetch and index the real photos and cut-outs of photo-real synthetic clips",
+        description="Backgrounds (opencv-doc example photos, scikit-image / scikit-learn samples), floor and "
+        "fabric textures, and Tux Paint photo cut-outs (paired with their own sounds), with licences, into "
+        "$FOLEYKIT_HOME/photos (apt-get download opencv-doc and tuxpaint-stamps-default; pip download "
+        "scikit-image unless it is installed). Idempotent.",
+    )
+    p.add_argument("--output", help="photo folder (default $FOLEYKIT_HOME/photos)")
+    ocv = p.add_mutually_exclusive_group()
+    ocv.add_argument("--opencv-deb", help="use this opencv-doc_*.deb")
+    ocv.add_argument("--opencv-extracted", help="use a dpkg-deb -x folder of opencv-doc")
+    st = p.add_mutually_exclusive_group()
+    st.add_argument("--stamps-deb", help="use this tuxpaint-stamps-default_*.deb")
+    st.add_argument("--stamps-extracted", help="use a dpkg-deb -x folder of tuxpaint-stamps-default")
+    sk = p.add_mutually_exclusive_group()
+    sk.add_argument("--skimage-wheel", help="use this scikit_image-*.whl (only its data files are read)")
+    sk.add_argument("--skimage-data", help="use a folder holding scikit-image's data files")
+    p.add_argument("--sklearn-images", help="folder with china.jpg / flower.jpg (default: scikit-learn's)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the library is complete")
+    p.add_argument(
+        "--bank", help="sound bank whose split the paired cut-outs follow (default: the prepared one)"
+    )
+    p.add_argument("--split-seed", type=int, default=0)
+    p.set_defaults(_action=_run_photos)
+
+
+def _run_photos(args: argparse.Namespace) -> int:
+    from foleykit.data.bank import SoundBank, split_bank
+    from foleykit.data.photos import PhotoLibrary, prepare_photos, split_photos
+
+    t0 = time.perf_counter()
+    out = prepare_photos(
+        args.output,
+        opencv_deb=args.opencv_deb,
+        opencv_extracted=args.opencv_extracted,
+        stamps_deb=args.stamps_deb,
+        stamps_extracted=args.stamps_extracted,
+        skimage_data=args.skimage_data,
+        skimage_wheel=args.skimage_wheel,
+        sklearn_images=args.sklearn_images,
+        force=args.force,
+    )
+    lib = PhotoLibrary(out)
+    print(
+        f"photos ready at {out} ({time.perf_counter() - t0:.1f} s): {len(lib.photos)} pictures, licences {lib.licenses()}"
+    )
+    bank_split = None
+    try:
+        bank_split = split_bank(SoundBank(_bank_dir(args.bank)), seed=args.split_seed)
+    except DataError:
+        print("(no sound bank found: paired cut-outs are split on their own; run prepare-bank first)")
+    for kind, row in split_photos(lib, seed=args.split_seed, bank_split=bank_split).totals().items():
+        print(f"{kind:12s} " + " ".join(f"{s} {n:4d}" for s, n in row.items()))
     return 0
 
 
@@ -108,8 +186,10 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="render synthetic audio-visual clips with exactly synchronised sounds",
-        description="Procedurally rendered clips (footsteps on 12 materials, impacts, breaking "
-        "objects, doors) whose visible contacts carry sound-bank events. Writes "
+        description="Clips whose visible contacts carry sound-bank events. --style photoreal (default): real "
+        "photo backgrounds and floors, photo cut-outs that drop, bounce, shatter, strike or call, a textured "
+        "walker, camera moves, blur, noise, codec artefacts, per-clip size and frame rate (needs "
+        "`foleykit data prepare-photos`); --style flat: the drawn scenes of the previous release. Writes "
         "<id>.mp4 (+AAC), <id>.wav (lossless), <id>.json and a manifest.csv per split.",
     )
     p.add_argument("--bank", help="sound bank folder (default: the prepared default bank)")
@@ -119,12 +199,23 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", choices=SPLIT_CHOICES, default="all")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the bank split (keep it fixed)")
+    p.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the bank and photo splits (keep it fixed)"
+    )
+    p.add_argument("--style", choices=("photoreal", "flat"), default="photoreal", help="default photoreal")
+    p.add_argument("--photos", help="photo library (default $FOLEYKIT_HOME/photos; photoreal only)")
     p.add_argument("--duration", type=positive_float, default=10.0, help="clip seconds (default 10)")
-    p.add_argument("--size", type=_size, default=(160, 120), help="WIDTHxHEIGHT (default 160x120)")
-    p.add_argument("--fps", type=positive_float, default=25.0)
+    p.add_argument(
+        "--size",
+        type=_size,
+        help="WIDTHxHEIGHT (flat default 160x120; photoreal: varies per clip unless given)",
+    )
+    p.add_argument(
+        "--fps", type=positive_float, help="frame rate (flat default 25; photoreal: 12-60 per clip)"
+    )
     p.add_argument("--workers", type=positive_int, default=1)
-    p.add_argument("--scenes", help="comma-separated subset of footsteps,impact,break,door")
+    p.add_argument("--scenes", help="comma-separated subset of the style's scenes (flat: footsteps,impact,"
+                   "break,door; photoreal: footsteps,impact,break,animal,strike)")  # fmt: skip
     p.add_argument(
         "--no-audio-track", action="store_true", help="write silent mp4s (the wav still holds the sound)"
     )
@@ -134,21 +225,30 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from foleykit.data.synth import SCENES, SynthConfig, synthesize
+    from foleykit.data.synth import SynthConfig, synthesize
 
+    base = SynthConfig(style=args.style)
     kw = {}
     if args.scenes:
         names = [s.strip() for s in args.scenes.split(",") if s.strip()]
-        bad = [s for s in names if s not in SCENES]
+        bad = [s for s in names if s not in base.scene_names]
         if bad or not names:
-            raise DataError(f"unknown scene(s) {bad or args.scenes!r}; choose among {', '.join(SCENES)}")
-        kw["scene_weights"] = {s: SynthConfig().scene_weights[s] for s in names}
+            raise DataError(
+                f"unknown scene(s) {bad or args.scenes!r} for --style {args.style}; "
+                f"choose among {', '.join(base.scene_names)}"
+            )
+        kw["scene_weights"] = {s: base.weights[s] for s in names}
+    size = args.size or (160, 120)
     cfg = SynthConfig(
-        width=args.size[0],
-        height=args.size[1],
-        fps=args.fps,
+        width=size[0],
+        height=size[1],
+        fps=args.fps or 25.0,
         duration=args.duration,
         mp4_audio=not args.no_audio_track,
+        style=args.style,
+        vary_size=args.style == "photoreal" and args.size is None,
+        vary_fps=args.style == "photoreal" and args.fps is None,
+        photos=str(Path(args.photos).expanduser()) if args.photos else None,
         **kw,
     )
     report = synthesize(
@@ -164,10 +264,16 @@ def _run_synth(args: argparse.Namespace) -> int:
         start_index=args.start_index,
     )
     n = sum(report.written.values())
+    look = (
+        f"{cfg.width}x{cfg.height} at {cfg.fps:g} fps"
+        if not (cfg.vary_size or cfg.vary_fps)
+        else f"{'varied sizes' if cfg.vary_size else f'{cfg.width}x{cfg.height}'}, "
+        f"{'varied frame rates' if cfg.vary_fps else f'{cfg.fps:g} fps'}"
+    )
     print(
         f"wrote {n} clips ({report.written}), skipped {sum(report.skipped.values())} existing, "
         f"{report.seconds:.1f} s, {report.clips_per_second:.2f} clips/s "
-        f"({cfg.width}x{cfg.height}, {cfg.duration:g} s at {cfg.fps:g} fps, {args.workers} worker(s))"
+        f"({args.style}, {look}, {cfg.duration:g} s, {args.workers} worker(s))"
     )
     return 0
 
@@ -320,7 +426,7 @@ def _run_filter(args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = (_add_prepare, _add_info, _add_synth, _add_events, _add_cache, _add_filter)
+ACTIONS = (_add_prepare, _add_photos, _add_info, _add_synth, _add_events, _add_cache, _add_filter)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

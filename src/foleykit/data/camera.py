@@ -21,7 +21,7 @@ import numpy as np
 
 #: Written frame rates and their weights; content at 12 / 15 fps is sometimes written at 24-30 fps.
 FPS_CHOICES = ((12.0, 0.06), (15.0, 0.06), (24.0, 0.16), (25.0, 0.26), (30.0, 0.3), (50.0, 0.06), (60.0, 0.1))
-HEIGHTS = ((160, 0.12), (180, 0.1), (240, 0.24), (270, 0.1), (288, 0.1), (360, 0.22), (480, 0.12))
+HEIGHTS = ((160, 0.14), (180, 0.1), (240, 0.26), (270, 0.1), (288, 0.1), (360, 0.2), (480, 0.1))
 ASPECTS = ((4 / 3, 0.3), (16 / 9, 0.45), (3 / 2, 0.1), (1.0, 0.07), (9 / 16, 0.08))
 
 
@@ -260,7 +260,7 @@ class Degrader:
 def random_degrader(
     rng: np.random.Generator, fmt: FrameFormat, timeline: Timeline, *, variation: float = 1.0
 ) -> Degrader:
-    """Random tone curve, vignette, defocus, noise (0-7 grey levels), fades (p 0.2 each) and blur."""
+    """Random tone curve, vignette, defocus, noise (p 0.6, 0.5-5 grey levels), fades (p 0.2 each), blur."""
     import cv2
 
     v = variation
@@ -279,7 +279,7 @@ def random_degrader(
         r2 = ((xx - rw / 2) / (rw / 2)) ** 2 + ((yy - rh / 2) / (rh / 2)) ** 2
         g = (1.0 - rng.uniform(0.1, 0.35) * r2 / 2).clip(0, 1) * 255
         vignette = cv2.merge([g.astype(np.uint8)] * 3)
-    sigma = float(rng.uniform(0.0, 7.0) * v) if rng.random() < 0.7 else 0.0
+    sigma = float(rng.uniform(0.5, 5.0) * v) if rng.random() < 0.6 else 0.0
     pos, neg = [], []
     if sigma > 0.5:
         _, _, cw, ch = fmt.box

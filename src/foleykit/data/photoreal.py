@@ -391,6 +391,7 @@ def plan_photoreal(
             return False
         frames = _content_frames(np.cumsum(0.45 + rng.exponential(0.9, 20)) + rng.uniform(0.2, 1.0), fps,
                                  max(4, round(0.45 * fps)), 6, T - 3)  # fmt: skip
+        frames = frames or [int(rng.integers(6, max(7, T - 3)))]
         gains = [float(rng.uniform(0.35, 1.0)) for _ in frames]
         ham = Hammer(stage=replace(st, height=int(Hw * 0.9)), rng=rng, contacts=frames, gains=gains)
         spr = P.cutout(p, Hw * float(rng.uniform(0.22, 0.32)))
@@ -413,18 +414,23 @@ def plan_photoreal(
         parts.append(f"{p.noun} strikes {'a wooden board' if use_own else 'a metal plate'}")
         return True
 
-    if scene == "footsteps":
-        add_footsteps()
-    elif scene == "impact":
-        add_drop(lambda c: c in ("impact/thud", "impact/metal"))
-    elif scene == "break":
-        add_drop(lambda c: c == "break/glass")
-    elif scene == "animal":
-        add_sounding()
-    else:
-        add_strike()
+    planners = {
+        "footsteps": add_footsteps,
+        "impact": lambda: add_drop(lambda c: c in ("impact/thud", "impact/metal")),
+        "break": lambda: add_drop(lambda c: c == "break/glass"),
+        "animal": add_sounding,
+        "strike": add_strike,
+    }
+    planners[scene]()
+    fallbacks = [k for k in kinds if k != scene and (k != "footsteps" or surface in P.surfaces)]
+    for other in fallbacks:  # rare: nothing fitted; fall back to another kind
+        if contacts:
+            break
+        parts.clear()
+        scene = other
+        planners[other]()
     if not contacts:
-        raise DataError(f"no event could be planned for a {scene} clip of split {split_name!r}")
+        raise DataError(f"no event could be planned for a clip of split {split_name!r}")
     if rng.random() < cfg.multi_source_prob:
         extra = [k for k in ("animal", "impact") if k != scene and has.get(k)]
         if extra:

@@ -156,7 +156,10 @@ def stamp_noun(stamp_dir: Path, rel: str) -> str:
             first = ""
         if first and len(first.split()) <= 5 and "=" not in first:
             return first[0].lower() + first[1:]
-    return Path(rel).name.replace("_", " ").replace("-", " ").lower()
+    import re
+
+    words = re.sub(r"[\s_-]*\d+$", "", Path(rel).name).replace("_", " ").replace("-", " ").lower()
+    return words or Path(rel).name
 
 
 def photo_score(rgba: np.ndarray) -> tuple[float, int]:
@@ -273,3 +276,51 @@ def add_stamp_sounds(stamps: Path, copyright_file: Path, dest: Path) -> list[dic
         )
     shutil.copyfile(copyright_file, dest / f"copyright.{PACKAGE}")
     return entries
+
+
+def add_stamps_to_bank(bank_dir: str | os.PathLike, extracted: str | os.PathLike) -> int:
+    """Add the stamps' own sounds to an existing bank folder (any bank with a ``bank.json``), analysed
+    like the default bank's files; ``bank.json`` is rewritten atomically. Files already listed stay.
+
+    Args:
+        bank_dir: The bank folder.
+        extracted: A ``dpkg-deb -x`` folder of ``tuxpaint-stamps-default`` (or its stamps folder with a
+            ``copyright`` file).
+
+    Returns:
+        The number of sounds added.
+    """
+    import json
+
+    import soundfile as sf
+
+    from foleykit.data.bank import _read_mono, analyse_sound
+    from foleykit.utils.io import atomic_write_json
+
+    bank_dir = Path(bank_dir)
+    manifest = bank_dir / "bank.json"
+    if not manifest.is_file():
+        raise DataError(f"{bank_dir} has no bank.json; prepare the bank first (`foleykit data prepare-bank`)")
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    known = {e["path"] for e in data["files"]}
+    stamps, copyright_file = locate_stamps(Path(extracted))
+    new = [e for e in add_stamp_sounds(stamps, copyright_file, bank_dir) if e["path"] not in known]
+    rate = int(data.get("analysis_sample_rate") or 16000)
+
+    for e in new:
+        info = sf.info(str(bank_dir / e["path"]))
+        x, sr = _read_mono(bank_dir / e["path"])
+        if sr != rate:
+            import librosa
+
+            x = librosa.resample(x, orig_sr=sr, target_sr=rate)
+        a = analyse_sound(x, rate)
+        e.update(duration=round(info.frames / info.samplerate, 6), sample_rate=int(info.samplerate),
+                 channels=int(info.channels), group=e["path"], onset=round(a.onset, 6), peak=round(a.peak, 6),
+                 peak_amplitude=round(a.peak_amplitude, 6), rms=round(a.rms, 6))  # fmt: skip
+    data["files"] = data["files"] + new
+    data["packages"] = sorted(set(data.get("packages", [])) | {PACKAGE})
+    if ATTRIBUTION not in str(data.get("attribution", "")):
+        data["attribution"] = f"{data.get('attribution', '')}\n{ATTRIBUTION}".strip()
+    atomic_write_json(manifest, data)
+    return len(new)
