@@ -254,18 +254,21 @@ def mapper(args: argparse.Namespace) -> None:
     import torch
 
     from foleykit.controls import classes_to_rms
+    from foleykit.data.cache import ArrayDataset, encode_prepared
     from foleykit.evaluation.metrics.envelope import tolerance_accuracy, topk_accuracy
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
-    from foleykit.training.arrays import StoreDataset
 
     torch.set_num_threads(args.threads)
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
-    ds = StoreDataset(args.store, args.split, fields=["motion", "frames"])
+    # the prepared video inputs: frames + frozen parts' features (a trainable encoder), else the features
+    names = sorted(p.stem for p in (Path(args.store) / args.split).glob("*.npy"))
+    video = [n for n in names if n == "frames" or n.startswith("video_part")] or ["video_features"]
+    ds = ArrayDataset(args.store, args.split, fields=video)
     scores, targets = [], []
     with torch.no_grad():
         for i in range(len(ds)):
             it = ds[i]
-            feats = pipe.video_encoder.encode_cached(it["frames"][None], {0: it["motion"][None]})
+            feats = encode_prepared(pipe.video_encoder, {k: it[k][None] for k in video})
             logits = pipe.predictors["rms"](feats, pipe.seq.num_control_frames)[0]
             scores.append(logits.numpy())
             targets.append(it["rms_class"].numpy())

@@ -145,6 +145,29 @@ class SequenceConfig:
         """ReWaS energy frames (one per mel frame, reflect-padded STFT): num_samples // hop_length."""
         return self.num_samples // self.hop_length
 
+    # --- grids --------------------------------------------------------------------------------------------
+    #: Names of the time grids a series can live on (``grid``).
+    GRIDS = ("audio", "mel", "energy", "latent", "control", "video")
+
+    def grid(self, name: str) -> tuple[float, int]:
+        """(rate in Hz, frames in the clip) of a named time grid: ``audio`` (samples), ``mel`` / ``energy``
+        (one value per mel frame: ``num_energy_frames``), ``latent``, ``control`` (RMS envelope) or ``video``.
+
+        Raises:
+            ConfigError: an unknown grid name.
+        """
+        grids = {
+            "audio": (float(self.sample_rate), self.num_samples),
+            "mel": (self.mel_rate, self.num_energy_frames),
+            "energy": (self.mel_rate, self.num_energy_frames),
+            "latent": (self.latent_rate, self.num_latent_frames),
+            "control": (self.control_rate, self.num_control_frames),
+            "video": (float(self.video_fps), self.num_video_frames),
+        }
+        if name not in grids:
+            raise ConfigError(f"unknown grid {name!r}; valid: {', '.join(grids)}")
+        return grids[name]
+
     # --- conversions ------------------------------------------------------------------------------------
     def frames_at(self, rate: float, duration: float | None = None) -> int:
         """Number of frames of a series at ``rate`` Hz covering ``duration`` (default: the clip)."""

@@ -55,7 +55,7 @@ def test_shipped_weights_are_fp16_and_small():
 
 def test_model_card_states_data_licence_command_and_metrics():
     card = (resolve_model(None) / "MODEL_CARD.md").read_text()
-    # the shipped card is the copy `training.demo ship --card` makes of the one under docs/: they must not drift
+    # the shipped card is the copy `foleykit train ship --card` makes of the one under docs/: they must not drift
     assert card == (ROOT / "docs" / "demonstrator_model_card.md").read_text()
     assert not re.search(r"@[A-Z]+@", card), "unfilled placeholder in the model card"
     for needle in ("ufoai", "CC-BY-SA-3.0", "scripts/train_demo.sh", "2-core CPU", "onset"):
@@ -84,7 +84,7 @@ def test_readme_demo_command(tmp_path):
     assert np.isfinite(wav).all()
     assert abs(len(wav) / sr - src.video_duration) < 0.1
     assert np.sqrt(np.mean(wav**2)) > 1e-3, "the demo produced silence"
-    sidecar = json.loads(out.with_suffix(".json").read_text())
+    sidecar = json.loads(out.with_name(out.name + ".json").read_text())  # OUT.mp4 -> OUT.mp4.json
     assert DEFAULT_MODEL in json.dumps(sidecar["model"])
 
 

@@ -14,7 +14,6 @@ from safetensors.torch import load_file
 
 from foleykit.training.checkpoint import list_checkpoints
 from foleykit.training.run import train_recipe
-from foleykit.training.trainer import FAIL_ENV, InjectedFailure
 
 RECIPES = ("sta_v2a", "rewas", "vta_ldm", "stable_v2a", "rhythmic_foley", "foleykit_demo")
 FAST = [
@@ -102,7 +101,7 @@ def test_cli_debug_in_an_empty_folder(tmp_path, monkeypatch):
     assert main(["train", "--recipe", "nope", "--config", "debug"]) == 2
 
 
-def test_synth_cache_train_crash_resume_generate_eval(tmp_path, clips, monkeypatch):
+def test_synth_cache_train_crash_resume_generate_eval(tmp_path, clips):
     """The whole path on Stable-V2A (waveform VAE, RMS-Mapper, DiT + RMS ControlNet): a crash in the adapter
     stage after step 1, resumed, ends bit-identical to an uninterrupted run; the model folder then generates
     audio (RMS predicted from the video) that the evaluation suite scores."""
@@ -125,11 +124,23 @@ def test_synth_cache_train_crash_resume_generate_eval(tmp_path, clips, monkeypat
     assert len(cache["items"]) == 3
     assert list(ref.stages) == ["autoencoder", "predictor", "prior", "adapter"]
 
-    monkeypatch.setenv(FAIL_ENV, "adapter:1")
-    with pytest.raises(InjectedFailure):
-        train_recipe(recipe="stable_v2a", level="debug", output=tmp_path / "run", data=clips, overrides=over)
+    class Crash(RuntimeError):
+        pass
+
+    def crash(stage: str, step: int) -> None:
+        if (stage, step) == ("adapter", 1):
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_recipe(
+            recipe="stable_v2a",
+            level="debug",
+            output=tmp_path / "run",
+            data=clips,
+            overrides=over,
+            on_step=crash,
+        )
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "adapter")] == [1]
-    monkeypatch.delenv(FAIL_ENV)
     res = train_recipe(recipe="stable_v2a", level="debug", output=tmp_path / "run", data=clips, resume=True)
     assert list(res.stages) == ["adapter"]  # the other stages were complete and skipped
     assert same_weights(ref.model_dir, res.model_dir)

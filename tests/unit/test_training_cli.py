@@ -80,8 +80,10 @@ def test_cli_errors(capsys, tmp_path):
         == 2
     )
     assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--recipe", "rewas", "--stage", "decoder"])
+    assert (
+        main(["train", "--recipe", "rewas", "--config", "debug", "--stage", "decoder", "--print-config"]) == 2
+    )
+    assert "unknown stage 'decoder'" in capsys.readouterr().err
     from foleykit.training.run import resolve_recipe_run
 
     with pytest.raises(ConfigError, match="unknown stage"):

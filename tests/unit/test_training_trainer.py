@@ -15,7 +15,7 @@ from foleykit.errors import ConfigError
 from foleykit.training.checkpoint import list_checkpoints, read_checkpoint_config
 from foleykit.training.config import resolve_run_config
 from foleykit.training.stages.base import Stage, StageContext, StageModules
-from foleykit.training.trainer import InjectedFailure, Trainer, TrainingDivergedError, read_metrics
+from foleykit.training.trainer import Trainer, TrainingDivergedError, read_metrics
 
 
 class LinearData(Dataset):
@@ -174,11 +174,23 @@ def test_learns_and_writes_checkpoints(tmp_path):
     assert not (tmp_path / "toy" / "tensorboard").exists()  # tensorboard=false
 
 
+class Crash(RuntimeError):
+    """A simulated crash (raised by the ``on_step`` callback)."""
+
+
+def crash_at(k: int):
+    def on_step(step: int) -> None:
+        if step == k:
+            raise Crash(step)
+
+    return on_step
+
+
 @pytest.mark.parametrize("fail_after", [3, 4])
 def test_resume_is_bit_identical(tmp_path, fail_after):
     ref = Trainer(stage=make_stage(tmp_path / "ref", BASE)).fit()
-    with pytest.raises(InjectedFailure):
-        Trainer(stage=make_stage(tmp_path / "run", BASE), fail_after_step=fail_after).fit()
+    with pytest.raises(Crash):
+        Trainer(stage=make_stage(tmp_path / "run", BASE), on_step=crash_at(fail_after)).fit()
     # a checkpoint at step 4 exists only if the failure came after it
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "toy")][-1] == (4 if fail_after >= 4 else 2)
     res = Trainer(stage=make_stage(tmp_path / "run", BASE)).fit(resume=True)

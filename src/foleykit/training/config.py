@@ -127,6 +127,9 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "adv_weight": 0.1,
         "adv_start": 0,
         "crop_seconds": None,
+        # prepared stores (--store): crops per clip and their seed
+        "crops_per_clip": 1,
+        "data_seed": 0,
     },
     # HiFi-GAN (Kong et al. 2020): AdamW(0.8, 0.99); mel L1 x 45 + multi-resolution STFT; the adversarial
     # objective (MPD + MSD, least squares, feature matching x 2) is optional (off: CPU runs stay cheap).
@@ -179,6 +182,10 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "label_window": 2,
         "onset_pos_weight": None,
         "category_weight": 0.0,
+        # prepared stores (--store): windows of window_frames video frames (null: whole clips), per clip
+        "window_frames": None,
+        "windows_per_clip": 1,
+        "data_seed": 0,
     },
     # Control adapters (ControlNet): base frozen by default; ReWaS drops text with p = 0.3.
     "adapter": {
@@ -215,7 +222,8 @@ _STAGE_LEVEL: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 #: Data of a run. ``path`` is the --data folder (null: synthetic clips are made in <output>/data from
-#: ``bank``: "auto" = the prepared default bank if present, else the procedural bank; "procedural"; or a folder).
+#: ``bank``: "auto" = the prepared default bank if present, else the procedural bank; "procedural"; or a folder);
+#: ``store`` a prepared store (--store, ``foleykit train prepare``) used instead.
 _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "debug": {
         "path": None,
@@ -229,6 +237,7 @@ _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
         "workers": 1,
         "cache": True,
+        "store": None,
     },
     "small": {
         "path": None,
@@ -242,6 +251,7 @@ _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
         "workers": 2,
         "cache": True,
+        "store": None,
     },
     "full": {
         "path": None,
@@ -255,6 +265,7 @@ _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
         "workers": 2,
         "cache": True,
+        "store": None,
     },
 }
 

@@ -3,10 +3,15 @@
 Run folder (``--output``, default ``runs/<recipe>-<config>`` in the working folder)::
 
     config.yaml            the resolved run config (every stage table fully resolved)
-    data/                  synthetic data made for the run (when no --data is given)
+    <stage>.config.yaml    the same for a run of one ``--stage`` (so that stages can train side by side,
+                           one process each, in one run folder)
+    data/                  synthetic data made for the run (when neither --data nor --store is given)
     <stage>/               one folder per stage: checkpoints/step_*/ (resumable state + config + model/),
                            metrics.jsonl, tensorboard/, model/ (the pipeline after this stage), result.json
-    model/                 the trained pipeline (``VideoToAudioPipeline.from_pretrained(<output>/model)``)
+    model/                 the trained pipeline of ``--stage all`` (``VideoToAudioPipeline.from_pretrained``)
+
+Data: ``--data`` (clip folders, decoded per step, feature cache for the diffusion stages) or ``--store`` (a
+store made once by ``foleykit train prepare``: ``foleykit.training.store``).
 
 Stages run in the order autoencoder, vocoder, predictor, prior, semantic, adapter (a recipe's own stage
 names map to these families: ``denoiser`` -> prior, ``*_adapter`` -> adapter). Each stage starts from the
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -265,6 +271,17 @@ def _seed_of(overrides: Iterable[str], saved: Path, resume: bool) -> int:
     return 0
 
 
+def config_path(out: Path, stage: str, *, resume: bool = False) -> Path:
+    """Where a run keeps its resolved config: ``config.yaml`` (``--stage all``) or ``<stage>.config.yaml``
+    (one stage); resuming one stage of a run started with ``--stage all`` reads ``config.yaml``."""
+    if stage == "all":
+        return out / "config.yaml"
+    own = out / f"{stage}.config.yaml"
+    if resume and not own.is_file() and (out / "config.yaml").is_file():
+        return out / "config.yaml"
+    return own
+
+
 def resolve_recipe_run(
     *,
     recipe: str,
@@ -278,14 +295,12 @@ def resolve_recipe_run(
 ) -> dict[str, Any]:
     """The resolved run config of a ``foleykit train`` call (``--print-config`` shows it).
 
-    With ``resume`` and an existing ``<output>/config.yaml``, that config is the base and ``overrides``
-    apply on top (e.g. more steps).
+    With ``resume`` and an existing saved config (:func:`config_path`), that config is the base and
+    ``overrides`` apply on top (e.g. more steps).
     """
     out = Path(output) if output is not None else default_output(recipe, level)
-    rec, pipe = _built or _build(
-        recipe, level, backbone, seed=_seed_of(overrides, out / "config.yaml", resume), meta=True
-    )
-    saved = out / "config.yaml"
+    saved = config_path(out, stage, resume=resume)
+    rec, pipe = _built or _build(recipe, level, backbone, seed=_seed_of(overrides, saved, resume), meta=True)
     if resume and saved.is_file():
         base = load_yaml(saved.read_text(encoding="utf-8"))
         if base.get("recipe") != rec["name"] or base.get("config") != level:
@@ -331,11 +346,14 @@ def train_recipe(
     stage: str = "all",
     output: str | os.PathLike | None = None,
     data: str | os.PathLike | None = None,
+    store: str | os.PathLike | None = None,
+    init: str | os.PathLike | None = None,
     resume: bool = False,
     overrides: Iterable[str] = (),
     backbone: str | None = None,
     progress: Callable[[str], None] | None = None,
     accelerator: Any = None,
+    on_step: Callable[[str, int], None] | None = None,
 ) -> RunResult:
     """Train a recipe's stages (see the module docstring for the run folder).
 
@@ -344,12 +362,16 @@ def train_recipe(
         level: ``debug`` | ``small`` | ``full``.
         stage: ``all``, a stage name of the recipe, or a family name.
         output: Run folder (default ``runs/<recipe>-<level>`` in the working folder).
-        data: Dataset folder; None makes synthetic data in ``<output>/data``.
+        data: Dataset folder; None makes synthetic data in ``<output>/data`` (unless ``store``).
+        store: A prepared store (``foleykit train prepare``) to train on instead of ``data``.
+        init: Model folder the first stage trained in this call starts from (default: the export of the
+            run's previous stage, else the recipe's pipeline freshly initialised from the run's seed).
         resume: Continue from the run folder's checkpoints (finished stages are skipped).
         overrides: ``key=value`` overrides of the resolved config.
         backbone: Published backbone folder whose weights initialise the base (skips the base stages).
         progress: Callback for one-line progress messages.
         accelerator: An ``accelerate.Accelerator`` to use (default: one per stage from its config).
+        on_step: Called with (stage name, step) after every optimizer step (``Trainer(on_step=...)``).
 
     Returns:
         A :class:`RunResult`.
@@ -367,10 +389,21 @@ def train_recipe(
     state = process_state()
     say = progress if (progress is not None and state.is_main_process) else (lambda line: None)
     out = Path(output) if output is not None else default_output(recipe, level)
-    rec, pipe = _build(recipe, level, backbone, seed=_seed_of(overrides, out / "config.yaml", resume))
-    if not resume and (out / "config.yaml").is_file():
+    saved = config_path(out, stage, resume=resume)
+    if data is not None and store is not None:
+        raise ConfigError("give --data or --store, not both")
+    if init is not None:
+        from foleykit.recipes import load_recipe
+
+        with quiet_libraries():
+            pipe = VideoToAudioPipeline.from_pretrained(init)
+        rec = load_recipe(recipe, size="full" if level == "full" else "debug")
+    else:
+        rec, pipe = _build(recipe, level, backbone, seed=_seed_of(overrides, saved, resume))
+    if not resume and saved.is_file():
         raise ConfigError(
-            f"{out} already holds a training run; pass --resume to continue it or choose another --output"
+            f"{out} already holds a training run ({saved.name}); pass --resume to continue it or choose "
+            "another --output"
         )
     cfg = resolve_recipe_run(
         recipe=recipe,
@@ -384,21 +417,36 @@ def train_recipe(
     )
     if data is not None:
         cfg["data"]["path"] = str(Path(data).expanduser().resolve())
+    if store is not None:
+        cfg["data"]["store"] = str(Path(store).expanduser().resolve())
+    store = cfg["data"].get("store")
     plan = cfg["stages"]
     selected = list(plan) if stage == "all" else list(_select(plan, stage, pipe))
     if state.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
     state.wait_for_everyone()
-    size = getattr(pipe.video_encoder, "input_size", None)
-    datasets = prepare_data(cfg, pipe.seq, out, data, video_size=size, say=say)
-    for name, table in plan.items():
-        table["max_steps"] = _resolve_steps(table, datasets)
+    if store:
+        from foleykit.training.store import check_store, store_datasets
+
+        check_store(store, pipe.seq)
+
+        def data_of(table: Mapping[str, Any]) -> dict[str, Any]:
+            return store_datasets(table["family"], store, table, train_encoder=_trains_encoder(table, pipe))
+
+        for name in selected:
+            plan[name]["max_steps"] = _resolve_steps(plan[name], data_of(plan[name]))
+    else:
+        size = getattr(pipe.video_encoder, "input_size", None)
+        datasets = prepare_data(cfg, pipe.seq, out, data, video_size=size, say=say)
+        for table in plan.values():
+            table["max_steps"] = _resolve_steps(table, datasets)
     if state.is_main_process:
-        atomic_write_text(out / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(saved, dump_yaml(cfg))
 
     results: dict[str, Any] = {}
     cached: tuple[str, dict[str, Any]] | None = None
     last_model: Path | None = None  # the export of the last completed stage: where the next one starts
+    start = Path(init) if init is not None else None  # what the first stage trained here starts from
     for name, table in plan.items():
         sdir = out / name
         if name not in selected or (resume and _stage_done(sdir, int(table["max_steps"]))):
@@ -407,23 +455,37 @@ def train_recipe(
                 if name in selected:
                     say(f"[{name}] already complete ({sdir})")
             continue
-        if last_model is not None:
+        if start is None and last_model is not None:
             with quiet_libraries():
                 pipe = VideoToAudioPipeline.from_pretrained(last_model)
-        stage_data = datasets
-        if table["family"] not in ("autoencoder", "vocoder") and cfg["data"].get("cache", True):
-            video = "video_encoder" not in table["trainable"]  # a trained encoder's features cannot be cached
-            tag = cache_tag(pipe, video=video)
-            if cached is None or cached[0] != tag:
-                cached = (tag, build_feature_cache(pipe, datasets, out, tag=tag, video=video, say=say))
-            stage_data = cached[1]
-        if table.get("data_source") == "audio_only":
-            if "audio_only" in datasets:
-                stage_data = datasets["audio_only"]
-            else:
-                say(
-                    f"[{name}] no sound bank for audio-only event sequences (set data.bank): using the clips' audio"
-                )
+        start = None
+        diffusion = table["family"] not in ("autoencoder", "vocoder", "predictor")
+        if store:
+            if diffusion:
+                from foleykit.training.store import ensure_arrays
+
+                with state.main_process_first():
+                    if state.is_main_process:
+                        ensure_arrays(pipe, store, video=not _trains_encoder(table, pipe), say=say)
+            stage_data = data_of(table)
+        else:
+            stage_data = datasets
+            if table["family"] not in ("autoencoder", "vocoder") and cfg["data"].get("cache", True):
+                video = (
+                    "video_encoder" not in table["trainable"]
+                )  # a trained encoder's features cannot be cached
+                tag = cache_tag(pipe, video=video)
+                if cached is None or cached[0] != tag:
+                    cached = (tag, build_feature_cache(pipe, datasets, out, tag=tag, video=video, say=say))
+                stage_data = cached[1]
+            if table.get("data_source") == "audio_only":
+                if "audio_only" in datasets:
+                    stage_data = datasets["audio_only"]
+                else:
+                    say(
+                        f"[{name}] no sound bank for audio-only event sequences (set data.bank): "
+                        "using the clips' audio"
+                    )
         ctx = StageContext(
             run_config=cfg,
             cfg=table,
@@ -435,15 +497,26 @@ def train_recipe(
         )
         st = stage_class(table["family"])(ctx)
         say(f"[{name}] training {', '.join(table['trainable'])} for {table['max_steps']} steps")
-        results[name] = Trainer(stage=st, accelerator=accelerator, progress=say).fit(resume=resume)
+        hook = None if on_step is None else functools.partial(on_step, name)
+        trainer = Trainer(stage=st, accelerator=accelerator, progress=say, on_step=hook)
+        results[name] = trainer.fit(resume=resume)
         last_model = sdir / "model"
     model_dir = None
-    if last_model is not None and last_model.is_dir():
+    if stage != "all":
+        done = [out / n / "model" for n in selected if (out / n / "model").is_dir()]
+        model_dir = done[-1] if done else None
+    elif last_model is not None and last_model.is_dir():
         model_dir = out / "model"
         if state.is_main_process:
             _publish(last_model, model_dir)
         state.wait_for_everyone()
     return RunResult(output=out, config=cfg, stages=results, model_dir=model_dir)
+
+
+def _trains_encoder(table: Mapping[str, Any], pipe: Any) -> bool:
+    """Whether a stage trains the video encoder (listed as trainable, and it has weights)."""
+    enc = pipe.video_encoder
+    return "video_encoder" in table["trainable"] and enc is not None and any(True for _ in enc.parameters())
 
 
 def _resolve_steps(table: Mapping[str, Any], datasets: Mapping[str, Any]) -> int:

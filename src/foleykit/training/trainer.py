@@ -54,15 +54,8 @@ from foleykit.utils.io import atomic_dir, atomic_write_json
 
 log = logging.getLogger(__name__)
 
-#: Testing hook: raise after this many optimizer steps (simulates a crash for resume tests): ``k`` for every
-#: stage, or ``<stage folder name>:k`` for one stage.
-FAIL_ENV = "FOLEYKIT_TRAIN_FAIL_AFTER_STEP"
 METRICS_FILE = "metrics.jsonl"
 EXPORT_DIR = "model"
-
-
-class InjectedFailure(RuntimeError):
-    """Raised by the ``fail_after_step`` testing hook."""
 
 
 class TrainingDivergedError(FoleykitError):
@@ -196,8 +189,8 @@ class Trainer:
     Args:
         stage: The stage (its context holds the resolved config and folders).
         accelerator: An ``accelerate.Accelerator``; built from the stage config when None.
-        fail_after_step: Testing hook: raise ``InjectedFailure`` after this many optimizer steps
-            (also read from the ``FOLEYKIT_TRAIN_FAIL_AFTER_STEP`` environment variable).
+        on_step: Called with the step number after every optimizer step (after its checkpoint, if any);
+            an exception it raises stops the run there (tests simulate a crash this way).
         progress: Called (main process only) with a one-line summary at every logging step.
     """
 
@@ -206,7 +199,7 @@ class Trainer:
         *,
         stage: Stage,
         accelerator: Any = None,
-        fail_after_step: int | None = None,
+        on_step: Callable[[int], None] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.stage = stage
@@ -214,20 +207,7 @@ class Trainer:
         self.cfg = stage.cfg
         self.stage_dir = Path(stage.ctx.stage_dir)
         self.accelerator = accelerator if accelerator is not None else make_accelerator(self.cfg)
-        self.fail_after_step = fail_after_step if fail_after_step is not None else self._fail_from_env()
-
-    def _fail_from_env(self) -> int | None:
-        """``FOLEYKIT_TRAIN_FAIL_AFTER_STEP=k`` (every stage) or ``=<stage>:k`` (one stage folder name)."""
-        env = os.environ.get(FAIL_ENV, "").strip()
-        if not env:
-            return None
-        stage, _, k = env.rpartition(":")
-        if stage and stage != self.stage_dir.name:
-            return None
-        try:
-            return int(k)
-        except ValueError:
-            raise ConfigError(f"{FAIL_ENV} must be 'k' or 'stage:k', got {env!r}") from None
+        self.on_step = on_step
 
     # ------------------------------------------------------------------------------------------------
     def fit(self, *, resume: bool = False) -> TrainResult:
@@ -418,9 +398,12 @@ class Trainer:
                     keep=int(cfg["keep_checkpoints"]),
                     rank_state=tstate.rank_state(),
                 )
-            if self.fail_after_step is not None and step >= self.fail_after_step and step < max_steps:
-                logger.close()
-                raise InjectedFailure(f"injected failure after step {step} ({FAIL_ENV})")
+            if self.on_step is not None:
+                try:
+                    self.on_step(step)
+                except BaseException:
+                    logger.close()
+                    raise
 
         exported: dict[str, Path] = {}
         if acc.is_main_process:

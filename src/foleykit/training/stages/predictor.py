@@ -13,9 +13,9 @@ ground-truth control measured on the clip's audio (:mod:`foleykit.training.targe
 
 A trainable video encoder (the demonstrator's frame CNN: ``video_encoder`` in ``trainable``) learns with
 them; frozen encoders run without gradients (or their features come from the cache). When the batch
-carries precomputed ``motion`` statistics (``foleykit.training.arrays``) and the encoder is the
-``motion+frame_cnn`` concatenation, only its trainable CNN runs per step (``encode_cached``). Batches may be
-windows shorter than the model window (the targets then cover the same window).
+carries the precomputed features of the encoder's frozen parts (``video_part<i>``, from a prepared store:
+``foleykit.data.cache.VideoInputsExtractor``), only its trainable parts run per step (``encode_cached``).
+Batches may be windows shorter than the model window (the targets then cover the same window).
 
 ``category_weight > 0`` adds an auxiliary cross-entropy: a linear head on the time-averaged video features
 predicts the clip's category (``category_index``), so the trained features also carry WHAT sounds
@@ -71,9 +71,7 @@ class PredictorTask(nn.Module):
         self.video_encoder = video_encoder
         self.category_head = None
         if num_categories > 0:
-            dim = int(
-                getattr(video_encoder, "dim", 0) or next(iter(self.predictors.values())).in_dim
-            )
+            dim = int(getattr(video_encoder, "dim", 0) or next(iter(self.predictors.values())).in_dim)
             self.category_head = nn.Linear(dim, num_categories)
 
     def forward(
@@ -127,7 +125,8 @@ class PredictorStage(Stage):
             raise ConfigError(f"no training target for predictor kinds {unknown}")
         self.kinds = kinds
         encoder = pipe.video_encoder
-        self.train_encoder = "video_encoder" in trainable
+        # an encoder without weights (motion statistics, the debug encoder) has nothing to train
+        self.train_encoder = "video_encoder" in trainable and any(True for _ in encoder.parameters())
         if self.train_encoder:
             encoder.frozen = False
         self.categories: list[str] = []
@@ -136,7 +135,7 @@ class PredictorStage(Stage):
             if not self.categories:
                 raise ConfigError(
                     "stages.predictor.category_weight > 0 needs training data with a category "
-                    "vocabulary (e.g. foleykit.training.arrays.FrameWindows)"
+                    "vocabulary (a prepared store: foleykit train --store)"
                 )
         task = PredictorTask(
             predictors={k: pipe.predictors[k] for k in kinds},
@@ -168,26 +167,22 @@ class PredictorStage(Stage):
 
     def collate(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
         seq = self.ctx.seq
-        first = items[0].get("frames", items[0].get("motion"))
+        parts = [k for k in items[0] if str(k).startswith("video_part")]
+        first = items[0].get("frames", items[0].get("video_features"))
         if first is not None and len(first) != seq.num_video_frames:  # windows shorter than the model window
             seq = seq.with_duration(len(first) / seq.video_fps)
         batch = collate_av(items, seq)
-        if "motion" in items[0]:
-            batch["motion"] = torch.stack([torch.as_tensor(it["motion"]).float() for it in items])
+        for k in parts:
+            batch[k] = torch.stack([torch.as_tensor(it[k]).float() for it in items])
         if "category_index" in items[0]:
             batch["category_index"] = torch.as_tensor([int(it["category_index"]) for it in items])
         return batch
 
     # --- loss ------------------------------------------------------------------------------------------
     def _cached(self, batch: Mapping[str, Any]) -> dict[int, torch.Tensor] | None:
-        """Precomputed motion statistics for the ``motion`` part of a ``motion+frame_cnn`` encoder."""
-        from foleykit.encoders.video import ConcatVideoEncoder, MotionVideoEncoder
-
-        enc = self.ctx.pipeline.video_encoder
-        if "motion" not in batch or not isinstance(enc, ConcatVideoEncoder):
-            return None
-        idx = [i for i, p in enumerate(enc.parts) if isinstance(p, MotionVideoEncoder)]
-        return {idx[0]: batch["motion"]} if idx else None
+        """Precomputed features of the encoder's frozen parts (``video_part<i>`` -> part ``i``)."""
+        out = {int(k[len("video_part") :]): v for k, v in batch.items() if str(k).startswith("video_part")}
+        return out or None
 
     def _forward(
         self, model: nn.Module, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]

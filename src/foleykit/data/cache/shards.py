@@ -1,19 +1,15 @@
-"""Preprocessing cache: per-clip features, controls and latents computed once, resumable and parallel.
+"""Shard backend of the feature cache: per-clip arrays in sharded safetensors files.
 
 ``build_cache(source, output, extractors=["rms", "motion", ...])`` decodes every clip of a manifest or
-folder once, runs the extractors on it and stores the arrays in sharded safetensors files
-(``shard-00000.safetensors``, keys ``<clip key>/<array name>``) with an ``index.json`` that records the
-``SequenceConfig``, each extractor's configuration and, per clip, its shard and metadata.
+folder once, runs the extractors (:mod:`foleykit.data.cache.extractors`) on it and stores the arrays in
+sharded safetensors files (``shard-00000.safetensors``, keys ``<clip key>/<array name>``) with an
+``index.json`` that records the ``SequenceConfig``, each extractor's configuration and, per clip, its shard
+and metadata. Clips may have any length (each array keeps its own shape).
 
 Resumable: each finished clip is first written to ``parts/<key>.safetensors`` (atomically); parts are
 packed into a shard every ``shard_size`` clips and the index is rewritten atomically. A killed run keeps
 every finished clip; running the same command again skips them and computes only the rest. A cache made
 with other extractor settings is refused (use another folder or ``overwrite=True``).
-
-Extractors are registered in ``foleykit.registry`` under kind ``"extractor"`` (``audio``, ``rms``,
-``energy``, ``onsets``, ``motion``, ``frames``, ``events``, ``latents``); any object with ``name``,
-``config()`` and ``__call__(clip) -> dict[str, ndarray]`` works too (e.g. ``LatentsExtractor(encoder=vae)``
-where ``vae.encode_audio(wav)`` returns the latents: the trainer plugs its autoencoder this way).
 """
 
 from __future__ import annotations
@@ -23,242 +19,20 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from foleykit.config import SequenceConfig
+from foleykit.data.cache.extractors import ClipData, Extractor, make_extractors
 from foleykit.data.manifest import ClipRecord, load_records
 from foleykit.errors import DataError
-from foleykit.registry import get, register
 from foleykit.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "index.json"
 CACHE_VERSION = 1
-
-
-class ClipData:
-    """One clip decoded lazily at the cache geometry and shared by all extractors.
-
-    Attributes:
-        record: The clip record.
-        seq: Rates (audio at ``seq.sample_rate``, frames at ``seq.video_fps``).
-    """
-
-    def __init__(self, record: ClipRecord, seq: SequenceConfig, *, prefer_wav: bool = True) -> None:
-        self.record, self.seq, self.prefer_wav = record, seq, prefer_wav
-        self._frames: dict[Any, np.ndarray] = {}
-
-    @property
-    def duration(self) -> float | None:
-        r = self.record
-        return None if r.end is None else r.end - r.start
-
-    @cached_property
-    def audio(self) -> np.ndarray:
-        """Mono float32 ``(T,)`` at ``seq.sample_rate`` (the sidecar lossless wav when present)."""
-        from foleykit.media import read_audio
-
-        r = self.record
-        src = r.sidecar_wav if self.prefer_wav and r.sidecar_wav.is_file() else r.path
-        return read_audio(src, sample_rate=self.seq.sample_rate, start=r.start, duration=self.duration)
-
-    def frames(self, size: int | tuple[int, int] | None = None) -> np.ndarray:
-        """uint8 ``(T_v, H, W, 3)`` at ``seq.video_fps`` (``size``: short side or (w, h))."""
-        from foleykit.media import read_video
-
-        key = size if not isinstance(size, list) else tuple(size)
-        if key not in self._frames:
-            r = self.record
-            self._frames[key] = read_video(
-                r.path, fps=self.seq.video_fps, size=size, start=r.start, duration=self.duration
-            ).frames
-        return self._frames[key]
-
-
-class Extractor:
-    """Base class: ``__call__(clip) -> {array name: ndarray}``; ``config()`` identifies the settings."""
-
-    name = "extractor"
-
-    def __init__(self, *, seq: SequenceConfig | None = None) -> None:
-        self.seq = seq or SequenceConfig()
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-@register("extractor", "audio")
-class AudioExtractor(Extractor):
-    """The waveform at the model rate: ``audio`` float32 (T,)."""
-
-    name = "audio"
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        return {"audio": clip.audio.astype(np.float32)}
-
-
-@register("extractor", "rms")
-class RMSExtractor(Extractor):
-    """Stable-V2A RMS control at ``seq.control_rate``: ``rms`` float32 (N,) and 64 mu-law ``rms_classes``."""
-
-    name = "rms"
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        from foleykit.controls import rms_envelope, rms_to_classes
-
-        c = rms_envelope(clip.audio, self.seq.sample_rate, seq=self.seq)
-        return {
-            "rms": c.values.astype(np.float32),
-            "rms_classes": np.asarray(rms_to_classes(c.values), np.int64),
-        }
-
-
-@register("extractor", "energy")
-class EnergyExtractor(Extractor):
-    """ReWaS energy (log-mel log-mel mean, Savitzky-Golay 9/2 unless ``smooth=False``), ``seq.mel_rate``."""
-
-    name = "energy"
-
-    def __init__(self, *, seq: SequenceConfig | None = None, smooth: bool = True) -> None:
-        super().__init__(seq=seq)
-        self.smooth = bool(smooth)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "smooth": self.smooth}
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        from foleykit.controls import energy
-
-        return {"energy": energy(clip.audio, self.seq.sample_rate, smooth=self.smooth, seq=self.seq).values}
-
-
-@register("extractor", "onsets")
-class OnsetsExtractor(Extractor):
-    """Onset pseudo-labels (STA-V2A) from the audio: ``onsets`` (N_latent,) binary and ``onset_times``."""
-
-    name = "onsets"
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        from foleykit.controls import onsets
-
-        c = onsets(clip.audio, self.seq.sample_rate, seq=self.seq)
-        return {"onsets": c.values.astype(np.float32), "onset_times": np.asarray(c.meta["times"], np.float64)}
-
-
-@register("extractor", "motion")
-class MotionExtractor(Extractor):
-    """Weight-free motion statistics per frame (``controls.motion_features``) at ``size`` px short side."""
-
-    name = "motion"
-
-    def __init__(self, *, seq: SequenceConfig | None = None, size: int = 128) -> None:
-        super().__init__(seq=seq)
-        self.size = int(size)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "size": self.size}
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        from foleykit.controls import motion_features
-
-        return {"motion": motion_features(clip.frames(self.size)).astype(np.float32)}
-
-
-@register("extractor", "frames")
-class FramesExtractor(Extractor):
-    """Decoded frames at a small size: ``frames`` uint8 (T_v, H, W, 3), ``size`` = (w, h) or short side."""
-
-    name = "frames"
-
-    def __init__(self, *, seq: SequenceConfig | None = None, size: int | Sequence[int] = 64) -> None:
-        super().__init__(seq=seq)
-        self.size = int(size) if isinstance(size, (int, np.integer)) else tuple(int(v) for v in size)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "size": self.size if isinstance(self.size, int) else list(self.size)}
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        return {"frames": np.ascontiguousarray(clip.frames(self.size))}
-
-
-@register("extractor", "events")
-class EventsExtractor(Extractor):
-    """Ground-truth events of synthetic clips (sidecar json): ``event_times``, ``event_gains`` and an
-    ``event_track`` (N_latent,) with a 1 in each latent frame holding an event; empty without a sidecar."""
-
-    name = "events"
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        from foleykit.controls import onset_track
-
-        ev = clip.record.events()
-        dur = clip.duration if clip.duration is not None else len(clip.audio) / self.seq.sample_rate
-        geo = self.seq.with_duration(dur)
-        times = np.array([e["time"] for e in ev], np.float64)
-        track = onset_track(times, rate=geo.latent_rate, num_frames=geo.num_latent_frames)
-        return {
-            "event_times": times,
-            "event_gains": np.array([e.get("gain", 1.0) for e in ev], np.float32),
-            "event_track": track.values.astype(np.float32),
-        }
-
-
-@register("extractor", "latents")
-class LatentsExtractor(Extractor):
-    """Latents of the audio from any object with ``encode_audio(wav) -> array/tensor`` (the trainer's VAE).
-
-    Args:
-        encoder: The encoder (called with mono float32 ``(T,)`` at ``seq.sample_rate``).
-        seq: Rates.
-        tag: Identifies the encoder in the cache index (e.g. its checkpoint name), so a cache made with
-            another encoder is not silently reused.
-    """
-
-    name = "latents"
-
-    def __init__(self, *, encoder: Any = None, seq: SequenceConfig | None = None, tag: str = "") -> None:
-        super().__init__(seq=seq)
-        if encoder is None or not hasattr(encoder, "encode_audio"):
-            raise DataError(
-                "the latents extractor needs an encoder object with an encode_audio(wav) method "
-                "(from Python: LatentsExtractor(encoder=vae)); it cannot be built from a name alone"
-            )
-        self.encoder, self.tag = encoder, tag or type(encoder).__name__
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "encoder": self.tag}
-
-    def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
-        z = self.encoder.encode_audio(clip.audio)
-        if hasattr(z, "detach"):
-            z = z.detach().float().cpu().numpy()
-        return {"latents": np.ascontiguousarray(np.asarray(z, dtype=np.float32))}
-
-
-def make_extractors(
-    names_or_objects: Sequence[str | Extractor],
-    *,
-    seq: SequenceConfig,
-    options: dict[str, dict[str, Any]] | None = None,
-) -> list[Extractor]:
-    """Extractors from registry names (with per-name keyword ``options``) or ready objects."""
-    out: list[Extractor] = []
-    for x in names_or_objects:
-        if isinstance(x, str):
-            out.append(get("extractor", x.strip())(seq=seq, **(options or {}).get(x.strip(), {})))
-        else:
-            out.append(x)
-    names = [e.name for e in out]
-    if len(set(names)) != len(names) or not names:
-        raise DataError(f"extractors must be a non-empty list of distinct names, got {names}")
-    return out
 
 
 def _safe(key: str) -> str:

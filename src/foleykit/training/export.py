@@ -1,0 +1,134 @@
+"""Model folders from finished stages: ``foleykit train merge``, ``foleykit train cache`` and ``foleykit train
+ship``.
+
+Stages that train independently (one process each, ``--stage``) each export the whole pipeline with their
+own components trained; :func:`merge` combines them into one folder (and, given the store, sets the VAE's
+latent ``scaling_factor``); :func:`ship` writes the shipped fp16 folder with its decoding defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from foleykit.errors import ConfigError
+
+#: Components each independently trained stage contributes to a merged model (stage folder -> components).
+MERGED = {"autoencoder": ("vae",), "vocoder": ("vocoder",)}
+
+
+def load(folder: str | os.PathLike) -> Any:
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+    from foleykit.training.stages.components import quiet_libraries
+
+    with quiet_libraries():
+        return VideoToAudioPipeline.from_pretrained(folder)
+
+
+def save(pipe: Any, out: str | os.PathLike, dtype: Any = None) -> Path:
+    """``pipe.save_pretrained`` with library chatter silenced."""
+    from foleykit.training.stages.components import quiet_libraries
+
+    with quiet_libraries():
+        return Path(pipe.save_pretrained(out, dtype=dtype))
+
+
+def set_latent_scale(pipe: Any, store: str | os.PathLike) -> float:
+    """Set the VAE's ``scaling_factor`` from the store's training latents (``store.latent_scale``)."""
+    from foleykit.training.store import latent_scale
+
+    s = latent_scale(pipe, store)
+    pipe.codec.vae.register_to_config(scaling_factor=s)
+    return s
+
+
+def merge(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    base: str = "predictor",
+    store: str | os.PathLike | None = None,
+    say: Any = None,
+) -> Path:
+    """One model folder from stages trained independently in ``run``: the ``base`` stage's export (default
+    the predictor: RMS-Mapper + trained video encoder) with the autoencoder stage's VAE and, when that stage
+    has finished, the vocoder stage's HiFi-GAN (else :func:`ship` can swap it in later). With ``store``, the
+    VAE's latent ``scaling_factor`` is set from the store's training clips.
+
+    Raises:
+        ConfigError: the base stage or the autoencoder stage has no exported model.
+    """
+    run = Path(run)
+    say = say or (lambda s: None)
+    if not (run / base / "model").is_dir():
+        raise ConfigError(f"{run / base / 'model'} does not exist: train the {base} stage first")
+    pipe = load(run / base / "model")
+    for stage, names in MERGED.items():
+        folder = run / stage / "model"
+        if not folder.is_dir():
+            if stage == "autoencoder":
+                raise ConfigError(f"{folder} does not exist: train the autoencoder stage first")
+            say(f"[merge] no {stage} stage in {run}: keeping the {base} stage's {', '.join(names)}")
+            continue
+        comps = load(folder).components()
+        for name in names:
+            pipe.components()[name].load_state_dict(comps[name].state_dict())
+        say(f"[merge] {', '.join(names)} from {folder}")
+    if store is not None:
+        say(f"[merge] VAE scaling_factor = {set_latent_scale(pipe, store):.4f}")
+    return save(pipe, out)
+
+
+def ship(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    card: str | os.PathLike | None = None,
+    vocoder: str | os.PathLike | None = None,
+    adapter_weight: float | None = None,
+    silence_threshold: float | None = None,
+) -> Path:
+    """Write the shipped folder: the model in fp16 safetensors (+ ``MODEL_CARD.md`` when given).
+
+    Args:
+        model: The trained model folder.
+        out: The shipped folder.
+        card: A model card copied to ``MODEL_CARD.md``.
+        vocoder: A model folder whose HiFi-GAN replaces the model's (the vocoder trains independently).
+        adapter_weight: The default weight of every control adapter (chosen on the validation split).
+        silence_threshold: The RMS-Mapper's decoding rule (``RMSMapper``; chosen on the validation split).
+
+    Raises:
+        ConfigError: a negative adapter weight, a silence threshold out of (0, 1) or for a model without an
+            RMS-Mapper.
+    """
+    import torch
+
+    if adapter_weight is not None and not adapter_weight >= 0:
+        raise ConfigError(f"the adapter weight must be >= 0, got {adapter_weight}")
+    pipe = load(model)
+    if vocoder is not None:
+        pipe.codec.vocoder.load_state_dict(load(vocoder).codec.vocoder.state_dict())
+    if adapter_weight is not None:
+        for a in pipe.adapters.values():
+            a.weight = float(adapter_weight)
+    if silence_threshold is not None:
+        if "rms" not in pipe.predictors:
+            raise ConfigError("--silence-threshold needs a model with an RMS-Mapper")
+        pipe.predictors["rms"].silence_threshold = silence_threshold  # checks the range
+        spec = pipe.specs["predictor_rms"]
+        pipe.specs["predictor_rms"] = {
+            **spec,
+            "kwargs": {**spec.get("kwargs", {}), "silence_threshold": float(silence_threshold)},
+        }
+    folder = save(pipe, out, dtype=torch.float16)
+    if card is not None:
+        shutil.copyfile(card, folder / "MODEL_CARD.md")
+    return folder
+
+
+def folder_size(folder: str | os.PathLike) -> int:
+    """Bytes of every file under ``folder``."""
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
