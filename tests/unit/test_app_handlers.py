@@ -93,7 +93,7 @@ def test_predict_edit_upload_and_generate(setup):
     assert all(str(p).startswith(str(wd)) for p in files + [plot, timing])
     assert np.allclose(TemporalControl.load(timing).values, 0.6)  # the uploaded 0.3 curve, scaled by 2
     assert "seed 9" in status and "3 steps" in status and "guidance 2.5" in status
-    side = json.loads(Path(files[0]).with_suffix(".json").read_text())
+    side = json.loads(Path(files[0] + ".json").read_text())  # result.mp4 -> result.mp4.json
     assert side["parameters"]["follow_envelope"] == 1.0
 
 

@@ -131,11 +131,11 @@ def test_companion_paths():
     p = companion_paths("/x/take.mp4", ["rms"])
     assert p == {"sidecar": p["sidecar"], "csv:rms": p["csv:rms"], "png:rms": p["png:rms"]}
     assert (p["sidecar"].name, p["csv:rms"].name, p["png:rms"].name) == (
-        "take.json",
-        "take_timing.csv",
-        "take_timing.png",
+        "take.mp4.json",
+        "take.mp4.timing.csv",
+        "take.mp4.timing.png",
     )
-    assert companion_paths("/x/take.wav", ["a", "b"])["csv:b"].name == "take_timing_b.csv"
+    assert companion_paths("/x/take.wav", ["a", "b"])["csv:b"].name == "take.wav.timing_b.csv"
 
 
 def test_batch_from_a_folder(tmp_path):
@@ -175,12 +175,10 @@ def test_batch_from_a_csv(tmp_path):
     [
         ("video_file,prompt\na.mp4,x\n", "needs a 'path' column"),
         ("path,colour\na.mp4,red\n", "unknown column"),
-        ("path,seed\na.mp4,seven\n", "line 2, column seed"),
-        ("path\na.mp4\nsub/a.mp4\n", "would both write"),
         ("path\n", "no rows"),
     ],
 )
-def test_batch_csv_errors(tmp_path, text, match):
+def test_batch_csv_errors(tmp_path, text, match):  # whole-file problems; a bad row fails alone (below)
     lst = tmp_path / "list.csv"
     lst.write_text(text, encoding="utf-8")
     with pytest.raises(DataError, match=match):
@@ -222,8 +220,31 @@ def test_write_outputs_is_all_or_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     written = write_outputs(result, tmp_path / "v.mp4", tmp_path / "old.wav", opts, model_info={"name": "m"})
     assert sorted(p.name for p in written.values()) == [
-        "old.json",
         "old.wav",
-        "old_timing.csv",
-        "old_timing.png",
+        "old.wav.json",
+        "old.wav.timing.csv",
+        "old.wav.timing.png",
     ]
+
+
+def test_bad_batch_rows_fail_alone(tmp_path):
+    lst = tmp_path / "list.csv"
+    lst.write_text(
+        "path,seed,steps,follow_envelope\na.mp4,seven,,\n\nb.mp4,1,0,\nc.mp4,,,2\nd.mp4\nsub/d.mp4\n,3,,\n",
+        encoding="utf-8",
+    )
+    items = collect_items(lst, tmp_path / "out")
+    errors = {(i.line, i.video.name): i.error for i in items}
+    assert errors == {
+        (2, "a.mp4"): "column seed: 'seven' is not a whole number from 0 to 2^63 - 1",
+        (4, "b.mp4"): "column steps: '0' is not a whole number >= 1",
+        (5, "c.mp4"): "column follow_envelope: '2' is not a number from 0 to 1",
+        (6, "d.mp4"): None,
+        (
+            7,
+            "d.mp4",
+        ): f"it would write {tmp_path / 'out' / 'd.mp4'} like list.csv line 6 (d.mp4); give the CSV "
+        "an 'output' column or rename one of the videos",
+        (8, "list.csv"): "the 'path' cell is empty",
+    }
+    assert items[0].label == "list.csv line 2 (a.mp4)" and items[-1].label == "list.csv line 8"

@@ -24,6 +24,8 @@ def frames_and_times(path):
         start = vs.start_time or 0
         frames, times = [], []
         for f in c.decode(vs):
+            if f.format.name.startswith(("rgb5", "pal")):  # as players show it (5-bit 31 -> 255)
+                f = f.reformat(format="rgb24")
             frames.append(f.reformat(format="yuv444p").to_ndarray().astype(np.float64))
             times.append(float((f.pts - start) * vs.time_base))
     return np.stack(frames), np.array(times)

@@ -24,7 +24,7 @@ from foleykit import __version__
 from foleykit.errors import FoleykitError
 
 #: Subcommand modules, in help order.
-SUBCOMMANDS = ("generate", "controls", "eval", "train", "data", "models", "app")
+SUBCOMMANDS = ("generate", "reproduce", "controls", "eval", "train", "data", "models", "app")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

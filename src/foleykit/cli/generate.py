@@ -14,8 +14,13 @@ The work lives in :mod:`foleykit.product`; this module only parses and reports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from foleykit.cli._args import number
@@ -209,15 +214,35 @@ def run(args: argparse.Namespace) -> int:
     """Generate one video, or a batch (folder / CSV) with a summary; see the module docstring."""
     from foleykit.product.batch import is_batch_input
 
-    if is_batch_input(args.video):
-        return _run_batch(args)
-    return _run_single(args)
+    with _terminate_like_interrupt():
+        if is_batch_input(args.video):
+            return _run_batch(args)
+        return _run_single(args)
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """SIGTERM (a job scheduler, ``kill``, ``timeout``) ends the run like Ctrl-C: the KeyboardInterrupt
+    unwinds through every atomic write, so no temporary file is left behind (exit code 130)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():  # signals can only be set there
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _run_single(args: argparse.Namespace) -> int:
-    from foleykit.product.generate import check_video
-    from foleykit.product.outputs import check_output, read_sidecar
+    from foleykit.product.checks import check_inputs, model_control_kinds
+    from foleykit.product.outputs import check_same_video, read_sidecar
 
+    started = time.time()
     previous = None
     if args.previous is not None:
         if not Path(args.previous).is_file():
@@ -225,13 +250,19 @@ def _run_single(args: argparse.Namespace) -> int:
         previous = read_sidecar(args.previous)
         if previous is None:
             _note(
-                f"no sidecar next to {args.previous}: the original settings are not known, defaults are used"
+                f"no sidecar next to {args.previous}: the original settings are not known (defaults are used) "
+                "and it cannot be checked that it was made from this video"
             )
     opts = _options(args, previous)
-    opts.check()
-    check_output(args.output, video=args.video, keep_original_audio=opts.keep_original_audio)
-    check_video(args.video)  # bad input fails before the model loads
     model, recipe = _model_and_recipe(args, previous)
+    # every input is checked before the model loads (seconds): video, output, sounds, control file, --from
+    checked = check_inputs(
+        args.video, args.output, opts, kinds=model_control_kinds(model) if not recipe else None
+    )
+    if args.previous is not None:
+        check_same_video(previous, args.video, args.previous)  # a take of another video is refused
+    for n in checked.notes:
+        _note(n)
 
     from foleykit.product.generate import generate_audio
     from foleykit.product.outputs import write_outputs
@@ -255,6 +286,8 @@ def _run_single(args: argparse.Namespace) -> int:
         opts,
         model_info=_model_info(pipe, args.model or args.backbone),
         device=device,
+        video_plan=checked.plan,
+        started=started,
     )
     extra = ", ".join(str(p) for k, p in written.items() if k != "output")
     what = (
@@ -317,7 +350,8 @@ class _WindowBar:
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    from foleykit.product.batch import collect_items, run_batch
+    from foleykit.product.batch import check_items, collect_items, run_batch
+    from foleykit.product.checks import model_control_kinds
     from foleykit.product.runtime import load_model, resolve_device, shard, shard_info
 
     if args.regenerate is not None or args.previous is not None:
@@ -341,6 +375,11 @@ def _run_batch(args: argparse.Namespace) -> int:
         print(f"process {rank + 1} of {world}: nothing to do", file=sys.stderr)
         return 0
     model, recipe = _model_and_recipe(args, None)
+    # every row is checked before the model loads; a bad one fails alone (named by its CSV line)
+    if not check_items(mine, opts, kinds=model_control_kinds(model) if not recipe else None):
+        summary = run_batch(None, mine, opts, log=lambda s: print(s, file=sys.stderr))
+        print(summary.text(rank, world))
+        return EXIT_BATCH_FAILURES
     device = resolve_device(args.device)
     pipe = load_model(model, device=device, recipe=recipe)
     _load_note(pipe)

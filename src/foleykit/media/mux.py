@@ -39,6 +39,10 @@ REENCODE_VP9_CRF = 18
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 VideoMode = Literal["auto", "copy", "encode"]
+#: Decoded formats that go through rgb24 before the encoder's YUV (Microsoft Video 1, palettes, old RGB).
+_LOW_BIT_RGB = frozenset(
+    {"rgb555le", "rgb555be", "rgb565le", "rgb565be", "bgr555le", "bgr565le", "pal8", "rgb8", "bgr8"}
+)
 
 
 @dataclass(frozen=True)
@@ -446,6 +450,8 @@ class _PictureEncoder:
             pts = 0 if self.last_pts is None else self.last_pts + self.default_duration
         if self.last_pts is not None and pts <= self.last_pts:
             return None  # a repeated timestamp cannot be stored; the player would not show it either
+        if frame.format.name in _LOW_BIT_RGB:  # swscale maps 5-bit 31 to 248, not 255, on the way to YUV
+            frame = frame.reformat(format="rgb24")
         frame.pts, self.last_pts = pts, pts
         frame.time_base = self.vs.time_base
         if self.pending is not None:

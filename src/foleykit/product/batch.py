@@ -1,10 +1,15 @@
 """Batch generation: a folder of videos or a CSV list (path, prompt, ...), one failure never stops the rest,
-a summary at the end, and sharding of the list across ``torchrun`` / ``accelerate launch`` processes."""
+a summary at the end, and sharding of the list across ``torchrun`` / ``accelerate launch`` processes.
+
+Every item is checked before the model loads (:func:`check_items`): a bad CSV cell, a missing video or
+reference sound, an unreadable control file... fail that row only (named by its CSV line) and the others run.
+"""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Callable
@@ -31,6 +36,16 @@ CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
     "duration": float,
     "output": str,
 }
+#: Allowed values of the numeric columns: (low, high, low is exclusive), and how to say it.
+_CELL_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "control_scale": (0.0, math.inf, False, "a number >= 0"),
+    "follow_envelope": (0.0, 1.0, False, "a number from 0 to 1"),
+    "steps": (1, math.inf, False, "a whole number >= 1"),
+    "guidance": (0.0, math.inf, False, "a number >= 0"),
+    "seed": (0, 2**63 - 1, False, "a whole number from 0 to 2^63 - 1"),
+    "start": (0.0, math.inf, False, "a number of seconds >= 0"),
+    "duration": (0.0, math.inf, True, "a number of seconds > 0"),
+}
 #: Columns holding file names (relative to the CSV's folder).
 _PATH_COLUMNS = ("audio_prompt", "control", "control_from_audio")
 
@@ -43,6 +58,25 @@ class BatchItem:
     output: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
+    #: The CSV list the item comes from (None for a folder).
+    source: Path | None = None
+    #: Why the item cannot run (a bad cell, a missing file...), found before the model loads.
+    error: str | None = None
+    #: How its video output will be written (:func:`foleykit.media.plan_mux`), once checked.
+    plan: Any = None
+
+    @property
+    def label(self) -> str:
+        """How messages name the item: ``list.csv line 3 (clip.mp4)`` for a CSV row, else the video."""
+        if self.source is not None and self.line is not None:
+            named = f" ({self.video.name})" if self.video != self.source else ""
+            return f"{self.source.name} line {self.line}{named}"
+        return str(self.video)
+
+    def failure(self, message: str) -> str:
+        """``message`` without a leading copy of the video path (the label names it already)."""
+        head = f"{self.video}: "
+        return message.removeprefix(head)
 
 
 @dataclass
@@ -60,7 +94,7 @@ class BatchSummary:
     def text(self, rank: int = 0, world: int = 1) -> str:
         who = f" (process {rank + 1} of {world})" if world > 1 else ""
         lines = [f"batch{who}: {len(self.done)} generated, {len(self.failed)} failed, {self.seconds:.1f} s"]
-        lines += [f"  FAILED {item.video}: {msg}" for item, msg in self.failed]
+        lines += [f"  FAILED {item.label}: {msg}" for item, msg in self.failed]
         return "\n".join(lines)
 
 
@@ -88,8 +122,8 @@ def collect_items(
         fmt: Output suffix: mp4, mov, mkv, wav or flac.
 
     Raises:
-        ConfigError / DataError: unknown format, empty folder, unreadable CSV, bad cells (with their line),
-        two videos that would write the same output.
+        ConfigError / DataError: unknown format, empty folder, unreadable CSV, unknown columns. A bad cell, or
+        an output another item already writes, fails only that item (``BatchItem.error``).
     """
     fmt = fmt.lower().lstrip(".")
     if f".{fmt}" not in VIDEO_SUFFIXES + AUDIO_SUFFIXES:
@@ -109,13 +143,17 @@ def collect_items(
     else:
         raise ConfigError(f"{src}: a batch is a folder of videos or a .csv list")
     seen: dict[Path, BatchItem] = {}
-    for item in items:
+    for item in items:  # a later item writing the same output fails alone
+        if item.error is not None:
+            continue
         key = item.output.resolve()
         if key in seen:
-            raise DataError(
-                f"{item.video} and {seen[key].video} would both write {item.output}; give the CSV an "
-                "'output' column or rename one of them"
+            first = seen[key]
+            item.error = (
+                f"it would write {item.output} like {first.label}; give the CSV an 'output' column or rename "
+                "one of the videos"
             )
+            continue
         seen[key] = item
     return items
 
@@ -127,7 +165,6 @@ def _read_csv(path: Path, out_dir: Path, fmt: str) -> list[BatchItem]:
         text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read the batch list ({e})") from None
-    rows = list(csv.DictReader(text.splitlines()))
     header = [h.strip() for h in (csv.DictReader(text.splitlines()).fieldnames or [])]
     col = "path" if "path" in header else "video" if "video" in header else None
     if col is None:
@@ -138,34 +175,86 @@ def _read_csv(path: Path, out_dir: Path, fmt: str) -> list[BatchItem]:
             f"{path}: unknown column(s) {', '.join(unknown)}; allowed: path, {', '.join(CSV_COLUMNS)}"
         )
     items = []
-    for i, row in enumerate(rows, start=2):
+    for line, row in _rows_with_lines(text):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
         if not row.get(col):
             if any(row.values()):
-                raise DataError(f"{path}: line {i}: the '{col}' cell is empty")
+                items.append(
+                    BatchItem(
+                        path,
+                        out_dir,
+                        line=line,
+                        source=path,
+                        error=f"the '{col}' cell is empty",
+                    )
+                )
             continue
         video = _relative(path, row[col])
         overrides: dict[str, Any] = {}
+        errors = []
         for key, parse in CSV_COLUMNS.items():
             cell = row.get(key, "")
             if cell == "" or key == "output":
                 continue
-            try:
-                overrides[key] = parse(cell)
-            except ValueError:
-                raise DataError(
-                    f"{path}: line {i}, column {key}: {cell!r} is not a valid "
-                    f"{'whole number' if parse is int else 'number'}"
-                ) from None
-            if key in _PATH_COLUMNS:
-                overrides[key] = str(_relative(path, cell))
+            value, problem = _parse_cell(key, cell, parse)
+            if problem:
+                errors.append(problem)
+                continue
+            overrides[key] = str(_relative(path, cell)) if key in _PATH_COLUMNS else value
         out = Path(row["output"]) if row.get("output") else _output_for(video, out_dir, fmt)
         if not out.is_absolute() and row.get("output"):
             out = out_dir / out
-        items.append(BatchItem(video, out, overrides, line=i))
+        items.append(
+            BatchItem(video, out, overrides, line=line, source=path, error="; ".join(errors) or None)
+        )
     if not items:
         raise DataError(f"{path}: the batch list has no rows")
     return items
+
+
+def _rows_with_lines(text: str) -> list[tuple[int, dict[str, str]]]:
+    """CSV rows (after the header) with their line in the file (the last line of a row whose quoted cell
+    spans lines; blank lines are skipped but counted)."""
+    reader = csv.DictReader(text.splitlines())
+    return [(reader.line_num, row) for row in reader]
+
+
+def _parse_cell(key: str, cell: str, parse: Callable[[str], Any]) -> tuple[Any, str | None]:
+    """``(value, None)`` or ``(None, "column KEY: ... ")`` for a cell of a numeric column out of range."""
+    limits = _CELL_RANGES.get(key)
+    try:
+        value = parse(cell)
+    except ValueError:
+        return None, f"column {key}: {cell!r} is not {limits[3] if limits else 'valid'}"
+    if limits is not None:
+        lo, hi, open_low, what = limits
+        if not math.isfinite(value) or value < lo or value > hi or (open_low and value == lo):
+            return None, f"column {key}: {cell!r} is not {what}"
+    return value, None
+
+
+def check_items(items: list[BatchItem], opts: Any, *, kinds: dict[str, str] | None = None) -> list[BatchItem]:
+    """Check every item's inputs before the model loads (:func:`foleykit.product.checks.check_inputs`):
+    a problem sets ``item.error`` (that item fails, the others run); a video output's plan is kept.
+
+    Returns:
+        The items that can run.
+    """
+    from foleykit.product.checks import check_inputs
+
+    ok = []
+    for item in items:
+        if item.error is None:
+            try:
+                checked = check_inputs(
+                    item.video, item.output, dataclasses.replace(opts, **item.overrides), kinds=kinds
+                )
+                item.plan = checked.plan
+            except FoleykitError as e:
+                item.error = item.failure(str(e))
+        if item.error is None:
+            ok.append(item)
+    return ok
 
 
 def _relative(csv_path: Path, cell: str) -> Path:
@@ -183,7 +272,8 @@ def run_batch(
     log: Callable[[str], None] = print,
     show_progress: bool | None = None,
 ) -> BatchSummary:
-    """Generate every item; a failing item is reported and the others continue.
+    """Generate every item; a failing item is reported and the others continue. Items whose
+    :attr:`BatchItem.error` is set (found by :func:`check_items`) are reported as failed without running.
 
     Args:
         pipe: The pipeline.
@@ -204,26 +294,39 @@ def run_batch(
     bar = tqdm(
         items, desc="videos", unit="video", disable=None if show_progress is None else not show_progress
     )
+    started = time.time()
     for item in bar:
+        if item.error is not None:
+            summary.failed.append((item, item.error))
+            log(f"foleykit: error: {item.label}: {item.error}")
+            continue
         try:
             item_opts = dataclasses.replace(opts, **item.overrides)
             configure_threads()  # the machine's load changes during a long batch
             result = generate_audio(pipe, item.video, item_opts)
             written = write_outputs(
-                result, item.video, item.output, item_opts, model_info=model_info, device=device
+                result,
+                item.video,
+                item.output,
+                item_opts,
+                model_info=model_info,
+                device=device,
+                video_plan=item.plan,
+                extra_inputs={"batch_list": item.source} if item.source is not None else None,
+                started=started,
             )
             summary.done.append((item, written["output"]))
             log(f"{item.output}: {result.end - result.start:.2f} s, seed {result.seed}")
         except FoleykitError as e:
-            summary.failed.append((item, str(e)))
-            log(f"foleykit: error: {item.video}: {e}")
+            summary.failed.append((item, item.failure(str(e))))
+            log(f"foleykit: error: {item.label}: {item.failure(str(e))}")
         except (
             RuntimeError,
             ValueError,
             OSError,
         ) as e:  # an unexpected failure on one file must not stop the rest
             summary.failed.append((item, f"{type(e).__name__}: {e}"))
-            log(f"foleykit: error: {item.video}: unexpected {type(e).__name__}: {e}")
+            log(f"foleykit: error: {item.label}: unexpected {type(e).__name__}: {e}")
     summary.seconds = time.perf_counter() - t0
     return summary
 

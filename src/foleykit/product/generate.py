@@ -227,6 +227,11 @@ def _resolve_controls(
             if isinstance(opts.control, TemporalControl)
             else f"control file {Path(opts.control).name}"
         )
+        from foleykit.controls.files import clamp_to_range, keyframe_note
+
+        notes += keyframe_note(c, label)
+        c, clamped = clamp_to_range(c, label)  # an impossible loudness would only clip
+        notes += clamped
         for name, ctl in assign_controls(pipe, [c]).items():
             controls[name], n = fit_control(ctl, start=start, duration=end - start, what=label)
             notes += n
