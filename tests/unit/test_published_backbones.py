@@ -439,3 +439,26 @@ def _energy(pipe):
     return TemporalControl(
         kind="energy", values=np.linspace(-8, -2, n, dtype=np.float32), rate=pipe.seq.mel_rate
     )
+
+
+def test_train_debug_adapter_with_backbone(audioldm_folder, tmp_path, monkeypatch, capsys):
+    """`foleykit train --config debug --backbone FOLDER` trains (it crashed on the 16-d FiLM input before), and
+    a recipe or folder that does not fit stops before anything is written, in one line."""
+    from foleykit.cli import main
+
+    monkeypatch.setenv("FOLEYKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    base = ["train", "--config", "debug", "--backbone", str(audioldm_folder), "--output", str(out)]
+    for recipe, match in (
+        ("foleykit_demo", "takes nothing from a published backbone"),
+        ("stable_v2a", "an AudioLDM"),
+    ):
+        capsys.readouterr()
+        assert main([*base, "--recipe", recipe]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0] and not out.exists()
+    assert main([*base, "--recipe", "rewas", "--stage", "adapter", "adapter.max_steps=1"]) == 0
+    model = next(p for p in (out / "model", out / "adapter" / "model") if (p / "model_index.json").is_file())
+    index = json.loads((model / "model_index.json").read_text())
+    loaded = index["_foleykit"]["recipe"]["backbone"]["loaded"]
+    assert loaded["path"] == str(audioldm_folder.resolve()) and "unet" in loaded["used"]
