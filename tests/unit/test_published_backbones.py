@@ -462,3 +462,22 @@ def test_train_debug_adapter_with_backbone(audioldm_folder, tmp_path, monkeypatc
     index = json.loads((model / "model_index.json").read_text())
     loaded = index["_foleykit"]["recipe"]["backbone"]["loaded"]
     assert loaded["path"] == str(audioldm_folder.resolve()) and "unet" in loaded["used"]
+
+
+def test_a_hub_id_in_the_local_cache(audioldm_folder, tmp_path, monkeypatch):
+    """`--model cvssp/audioldm-m-full` finds the snapshot in the local Hugging Face cache (never downloads) and
+    the sidecar identity names the hub id."""
+    import huggingface_hub.constants
+
+    from foleykit.pipelines.published import load_published
+
+    repo = tmp_path / "hub" / "models--cvssp--audioldm-m-full"
+    shutil.copytree(audioldm_folder, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("FOLEYKIT_HOME", str(tmp_path / "home"))
+    pipe = load_published("cvssp/audioldm-m-full")
+    info = pipe.model_info
+    assert info["name"] == "cvssp/audioldm-m-full" and info["backbone"]["hub_id"] == "cvssp/audioldm-m-full"
+    assert info["recipe"] == "rewas" and pipe.text_encoder.folder.parent == Path(info["path"])
