@@ -131,3 +131,17 @@ def test_a_copy_that_ffmpeg_rejects_midway_is_reencoded(tmp_path, monkeypatch):
     plan = mux_video(src, np.zeros(SR, np.float32), SR, out)
     assert plan.video == "encode" and "could not copy" in plan.reason
     assert probe(out).video_codec == "h264" and [p.name for p in out.parent.iterdir()] == ["take.mp4"]
+
+
+def test_av1_is_copied_although_its_decoder_cannot_encode(tmp_path):
+    frames = testing.make_moving_square_frames(4, size=(64, 64), move_frames=(2,))  # SVT-AV1: >= 64 px
+    src = write_video(tmp_path / "av1.mkv", frames, 25, codec="libsvtav1")
+    assert probe(src).video_codec in ("libdav1d", "av1")  # FFmpeg names the decoder
+    for suffix in (".mp4", ".webm"):
+        out = tmp_path / f"o{suffix}"
+        plan = mux_video(src, np.zeros(SR, np.float32), SR, out)
+        assert (plan.video, plan.source_codec) == ("copy", "av1")
+        with av.open(str(src)) as a, av.open(str(out)) as b:
+            assert [bytes(p) for p in a.demux(a.streams.video[0]) if p.size] == [
+                bytes(p) for p in b.demux(b.streams.video[0]) if p.size
+            ]

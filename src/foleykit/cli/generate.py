@@ -45,10 +45,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "generate",
         help="generate the sound of a video (or of a folder / CSV list of videos)",
-        description="Generate a soundtrack that follows the video's timing. OUT.mp4/.mov/.mkv: the input picture "
-        "untouched with the new sound; OUT.wav/.flac: the sound alone. A sidecar OUT.json records every "
-        "setting (seed, model, versions) to reproduce it. Videos of any length are generated in "
-        "overlapping windows joined at scene cuts where possible.",
+        description="Generate a soundtrack that follows the video's timing. OUT.mp4/.mov/.mkv/.webm: the input "
+        "picture untouched with the new sound (re-encoded only when the container cannot hold its codec); "
+        "OUT.wav/.flac: the sound alone. A sidecar OUT.json (e.g. take.mp4.json) records every setting "
+        "(seed, model, versions, input fingerprints) to reproduce it (`foleykit reproduce`). Videos of any "
+        "length are generated in overlapping windows joined at scene cuts where possible.",
     )
     p.add_argument("video", help="video file, or a folder of videos / a .csv list (path,prompt,... columns)")
     p.add_argument("-o", "--output", required=True, help="output file (batch: output folder)")
@@ -120,7 +121,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--save-controls",
         action="store_true",
-        help="also write the timing curve used (OUT_timing.csv) and OUT_timing.png",
+        help="also write the timing curve used (OUT.timing.csv, e.g. take.mp4.timing.csv) and OUT.timing.png",
     )
     p.add_argument(
         "--regenerate",
@@ -153,7 +154,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="do not align window edges with detected scene cuts",
     )
-    p.add_argument("--format", default="mp4", help="batch: output format (mp4, mov, mkv, wav, flac)")
+    p.add_argument("--format", default="mp4", help="batch: output format (mp4, mov, mkv, webm, wav, flac)")
     p.set_defaults(_run=run)
     return p
 

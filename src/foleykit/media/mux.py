@@ -103,8 +103,8 @@ def _can_hold(suffix: str, streams: list[Any]) -> str | None:
 
     out = av.open(io.BytesIO(), "w", format=CONTAINERS[suffix])
     try:
-        for s in streams:
-            out.add_stream_from_template(s)
+        for s in streams:  # opaque: the template's codec id, not an encoder named like its decoder (libdav1d)
+            out.add_stream_from_template(s, opaque=True)
         out.start_encoding()
         return None
     except (av.error.FFmpegError, ValueError) as e:
@@ -169,7 +169,7 @@ def plan_mux(
     try:
         vs = src.streams.video[0]
         orig = src.streams.audio[0] if (keep_original_audio and src.streams.audio) else None
-        source_codec = vs.codec_context.name
+        source_codec = vs.codec_context.codec.canonical_name  # "av1", not the decoder "libdav1d"
         why = _can_hold(suffix, [vs]) if video != "encode" else "re-encoding was asked for"
         if why is not None and video == "copy":
             others = _holders(vs, suffix)
@@ -364,7 +364,7 @@ def _write(
             out = av.open(str(tmp), "w", options=_mux_options(out_path, faststart))
             try:
                 if plan.video == "copy":
-                    ov = out.add_stream_from_template(vs)
+                    ov = out.add_stream_from_template(vs, opaque=True)
                     enc = None
                 else:
                     enc = _PictureEncoder(out, vs, plan.container)

@@ -119,7 +119,7 @@ def collect_items(
             ``prompt, negative_prompt, audio_prompt, control, control_from_audio, control_scale, follow_envelope,
             steps, guidance, seed, start, duration, output``; empty cells keep the command-line value.
         out_dir: Output folder (outputs are ``<video stem>.<fmt>`` unless the CSV names them).
-        fmt: Output suffix: mp4, mov, mkv, wav or flac.
+        fmt: Output suffix: mp4, mov, mkv, webm, wav or flac.
 
     Raises:
         ConfigError / DataError: unknown format, empty folder, unreadable CSV, unknown columns. A bad cell, or
@@ -127,7 +127,7 @@ def collect_items(
     """
     fmt = fmt.lower().lstrip(".")
     if f".{fmt}" not in VIDEO_SUFFIXES + AUDIO_SUFFIXES:
-        raise ConfigError(f"--format {fmt!r}: use one of mp4, mov, mkv, wav, flac")
+        raise ConfigError(f"--format {fmt!r}: use one of mp4, mov, mkv, webm, wav, flac")
     src, out_dir = Path(source), Path(out_dir)
     if out_dir.suffix.lower() in VIDEO_SUFFIXES + AUDIO_SUFFIXES and not out_dir.is_dir():
         raise ConfigError(
