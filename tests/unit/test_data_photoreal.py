@@ -135,7 +135,13 @@ def assets(tmp_path_factory):
 
 
 def cfg(assets, **kw) -> SynthConfig:
-    base = dict(style="photoreal", duration=2.5, photos=str(assets["photos"]), width=128, height=96)
+    base = {
+        "style": "photoreal",
+        "duration": 2.5,
+        "photos": str(assets["photos"]),
+        "width": 128,
+        "height": 96,
+    }
     return SynthConfig(**{**base, **kw})
 
 

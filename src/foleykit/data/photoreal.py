@@ -296,7 +296,7 @@ def plan_photoreal(
         )
         base = float(rng.uniform(0.35, 0.9))
         gains = [float(np.clip(base * 10 ** (rng.normal(0, 2.0) / 20), 0.15, 1.0)) for _ in frames]
-        wst = replace(st, height=int(Hw * float(rng.uniform(0.7, 1.0))))
+        wst = replace(st, height=int(Hw * float(rng.uniform(0.45, 0.8))))
         walker = PhotoWalker(
             stage=wst, rng=rng, contacts=frames, gains=gains, texture=P.texture_for(None, 128, 128)
         )
@@ -431,6 +431,7 @@ def plan_photoreal(
         planners[other]()
     if not contacts:
         raise DataError(f"no event could be planned for a clip of split {split_name!r}")
+    main_category = contacts[0].category  # the scene's own sound (before any second source)
     if rng.random() < cfg.multi_source_prob:
         extra = [k for k in ("animal", "impact") if k != scene and has.get(k)]
         if extra:
@@ -481,7 +482,7 @@ def plan_photoreal(
     ]  # fmt: skip
     meta = {
         "split": split_name, "seed": seed, "index": index, "style": "photoreal", "caption": caption,
-        "category": contacts[0].category, "categories": sorted({e.category for e in events}), "scene": scene,
+        "category": main_category, "categories": sorted({e.category for e in events}), "scene": scene,
         "surface": surface, "duration": cfg.duration, "fps": tl.fps, "content_fps": tl.content_fps,
         "size": [fmt.width, fmt.height], "width": fmt.width, "height": fmt.height, "num_frames": tl.num_frames,
         "sample_rate": cfg.sample_rate, "events": ev, "ambience": bed.to_dict() if bed else None,
