@@ -131,6 +131,16 @@ def _run_setup(
     (venv / "python").chmod(0o755)
     tools = work / "tools"
     tools.mkdir()
+    for net in (
+        "curl",
+        "wget",
+        "apt-get",
+        "git",
+        "pip",
+        "pip3",
+    ):  # nothing in set-up reaches the network here
+        (tools / net).write_text(f'#!/usr/bin/env bash\necho "{net} $*" >> "$SETUP_LOG"\n')
+        (tools / net).chmod(0o755)
     if gpu:
         (tools / "nvidia-smi").write_text("#!/usr/bin/env bash\necho 'GPU 0: fake'\n")
         (tools / "nvidia-smi").chmod(0o755)
