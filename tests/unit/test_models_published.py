@@ -103,7 +103,7 @@ def test_fp16_component_files_load_back_as_float32(tmp_path):
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / "unet" / "diffusion_pytorch_model.safetensors"), "pt") as f:
-        assert {f.get_tensor(k).dtype for k in f} == {torch.float16}
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
     back = load_component("unet", entry, tmp_path / "unet")
     for k, v in model.state_dict().items():
         w = back.state_dict()[k]
