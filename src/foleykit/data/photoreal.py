@@ -475,6 +475,7 @@ def plan_photoreal(
                           follow=walker.hip[:, 0] if walker is not None else None)  # fmt: skip
     deg = C.random_degrader(rng, fmt, tl, variation=cfg.look_variation)
     crf = int(rng.integers(cfg.crf_range[0], cfg.crf_range[1] + 1))
+    preset = cfg.preset or ("ultrafast" if rng.random() < 0.5 else "superfast")
     ev = [
         {**e.to_dict(), "frame": tl.first_written(c.frame), "actor": c.actor,
          "source": "tuxpaint" if "tuxpaint" in str(bank.file(e.file).source or "") else "ufoai"}
@@ -487,10 +488,11 @@ def plan_photoreal(
         "size": [fmt.width, fmt.height], "width": fmt.width, "height": fmt.height, "num_frames": tl.num_frames,
         "sample_rate": cfg.sample_rate, "events": ev, "ambience": bed.to_dict() if bed else None,
         "photos": list(dict.fromkeys([bgp.id, *P.used])),
-        "format": {"bars": fmt.bars, "box": list(fmt.box), "render": list(fmt.render), "crf": crf},
+        "format": {"bars": fmt.bars, "box": list(fmt.box), "render": list(fmt.render), "crf": crf, "preset": preset},
         "camera": {"mode": cam.mode, "cuts": [tl.first_written(k) for k in cam.cuts]},
         "look": {"noise": bool(deg.noise_pos), "defocus": round(deg.defocus, 3), "fade_in": deg.fade_in, "fade_out": deg.fade_out},
         "crf": crf,
+        "preset": preset,
         "bank": {"name": bank.manifest.get("name", bank.root.name), "split_seed": split.seed},
     }  # fmt: skip
     clip = PhotoClip(

@@ -106,7 +106,8 @@ class SynthConfig:
         crf_range: Photo-real: x264 crf range (codec artefacts).
         max_render_height: Photo-real: internal render height cap (pictures are upscaled beyond it).
         photos: Photo library folder (default ``$FOLEYKIT_HOME/photos``).
-        preset: x264 preset (None: ``veryfast`` flat, ``superfast`` photo-real: faster, a little blockier).
+        preset: x264 preset (None: ``veryfast`` flat; photo-real clips draw ``superfast`` or ``ultrafast``,
+            which is faster and blockier: codec artefacts of two kinds).
     """
 
     width: int = 160
@@ -152,8 +153,8 @@ class SynthConfig:
                 else {"footsteps": 0.45, "impact": 0.25, "break": 0.2, "door": 0.1}
             )
             object.__setattr__(self, "scene_weights", weights)
-        if self.preset is None:
-            object.__setattr__(self, "preset", "superfast" if photo else "veryfast")
+        if self.preset is None and not photo:
+            object.__setattr__(self, "preset", "veryfast")
         if self.ambience_prob is None:
             object.__setattr__(self, "ambience_prob", 0.9 if photo else 0.6)
         if self.distractor_prob is None:

@@ -54,7 +54,7 @@ def write_clip(clip: Any, folder: str | os.PathLike, name: str, *, cfg: SynthCon
         audio=clip.audio if cfg.mp4_audio else None,
         sample_rate=cfg.sample_rate if cfg.mp4_audio else None,
         crf=int(clip.meta.get("crf", cfg.crf)),
-        preset=cfg.preset or "veryfast",
+        preset=str(clip.meta.get("preset") or cfg.preset or "veryfast"),
     )
     write_audio(out / f"{name}.wav", clip.audio, cfg.sample_rate)
     meta = {"id": name, "video": f"{name}.mp4", "audio": f"{name}.wav", **clip.meta}
