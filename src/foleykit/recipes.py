@@ -16,7 +16,6 @@ BACKBONE/COMPONENT}``
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 from pathlib import Path
@@ -28,6 +27,7 @@ from foleykit import registry
 from foleykit.config import SequenceConfig
 from foleykit.errors import ConfigError
 from foleykit.paths import RECIPES_DIR
+from foleykit.utils.meta import empty_weights
 
 RECIPES = ("foleykit_demo", "sta_v2a", "rewas", "vta_ldm", "stable_v2a", "rhythmic_foley")
 SIZES = ("full", "debug")
@@ -292,14 +292,7 @@ def build_pipeline(
         recipe["backbone"]["loaded"] = loaded.record()
     parts = loaded.parts if loaded is not None else {}
 
-    def ctx():
-        if not meta:
-            return contextlib.nullcontext()
-        from accelerate import init_empty_weights
-
-        return init_empty_weights()
-
-    with ctx():
+    with empty_weights(meta):
         codec = build_codec(
             recipe["codec"], seq, meta=meta, vae=parts.get("vae"), vocoder=parts.get("vocoder")
         )
@@ -312,7 +305,7 @@ def build_pipeline(
     specs: dict[str, dict[str, Any]] = {}
     text_spec = loaded.text_encoder if loaded is not None else None
     built = {} if meta or not encoders else _build_encoders(recipe, specs, text=text_spec)
-    with ctx():
+    with empty_weights(meta):
         conds = dict(recipe.get("conditions", {}))
         global_from, global_dim = conds.pop("global_from", None), conds.pop("global_dim", None)
         if global_from is not None and den.global_dim is not None:
@@ -475,14 +468,7 @@ def _build_adapter(a: dict[str, Any], den, codec, seq: SequenceConfig):
     layout = "tokens" if den.kind == "dit" else "image"
     grid = a.get("grid", "control")
     if etype == "series":
-        rates = {
-            "control": seq.control_rate,
-            "mel": seq.mel_rate,
-            "energy": seq.mel_rate,
-            "latent": seq.latent_rate,
-            "video": seq.video_fps,
-        }
-        k = enc.pop("frames_per_latent", max(1, round(rates[grid] / seq.latent_rate)))
+        k = enc.pop("frames_per_latent", max(1, round(seq.grid(grid)[0] / seq.latent_rate)))
         encoder = SeriesControlEncoder(
             frames_per_latent=k,
             layout=layout,
@@ -522,28 +508,6 @@ def _build_adapter(a: dict[str, Any], den, codec, seq: SequenceConfig):
         end=float(a.get("end", 1.0)),
         features=a.get("features"),
     )
-
-
-# ==========================================================================================================
-# Training helpers (read by the training area)
-# ==========================================================================================================
-def stage_modules(pipe, stage: str) -> tuple[dict[str, torch.nn.Module], dict[str, torch.nn.Module]]:
-    """(trainable, frozen) components of a training stage of the pipeline's recipe.
-
-    A stage (``recipe["training"]["stages"][stage]``) lists ``trainable`` component names (those of
-    ``pipe.components()``); every other component is frozen.
-    """
-    stages = (pipe.recipe.get("training") or {}).get("stages") or {}
-    if stage not in stages:
-        raise ConfigError(
-            f"recipe {pipe.recipe.get('name')!r} has no training stage {stage!r}; stages: {sorted(stages)}"
-        )
-    comps = pipe.components()
-    names = list(stages[stage].get("trainable", []))
-    unknown = [n for n in names if n not in comps]
-    if unknown:
-        raise ConfigError(f"stage {stage!r}: unknown components {unknown}; the pipeline has {sorted(comps)}")
-    return {n: comps[n] for n in names}, {n: m for n, m in comps.items() if n not in names}
 
 
 # ==========================================================================================================

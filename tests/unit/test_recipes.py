@@ -13,7 +13,7 @@ from foleykit import registry
 from foleykit.errors import ConfigError
 from foleykit.models.layers import Conditions
 from foleykit.pipelines.sampling import training_scheduler
-from foleykit.recipes import RECIPES, build_pipeline, deep_merge, load_recipe, recipe_names, stage_modules
+from foleykit.recipes import RECIPES, build_pipeline, deep_merge, load_recipe, recipe_names
 
 
 def _condition_parts(pipe, batch: int, frames: np.ndarray):
@@ -158,13 +158,11 @@ def test_full_recipes_on_the_meta_device():
     assert sv2a.codec.latent_shape() == (64, 216)  # 10 s at 44.1 kHz, 2048 samples per latent
 
 
-def test_stage_modules_and_registry():
+def test_registry_builds_recipes_whose_stages_name_components():
     pipe = registry.build("recipe", "rewas", size="debug")
-    trainable, frozen = stage_modules(pipe, "adapter")
+    trainable = pipe.recipe["training"]["stages"]["adapter"]["trainable"]
     assert sorted(trainable) == ["control_encoder_energy", "controlnet_energy"]
-    assert {"unet", "vae", "vocoder"} <= set(frozen)
-    with pytest.raises(ConfigError, match="no training stage"):
-        stage_modules(pipe, "nope")
+    assert set(trainable) <= set(pipe.components())
     assert training_scheduler(pipe.scheduler).config.num_train_timesteps == 1000
 
 

@@ -69,15 +69,17 @@ def test_configure_threads(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_load_model_registers_the_gc_exit_hook_once(monkeypatch):
+def test_cli_registers_the_gc_exit_hook_once(monkeypatch):
     import atexit
     import gc
 
     registered = []
     monkeypatch.setattr(runtime, "_EXIT_HOOK", [])
     monkeypatch.setattr(atexit, "register", registered.append)
-    runtime._freeze_gc_at_exit()
-    runtime._freeze_gc_at_exit()
+    from foleykit.cli import main
+
+    assert main(["models", "list"]) == 0
+    assert main(["models", "list"]) == 0
     assert registered == [gc.freeze]
 
 

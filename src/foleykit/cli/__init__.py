@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 
 from foleykit import __version__
+from foleykit.cli._args import add_process_options, apply_process_options
 from foleykit.errors import FoleykitError
 
 #: Subcommand modules, in help order.
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name == f"foleykit.cli.{name}":
                 continue
             raise
-        module.add_parser(sub)
+        add_process_options(module.add_parser(sub))
     return parser
 
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
+        apply_process_options(args)
         with _library_warnings(shown=bool(args.verbose) or bool(sys.warnoptions)):
             return int(args._run(args) or 0)
     except FoleykitError as e:

@@ -269,10 +269,7 @@ def run_action(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    """``--threads`` is applied by ``foleykit.cli.main`` (``apply_process_options``) before this runs."""
     if args._action is not None:
         return run_action(args)
     from foleykit.training.config import dump_yaml

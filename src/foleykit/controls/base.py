@@ -267,16 +267,10 @@ class TemporalControl:
                 ``seq.num_latent_frames``) or ``video`` (``seq.video_fps`` x ``seq.num_video_frames``).
             method: Resampling method (see :meth:`resample`).
         """
-        grids = {
-            "control": (seq.control_rate, seq.num_control_frames),
-            "mel": (seq.mel_rate, seq.num_energy_frames),
-            "energy": (seq.mel_rate, seq.num_energy_frames),
-            "latent": (seq.latent_rate, seq.num_latent_frames),
-            "video": (seq.video_fps, seq.num_video_frames),
-        }
+        grids = ("control", "mel", "energy", "latent", "video")
         if grid not in grids:
             raise ControlError(f"unknown grid {grid!r}; use one of {', '.join(grids)}")
-        rate, n = grids[grid]
+        rate, n = seq.grid(grid)
         out = self if math.isclose(rate, self.rate, rel_tol=1e-12) else self.resample(rate, method=method)
         return out.fit(n)
 

@@ -70,22 +70,14 @@ DEBUG_OOBLECK: dict[str, Any] = dict(
 )
 
 
-def _empty_weights(meta: bool):
-    import contextlib
-
-    if not meta:
-        return contextlib.nullcontext()
-    from accelerate import init_empty_weights
-
-    return init_empty_weights()
-
-
 def build_mel_vae(config: dict[str, Any], *, meta: bool = False):
     """A diffusers ``AutoencoderKL`` from a config dict (``_`` keys ignored); meta=True allocates nothing."""
     from diffusers import AutoencoderKL
 
+    from foleykit.utils.meta import empty_weights
+
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
-    with _empty_weights(meta):
+    with empty_weights(meta):
         return AutoencoderKL(**kwargs)
 
 
@@ -93,8 +85,10 @@ def build_waveform_vae(config: dict[str, Any], *, meta: bool = False):
     """A diffusers ``AutoencoderOobleck`` (Stable Audio Open VAE) from a config dict."""
     from diffusers import AutoencoderOobleck
 
+    from foleykit.utils.meta import empty_weights
+
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
-    with _empty_weights(meta):
+    with empty_weights(meta):
         return AutoencoderOobleck(**kwargs)
 
 

@@ -35,6 +35,7 @@ from torch import nn
 
 from foleykit.errors import ConfigError
 from foleykit.models.layers import resample_series, series_to_latent_grid, timestep_tensor, zero_module
+from foleykit.utils.meta import empty_weights
 
 CONTROL_GRIDS = ("control", "mel", "energy", "latent", "video")
 
@@ -126,9 +127,7 @@ class UNetControlNetModel(ModelMixin, ConfigMixin):
         cfg = {k: v for k, v in dict(unet.config).items() if not k.startswith("_")}
         meta = next(unet.parameters()).is_meta
         if meta:
-            from accelerate import init_empty_weights
-
-            with init_empty_weights():
+            with empty_weights():
                 return cls(
                     unet_config=cfg,
                     conditioning_channels=conditioning_channels,
@@ -278,9 +277,7 @@ class DiTControlNetModel(ModelMixin, ConfigMixin):
         )
         param = next(transformer.parameters())
         if param.is_meta:
-            from accelerate import init_empty_weights
-
-            with init_empty_weights():
+            with empty_weights():
                 return cls(**kwargs)
         net = cls(**kwargs)
         for dst, src in zip(net.transformer_blocks, transformer.transformer_blocks):

@@ -20,7 +20,6 @@ Mel latents ``Tensor[B x C x T x F]`` (the embedded demonstrator) are flattened 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from torch import nn
 
 from foleykit.errors import ConfigError
 from foleykit.models.layers import Conditions, timestep_tensor
+from foleykit.utils.meta import empty_weights
 
 #: Embedded demonstrator: 12 blocks, width 256 (4 heads x 64) over the 128-channel flattened mel latent
 #: (8 x 16), 250 tokens for 10 s; a CFG-batched step with its 3-block ControlNet takes ~0.13 s on 2 idle
@@ -64,20 +64,12 @@ DEBUG_DIT: dict[str, Any] = dict(
 DEBUG_PROJECTION: dict[str, Any] = dict(text_encoder_dim=16, conditioning_dim=16, min_value=0, max_value=512)
 
 
-def _ctx(meta: bool):
-    if not meta:
-        return contextlib.nullcontext()
-    from accelerate import init_empty_weights
-
-    return init_empty_weights()
-
-
 def build_dit(config: dict[str, Any], *, meta: bool = False):
     """A diffusers ``StableAudioDiTModel`` from a config dict (``_``-prefixed keys ignored)."""
     from diffusers import StableAudioDiTModel
 
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
-    with _ctx(meta):
+    with empty_weights(meta):
         return StableAudioDiTModel(**kwargs)
 
 
@@ -86,7 +78,7 @@ def build_projection(config: dict[str, Any], *, meta: bool = False):
     from diffusers.pipelines.stable_audio.modeling_stable_audio import StableAudioProjectionModel
 
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
-    with _ctx(meta):
+    with empty_weights(meta):
         return StableAudioProjectionModel(**kwargs)
 
 

@@ -15,7 +15,6 @@ are added to the skip connections and to the mid block (diffusers' ``down_block_
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
@@ -23,6 +22,7 @@ from torch import nn
 
 from foleykit.errors import ConfigError
 from foleykit.models.layers import Conditions, timestep_tensor
+from foleykit.utils.meta import empty_weights
 
 #: A small cross-attention UNet for tests: 8 latent channels, 2 levels.
 DEBUG_UNET: dict[str, Any] = dict(
@@ -74,12 +74,7 @@ def build_unet(config: dict[str, Any], *, meta: bool = False):
     from diffusers import UNet2DConditionModel
 
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
-    ctx = contextlib.nullcontext()
-    if meta:
-        from accelerate import init_empty_weights
-
-        ctx = init_empty_weights()
-    with ctx:
+    with empty_weights(meta):
         return UNet2DConditionModel(**kwargs)
 
 

@@ -45,9 +45,9 @@ DEBUG_HIFIGAN: dict[str, Any] = dict(
 
 def build_hifigan(config: dict[str, Any], *, meta: bool = False):
     """A transformers ``SpeechT5HifiGan`` from a config dict (AudioLDM layout); meta: no memory."""
-    import contextlib
-
     from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+    from foleykit.utils.meta import empty_weights
 
     kwargs = {
         k: v
@@ -55,12 +55,7 @@ def build_hifigan(config: dict[str, Any], *, meta: bool = False):
         if k not in ("architectures", "model_type", "transformers_version", "torch_dtype")
         and not k.startswith("_")
     }
-    ctx = contextlib.nullcontext()
-    if meta:
-        from accelerate import init_empty_weights
-
-        ctx = init_empty_weights()
-    with ctx:
+    with empty_weights(meta):
         return SpeechT5HifiGan(SpeechT5HifiGanConfig(**kwargs))
 
 

@@ -145,15 +145,8 @@ def rate_note(pipe: Any, name: str, control: Any) -> list[str]:
     from foleykit.controls.base import TemporalControl  # noqa: F401  (type only)
 
     adapter = pipe.adapters[name]
-    rates = {
-        "control": pipe.seq.control_rate,
-        "mel": pipe.seq.mel_rate,
-        "energy": pipe.seq.mel_rate,
-        "latent": pipe.seq.latent_rate,
-        "video": pipe.seq.video_fps,
-    }
-    target = rates.get(adapter.grid)
-    if target is not None and abs(control.rate - target) > 1e-6 * target:
+    target = pipe.seq.grid(adapter.grid)[0]
+    if abs(control.rate - target) > 1e-6 * target:
         return [f"control {name!r} at {control.rate:g} Hz is resampled to the model's {target:g} Hz"]
     return []
 

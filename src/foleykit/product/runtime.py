@@ -132,6 +132,14 @@ def configure_threads(*, env: dict[str, str] | None = None, busy: float | None =
         n = choose_num_threads(base, None, env=env)
     else:
         n = choose_num_threads(base, busy_cpus() if busy is None else busy, env=env)
+    set_threads(n)
+    return n
+
+
+def set_threads(n: int) -> None:
+    """Set torch's and OpenCV's CPU thread counts of this process to ``n``."""
+    import torch
+
     if n != torch.get_num_threads():
         torch.set_num_threads(n)
     try:
@@ -140,7 +148,6 @@ def configure_threads(*, env: dict[str, str] | None = None, busy: float | None =
         cv2.setNumThreads(n)
     except ImportError:  # pragma: no cover - opencv is a dependency
         pass
-    return n
 
 
 def load_model(
@@ -151,8 +158,8 @@ def load_model(
     A published AudioLDM / Stable Audio Open folder (diffusers layout) runs through a recipe
     (``foleykit.pipelines.published.load_published``; ``recipe``: default the backbone's); its
     ``model_info["note"]`` says what is not trained. The same model, recipe and device in one process (batch
-    runs, the web app, tests) are loaded once. The CPU thread count is set for the current load first
-    (:func:`configure_threads`).
+    runs, the web app, tests) are loaded once. Process settings (CPU threads, the exit-time gc freeze) are
+    the caller's: the CLI applies them (``foleykit.cli._args.apply_process_options``).
 
     Raises:
         WeightsNotFoundError: unknown model name / missing folder (nothing is downloaded).
@@ -163,8 +170,6 @@ def load_model(
 
     folder = resolve_model(model, expect="model_index.json").resolve()
     published = family_of(folder) is not None
-    configure_threads()
-    _freeze_gc_at_exit()
     key = (str(folder), str(device), str(recipe) if published and recipe else "")
     with _CACHE_LOCK:
         if key not in _CACHE:
@@ -195,7 +200,7 @@ def load_model(
 _EXIT_HOOK: list[bool] = []
 
 
-def _freeze_gc_at_exit() -> None:
+def freeze_gc_at_exit() -> None:
     """At interpreter exit, freeze the garbage collector first: the final collections over the million objects
     torch, diffusers and transformers create cost ~1 s of every command's exit (measured 1.2-1.3 s -> 0.18 s
     on 2 busy cores); the operating system takes the memory back anyway. Explicit finalizers (temporary

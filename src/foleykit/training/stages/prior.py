@@ -49,13 +49,12 @@ from foleykit.training.targets import WithTargets
 _KIND_TARGET = {"energy": "energy", "rms": "rms", "onsets": "onsets", "events": "presence"}
 
 
+#: The grid (``SequenceConfig.grid``) each control kind's target lives on.
+_KIND_GRID = {"energy": "energy", "rms": "control", "onsets": "latent", "events": "video"}
+
+
 def _natural_rate(kind: str, seq: Any) -> float:
-    return {
-        "energy": seq.mel_rate,
-        "rms": seq.control_rate,
-        "onsets": seq.latent_rate,
-        "events": seq.video_fps,
-    }[kind]
+    return seq.grid(_KIND_GRID[kind])[0]
 
 
 class AdapterControls:
