@@ -198,3 +198,36 @@ def test_bundled_example_matches_its_description():
     assert meta["split"] == "test" and meta["scene"] == "footsteps"
     assert read_audio(ex / "footsteps_reference.wav", sample_rate=16000).shape == (160000,)
     assert all(e["time"] == pytest.approx(e["frame"] / 25) for e in meta["events"])
+
+
+def test_flat_walker_keypoints_follow_the_drawn_feet(bank):
+    """Flat footsteps clips carry the walker's keypoints (INTERFACES.md): at each contact the landing foot's
+    ankle / heel / toe lie on the drawn shoe, and that foot moved into the contact while the other stood."""
+    import dataclasses
+
+    from foleykit.data.scenes import Walker
+
+    sp = split_bank(bank)
+    c = cfg(
+        width=160, height=120, duration=3.0, scene_weights=FOOT, ambience_prob=0.0, look_variation=1.0,
+        tracking_prob=1.0,
+    )  # fmt: skip
+    clip = next(
+        cl for i in range(30) if (cl := S.plan_clip(bank, sp, "train", 4, i, c)).meta["surface"] == "wood"
+    )
+    kp, walker = clip.meta["keypoints"], next(a for a in clip.actors if isinstance(a, Walker))
+    names, pts = kp["names"], kp["people"][0]["points"]
+    assert kp["fps"] == 25.0 and len(pts) == clip.stage.num_frames and names[2] == "left_ankle"
+    bare = dataclasses.replace(clip, actors=[a for a in clip.actors if not isinstance(a, Walker)])
+    for (k, foot_x), e in zip(walker.landings, clip.meta["events"]):
+        assert e["frame"] == k
+        foot = int(np.argmin(np.abs(walker.feet[k, :, 0] - foot_x)))
+        side, other = ("left", "right")[foot], ("right", "left")[foot]
+        a, b = clip.frame(k).astype(int), bare.frame(k).astype(int)
+        for part in ("ankle", "heel", "foot_index"):
+            x, y, vis = pts[k][names.index(f"{side}_{part}")]
+            assert (
+                vis > 0 and np.abs(a[int(y * 120), int(x * 160)] - b[int(y * 120), int(x * 160)]).sum() > 20
+            )
+        step = [np.hypot(*np.subtract(pts[k][names.index(f"{s}_ankle")][:2], pts[k - 2][names.index(f"{s}_ankle")][:2])) for s in (side, other)]  # fmt: skip
+        assert step[0] > 2 * step[1] + 1e-3

@@ -579,4 +579,26 @@ def plan_clip(
         "bank": {"name": bank.manifest.get("name", bank.root.name), "split_seed": split.seed},
         "generator": {"name": "foleykit.data.synth", "version": GENERATOR_VERSION},
     }
+    walker = next((a for a in actors if isinstance(a, Walker)), None)
+    if walker is not None:
+        meta["keypoints"] = _flat_keypoints(walker, st, look, cfg)
     return SynthClip(meta=meta, audio=audio, stage=st, background=background, actors=actors, look=look)
+
+
+def _flat_keypoints(walker: Walker, st: Stage, look: R.Look, cfg: SynthConfig) -> dict[str, Any]:
+    """The flat walker's keypoints in normalised frame coordinates (tracking offset and shake applied)."""
+    from foleykit.data.sprites import KEYPOINT_NAMES, walker_joints
+
+    pts = []
+    for k in range(cfg.num_frames):
+        dx, dy = look.shake[min(k, len(look.shake) - 1)] if look.shake is not None else (0.0, 0.0)
+        jt = walker_joints(walker, k)
+        far = "left" if walker.facing[k] > 0 else "right"
+        row = []
+        for name in KEYPOINT_NAMES:
+            x, y = float(jt[name][0] - st.cam_x[k] + dx), float(jt[name][1] + dy)
+            inside = 0 <= x < cfg.width and 0 <= y < cfg.height
+            vis = (0.6 if name.startswith(far) else 0.95) if inside else 0.0
+            row.append([round(x / cfg.width, 5), round(y / cfg.height, 5), vis])
+        pts.append(row)
+    return {"fps": cfg.fps, "names": list(KEYPOINT_NAMES), "people": [{"points": pts}]}

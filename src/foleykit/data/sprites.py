@@ -394,6 +394,27 @@ KEYPOINT_NAMES = (
 )  # fmt: skip
 
 
+def walker_joints(walker: Walker, k: int) -> dict[str, np.ndarray]:
+    """World coordinates of a ``scenes.Walker``'s keypoints (``KEYPOINT_NAMES``) on frame ``k``: hips at the
+    hip joint, ankle / heel / toe inside the drawn shoe (foot 0 is the left foot), wrists at the hands."""
+    hw, d = walker.hw, int(walker.facing[k])
+    hip = walker.hip[k]
+    shoulder = hip + [0.02 * hw * d, -0.28 * hw]
+    swing = 0.45 * math.sin(walker.phase[k])
+    out = {}
+    for i, side in enumerate(("left", "right")):
+        a = walker.feet[k, i]
+        out[f"{side}_hip"] = hip + [0.0, 0.0]
+        out[f"{side}_ankle"] = a
+        out[f"{side}_heel"] = a + [-0.03 * hw * d, 0.035 * hw]
+        out[f"{side}_foot_index"] = a + [0.09 * hw * d, 0.035 * hw]
+    far = "left" if d > 0 else "right"
+    for side, ang in ((far, -swing), ("right" if far == "left" else "left", swing)):
+        elbow = shoulder + 0.15 * hw * np.array([math.sin(ang) * d, math.cos(ang)])
+        out[f"{side}_wrist"] = elbow + 0.14 * hw * np.array([math.sin(ang + 0.35) * d, math.cos(ang + 0.35)])
+    return out
+
+
 class PhotoWalker(Walker):
     """``Walker`` drawn with photo-textured, shaded clothing, hair and a soft shadow; feet 0 / 1 are the
     left / right foot, and the far side (left when walking to the right) is drawn behind and darker."""
@@ -413,24 +434,7 @@ class PhotoWalker(Walker):
 
     def joints(self, k: int) -> dict[str, np.ndarray]:
         """World coordinates of the keypoints (``KEYPOINT_NAMES``) of frame k."""
-        hw, d = self.hw, int(self.facing[k])
-        hip = self.hip[k]
-        shoulder = hip + [0.02 * hw * d, -0.28 * hw]
-        swing = 0.45 * math.sin(self.phase[k])
-        out = {}
-        for i, side in enumerate(("left", "right")):
-            a = self.feet[k, i]
-            out[f"{side}_hip"] = hip + [0.0, 0.0]
-            out[f"{side}_ankle"] = a
-            out[f"{side}_heel"] = a + [-0.03 * hw * d, 0.035 * hw]
-            out[f"{side}_foot_index"] = a + [0.09 * hw * d, 0.035 * hw]
-        far = "left" if d > 0 else "right"
-        for side, ang in ((far, -swing), ("right" if far == "left" else "left", swing)):
-            elbow = shoulder + 0.15 * hw * np.array([math.sin(ang) * d, math.cos(ang)])
-            out[f"{side}_wrist"] = elbow + 0.14 * hw * np.array(
-                [math.sin(ang + 0.35) * d, math.cos(ang + 0.35)]
-            )
-        return out
+        return walker_joints(self, k)
 
     def far_side(self, k: int) -> str:
         return "left" if self.facing[k] > 0 else "right"
