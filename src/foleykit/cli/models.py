@@ -1,4 +1,4 @@
-"""``foleykit models list | info NAME | convert SEED``: recipes, published backbone configs, saved models.
+"""``foleykit models list | info NAME | convert SEED | fetch-vision``: recipes, backbones, saved models.
 
 ``list`` prints the recipes (with their debug twins), the published backbones whose configs ship with
 foleykit, and the models found locally (shipped and under ``$FOLEYKIT_HOME/models``). ``info NAME`` prints a
@@ -6,7 +6,8 @@ recipe's parts and parameter counts per component (built on the meta device: not
 downloaded), or a saved model folder's ``model_index.json`` summary. ``convert rewas | vta-ldm`` turns a seed
 paper's released checkpoints into a foleykit model folder that ``foleykit generate --model`` runs (see
 docs/models.md, "Converting ReWaS" / "Converting VTA-LDM"); released pickles are read restricted to tensors
-unless ``--trust-pickle`` is given.
+unless ``--trust-pickle`` is given. ``fetch-vision`` fetches the pretrained vision models of the ``scene`` video
+encoder at set-up (:mod:`foleykit.vision.assets`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="models_command", metavar="{list,info,convert}")
+    sub = parser.add_subparsers(dest="models_command", metavar="{list,info,convert,fetch-vision}")
     sub.add_parser("list", help="recipes, published backbones and local models")
     info = sub.add_parser("info", help="parts and parameter counts of a recipe or a model folder")
     info.add_argument("name", help="recipe name (e.g. rewas), recipe YAML, or model folder / name")
     info.add_argument("--size", choices=("full", "debug"), default="full", help="recipe size (default: full)")
     info.add_argument("--json", action="store_true", help="print JSON")
     _add_convert(sub)
+    from foleykit.vision.cli import add_fetch_vision
+
+    add_fetch_vision(sub)
     parser.set_defaults(_run=run)
     return parser
 
@@ -95,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
         return _info(args)
     if cmd == "convert":
         return _convert(args)
+    if cmd == "fetch-vision":
+        from foleykit.vision.cli import run_fetch_vision
+
+        return run_fetch_vision(args)
     raise ConfigError(f"unknown models command {cmd!r}")  # pragma: no cover - argparse rejects it first
 
 
