@@ -158,7 +158,8 @@ def stamp_noun(stamp_dir: Path, rel: str) -> str:
             return first[0].lower() + first[1:]
     import re
 
-    words = re.sub(r"[\s_-]*\d+$", "", Path(rel).name).replace("_", " ").replace("-", " ").lower()
+    name = re.sub(r"_mirror$", "", Path(rel).name)
+    words = re.sub(r"[\s_-]*\d+$", "", name).replace("_", " ").replace("-", " ").lower()
     return words or Path(rel).name
 
 
