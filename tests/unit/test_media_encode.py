@@ -136,7 +136,9 @@ def test_mux_errors_leave_nothing_behind(tmp_path, source, monkeypatch):
     with pytest.raises(MediaError, match=r"cannot write a video file named \.wav"):
         mux(source, np.zeros(100, np.float32), 16000, out_dir / "o.wav")
     raw = write_video(tmp_path / "raw.mkv", np.zeros((2, 16, 16, 3), np.uint8), 10.0, codec="rawvideo")
-    with pytest.raises(MediaError, match=r"o\.mp4: the \.mp4 container cannot hold rawvideo video.*Use \.mov"):
+    with pytest.raises(
+        MediaError, match=r"o\.mp4: the \.mp4 container cannot hold rawvideo video.*Use \.mov"
+    ):
         mux(raw, np.zeros(100, np.float32), 16000, out_dir / "o.mp4", video="copy")
 
     def boom(self):
