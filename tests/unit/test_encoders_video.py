@@ -1,6 +1,8 @@
-"""Video encoders: debug twin, motion statistics, frame CNN, concatenation, local CLIP vision, errors."""
+"""Video encoders: debug twin, motion statistics, frame CNN, concatenation, local CLIP vision, scene, errors."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
@@ -225,3 +227,116 @@ def test_clip_vision_missing(tmp_path, monkeypatch):
     assert "CLIP vision encoder" in str(err.value) and "clip-vit" in str(err.value)
     with pytest.raises(WeightsNotFoundError, match="openai/clip-vit-base-patch32"):
         CLIPVideoEncoder()
+
+
+# --- scene encoder (vision models + camera-compensated motion) ---------------------------------------------
+def walking_blob(T: int = 50, h: int = 96, w: int = 160) -> np.ndarray:
+    """A bright upright blob walking right over a textured floor (the debug pose model's "person")."""
+    rng = np.random.RandomState(0)
+    bg = (rng.rand(h, w, 3) * 60).astype(np.uint8)
+    frames = np.repeat(bg[None], T, axis=0)
+    for t in range(T):
+        x = 10 + 2 * t
+        frames[t, 20:80, x : x + 12] = 240
+    return frames
+
+
+def walker_keypoints(T: int = 50, fps: float = 25.0) -> dict:
+    """INTERFACES.md keypoints of a side-view walker: each foot stands 0.6 s and swings 0.4 s."""
+    from foleykit.vision.contacts import KEYPOINT_NAMES
+
+    rows = []
+    for i in range(T):
+        t = i / fps
+        pts = {}
+        for side, off in (("left", 0.0), ("right", 0.5)):
+            phase, k = ((t - off) % 1.0), np.floor(t - off)
+            x = 0.2 + 0.15 * (k + off) + (0.15 * (phase - 0.6) / 0.4 if phase >= 0.6 else 0.0)
+            y = 0.8 - (0.03 * np.sin(np.pi * (phase - 0.6) / 0.4) if phase >= 0.6 else 0.0)
+            for n, dx in (("ankle", 0.0), ("heel", -0.01), ("foot_index", 0.02)):
+                pts[f"{side}_{n}"] = (x + dx, y)
+            pts[f"{side}_hip"] = (0.2 + 0.15 * t, 0.5)
+            pts[f"{side}_wrist"] = (0.2 + 0.15 * t, 0.55)
+        rows.append([[*pts[n], 1.0] for n in KEYPOINT_NAMES])
+    return {"fps": fps, "names": list(KEYPOINT_NAMES), "people": [{"points": rows}]}
+
+
+def test_scene_encoder_groups_shapes_and_debug_twin():
+    enc = registry.build("video_encoder", "scene", vision="debug")
+    assert enc.dim == 332 == len(enc.channel_names) and enc.frozen
+    spans = sorted((s.start, s.stop) for s in enc.groups.values())
+    assert spans[0][0] == 0 and spans[-1][1] == enc.dim
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))  # contiguous, no gaps
+    assert [enc.groups[g].stop - enc.groups[g].start for g in ("pose", "objects", "embedding", "flags")] == [
+        17, 27, 256, 3,
+    ]  # fmt: skip
+    frames = walking_blob()
+    out = enc.encode(frames)
+    assert out.shape == (1, 50, 332) and out.dtype == torch.float32
+    f = out[0].numpy()
+    assert np.all(f[:, enc.groups["flags"].start] == 1.0)  # the (debug) models ran
+    pose = f[:, enc.groups["pose"]]
+    assert pose[:, 0].min() == 1.0  # person_present: the blob is tracked throughout
+    assert np.abs(f[:, enc.groups["embedding"]]).sum() > 0 and np.abs(f[:, enc.groups["objects"]]).sum() > 0
+    assert np.array_equal(enc.encode(frames)[0].numpy(), f)  # deterministic
+    both = enc.encode(np.stack([frames, frames[::-1].copy()]))
+    assert both.shape == (2, 50, 332) and torch.equal(both[0], out[0])
+
+
+def test_scene_encoder_without_models_says_so_once_and_keeps_motion(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from foleykit.vision import encoder as scene
+
+    monkeypatch.setattr(scene, "_noted", False)
+    enc = registry.build("video_encoder", "scene", models_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="foleykit.vision.encoder"):
+        f = enc.encode(walking_blob())[0].numpy()
+        registry.build("video_encoder", "scene", models_dir=str(tmp_path)).encode(walking_blob(10))
+    notes = [r.getMessage() for r in caplog.records if "vision models not installed" in r.getMessage()]
+    assert len(notes) == 1 and "foleykit models fetch-vision" in notes[0] and "motion only" in notes[0]
+    g = enc.groups
+    assert np.all(f[:, g["flags"].start] == 0.0)
+    for name in ("pose", "objects", "embedding"):
+        assert np.abs(f[:, g[name]]).max() == 0.0, name
+    motion = f[:, g["motion"]]
+    assert motion[:, enc.channel_names.index("residual_p99")].mean() > 0.05  # the blob moves
+    with pytest.raises(WeightsNotFoundError, match="fetch-vision"):
+        registry.build("video_encoder", "scene", vision="on", models_dir=str(tmp_path)).encode(
+            walking_blob(4)
+        )
+
+
+def test_scene_encoder_pose_from_given_keypoints(tmp_path):
+    enc = registry.build("video_encoder", "scene", models_dir=str(tmp_path), pose_every=1)
+    kp = walker_keypoints()
+    f = enc.encode(walking_blob(), keypoints=kp)[0].numpy()
+    col = {n: i for i, n in enumerate(enc.channel_names)}
+    assert f[:, col["person_present"]].min() == 1.0
+    contacts_at = np.flatnonzero(f[:, col["feet_contact"]] > 0.2) / 25.0
+    assert any(abs(t - 1.0) <= 0.1 for t in contacts_at) and any(abs(t - 1.5) <= 0.1 for t in contacts_at)
+    assert (
+        f[:, col["vision_available"]].max() == 0.0
+    )  # the models did not run; the keypoints are ground truth
+    noisy = registry.build(
+        "video_encoder", "scene", models_dir=str(tmp_path), pose_every=1, keypoint_noise=0.05
+    )
+    g = noisy.encode(walking_blob(), keypoints=kp)[0].numpy()
+    assert not np.array_equal(g[:, noisy.groups["pose"]], f[:, enc.groups["pose"]])
+    assert np.array_equal(noisy.encode(walking_blob(), keypoints=kp)[0].numpy(), g)  # seeded by the keypoints
+    with pytest.raises(ConfigError, match="keypoints"):
+        enc.encode(np.stack([walking_blob(8)] * 2), keypoints=[kp])
+
+
+def test_scene_encoder_flags_cuts_and_repeated_frames():
+    enc = registry.build("video_encoder", "scene", vision="off")
+    a = walking_blob(30)
+    b = (255 - walking_blob(30)[:, ::-1]).copy()
+    frames = np.concatenate([a, b])
+    frames[40] = frames[39]  # a repeated frame
+    f = enc.encode(frames)[0].numpy()
+    flags = f[:, enc.groups["flags"]]
+    assert np.flatnonzero(flags[:, 1]).tolist() == [30]
+    assert flags[40, 2] == 1.0 and flags[:, 2].sum() == 1.0
+    with pytest.raises(ConfigError, match="vision"):
+        registry.build("video_encoder", "scene", vision="maybe")

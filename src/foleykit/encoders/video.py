@@ -9,6 +9,10 @@ Registered under kind ``video_encoder``:
 - ``motion+frame_cnn``: both, concatenated (the demonstrator's video features).
 - ``clip``: CLIP vision tower (``CLIPVisionModelWithProjection``) from a local folder, frozen (VTA-LDM's
   frame features; Im2Wav / ReWaS baselines).
+- ``scene``: :class:`foleykit.vision.encoder.SceneVideoEncoder`: frozen pretrained vision (BlazePose contacts,
+  SSD Open Images classes and embedding; TFLite files fetched by ``foleykit models fetch-vision``) +
+  camera-compensated motion, in documented channel groups (``encoder.groups``); ``{"vision": "debug"}`` is its
+  weight-free twin.
 - ``debug``: 2x2 mean colours + 2x2 mean absolute frame difference (16-d); no weights.
 
 Frames are uint8 RGB ``(T, H, W, 3)`` or ``(B, T, H, W, 3)`` of any size; each encoder resizes them itself.
@@ -366,3 +370,11 @@ register("video_encoder", "motion")(MotionVideoEncoder)
 register("video_encoder", "frame_cnn")(FrameCNNVideoEncoder)
 register("video_encoder", "motion+frame_cnn")(_motion_frame_cnn)
 register("video_encoder", "clip")(CLIPVideoEncoder)
+
+
+@register("video_encoder", "scene")
+def _scene(**kwargs) -> VideoEncoder:
+    """The scene encoder (vision models + motion); ``vision="debug"`` for its weight-free twin."""
+    from foleykit.vision.encoder import SceneVideoEncoder
+
+    return SceneVideoEncoder(**kwargs)

@@ -233,7 +233,8 @@ def _limb(track: KeypointTrack, idx: tuple[int, ...], min_vis: float) -> tuple[n
 
 def _to_frames(track_frames: np.ndarray, values: np.ndarray, ok: np.ndarray, num_frames: int, max_gap: float):
     """Linear interpolation of key values ``(K, ...)`` onto frames ``0..T-1`` where the keys are within
-    ``max_gap`` frames of each other; returns ``(values (T, ...), valid (T,))``."""
+    ``max_gap`` frames of each other (held for less than one key step past the first / last key); returns
+    ``(values (T, ...), valid (T,))``."""
     t = np.arange(num_frames, dtype=np.float64)
     f, v = track_frames[ok], values[ok]
     out = np.zeros((num_frames, *values.shape[1:]))
@@ -246,7 +247,9 @@ def _to_frames(track_frames: np.ndarray, values: np.ndarray, ok: np.ndarray, num
     j = np.searchsorted(f, t)
     lo, hi = f[np.clip(j - 1, 0, len(f) - 1)], f[np.clip(j, 0, len(f) - 1)]
     exact = np.isclose(hi, t) | np.isclose(lo, t)
-    valid = ((t >= f[0] - 1e-6) & (t <= f[-1] + 1e-6) & ((hi - lo) <= max_gap)) | exact
+    step = float(np.median(np.diff(f))) if len(f) > 1 else 1.0  # held up to one key step past the ends
+    inside = (t > f[0] - step) & (t < f[-1] + step)
+    valid = (inside & ((hi - lo) <= max_gap)) | exact
     return out, valid
 
 
