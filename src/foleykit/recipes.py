@@ -278,6 +278,11 @@ def build_pipeline(
             encoders are skipped (their sizes come from the recipe's ``dim``).
         encoders: Build the text / audio / video encoders (False: skip them, e.g. to count parameters).
     """
+    from foleykit.pipelines import trust
+
+    if backbone is not None and not trust.loading_active():  # the folder's trust rules cover its encoders
+        with trust.loading_model():
+            return build_pipeline(recipe, size=size, backbone=backbone, meta=meta, encoders=encoders)
     from foleykit.pipelines.guidance import ConditionAssembler
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
 

@@ -112,6 +112,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "for AudioLDM, stable_v2a for Stable Audio Open)",
     )
     p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow model folders whose weights are pickles (.bin) (loading one can run code stored in the "
+        "file: only for folders from a source you trust); safetensors need no flag",
+    )
+    p.add_argument(
         "--keep-original-audio",
         action="store_true",
         default=None,
@@ -213,9 +219,11 @@ def _note(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate one video, or a batch (folder / CSV) with a summary; see the module docstring."""
+    from foleykit.pipelines.trust import trusting_pickle
     from foleykit.product.batch import is_batch_input
 
-    with _terminate_like_interrupt():
+    trusted = trusting_pickle() if getattr(args, "trust_pickle", False) else contextlib.nullcontext()
+    with _terminate_like_interrupt(), trusted:
         if is_batch_input(args.video):
             return _run_batch(args)
         return _run_single(args)

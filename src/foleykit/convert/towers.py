@@ -79,7 +79,7 @@ def load_tokenizer(folder: str | os.PathLike, *, what: str) -> Any:
     if not folder.is_dir():
         raise WeightsNotFoundError(f"{what}: tokenizer folder {folder} does not exist")
     try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as err:
         raise WeightsNotFoundError(
             f"{what}: no tokenizer in {folder} ({err}); expected the files `save_pretrained` writes "

@@ -300,8 +300,13 @@ def load_hf_model(cls: Any, folder: Path, *, what: str, config: Any = None) -> n
     verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    from foleykit.pipelines import trust
+
     try:
         kwargs = {} if config is None else {"config": config}
+        if trust.referenced_use_safetensors():  # referenced by a model folder: safetensors only
+            trust.weights_file(folder, WEIGHT_FILES[:2], WEIGHT_FILES[2:], where=f"{what} ({folder.name})")
+            kwargs["use_safetensors"] = True
         model, info = cls.from_pretrained(
             str(folder), local_files_only=True, output_loading_info=True, **kwargs
         )
@@ -332,7 +337,7 @@ def load_hf_tokenizer(folder: Path, *, what: str, sub: str | None = "tokenizer")
         if not any((c / f).is_file() for f in TOKENIZER_FILES):
             continue
         try:
-            return AutoTokenizer.from_pretrained(str(c), local_files_only=True)
+            return AutoTokenizer.from_pretrained(str(c), local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError, TypeError) as err:
             errors.append(f"{c}: {err}")
     raise WeightsNotFoundError(

@@ -225,7 +225,9 @@ class T5TextEncoder(HFTextEncoder):
         import transformers
         from transformers import AutoConfig
 
-        model_type = AutoConfig.from_pretrained(str(folder), local_files_only=True).model_type
+        model_type = AutoConfig.from_pretrained(
+            str(folder), local_files_only=True, trust_remote_code=False
+        ).model_type
         names = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
         if model_type not in names:
             raise ConfigError(

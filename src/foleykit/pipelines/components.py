@@ -18,7 +18,6 @@ spec-built modules), so published component folders (AudioLDM-M ``unet/``, Stabl
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from foleykit.errors import ConfigError, ModelError, WeightsNotFoundError
+from foleykit.errors import ModelError, WeightsNotFoundError
 from foleykit.utils.io import atomic_write_json
 
 DIFFUSERS_WEIGHTS = (
@@ -128,12 +127,22 @@ def _require(folder: Path, name: str, files: tuple[str, ...], what: str) -> None
         )
 
 
-def build_from_spec(spec: dict[str, Any], *, seq: Any = None, folder: Path | None = None) -> nn.Module:
+def build_from_spec(
+    spec: dict[str, Any], *, seq: Any = None, folder: Path | None = None, where: str = "component spec"
+) -> nn.Module:
     """Build a module from ``{"registry": [kind, name], "kwargs": {...}}`` or ``{"class": path, ...}``.
 
     ``"pass_seq": true`` adds ``seq=`` (the pipeline's SequenceConfig) to the keyword arguments;
     ``"pass_folder": true`` adds ``folder=`` (the component's own folder, for files such as a tokenizer).
+    The spec is checked first (:func:`foleykit.pipelines.trust.check_spec`): registry kinds of components,
+    classes of foleykit's model packages, plain-data keyword arguments; nothing else is imported or built.
+
+    Raises:
+        UntrustedModelError: the spec names anything else (``where`` prefixes the message).
     """
+    from foleykit.pipelines import trust
+
+    trust.check_spec(spec, where=where)
     kwargs = dict(spec.get("kwargs", {}))
     if spec.get("pass_seq"):
         kwargs["seq"] = seq
@@ -144,14 +153,29 @@ def build_from_spec(spec: dict[str, Any], *, seq: Any = None, folder: Path | Non
 
         kind, name = spec["registry"]
         return registry.build(kind, name, **kwargs)
-    if "class" in spec:
-        mod_name, _, cls_name = spec["class"].rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(mod_name), cls_name)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"cannot import {spec['class']!r}: {err}") from err
-        return cls(**kwargs)
-    raise ConfigError(f"a component spec needs 'registry' or 'class', got {spec}")
+    return trust.spec_class(spec["class"], where=where)(**kwargs)
+
+
+def _where(folder: Path, file: str) -> str:
+    """``MODEL/COMPONENT/file`` for messages (no server path)."""
+    return f"{folder.parent.name}/{folder.name}/{file}"
+
+
+def _read_spec(name: str, folder: Path) -> dict[str, Any]:
+    """The checked ``_foleykit_spec`` of a spec-built component folder."""
+    from foleykit.pipelines import trust
+
+    _require(folder, name, ("config.json",), "config.json (+ model.safetensors)")
+    where = _where(folder, "config.json")
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{where}: cannot read it ({type(err).__name__})") from None
+    spec = cfg.get("_foleykit_spec") if isinstance(cfg, dict) else None
+    if spec is None:
+        raise ModelError(f"component {name!r}: {where} has no _foleykit_spec")
+    trust.check_spec(spec, where=where)
+    return spec
 
 
 def load_component(
@@ -164,17 +188,24 @@ def load_component(
 ) -> Any:
     """Load one component written by :func:`save_component` (or a published diffusers/transformers folder).
 
+    Only what :mod:`foleykit.pipelines.trust` allows is built (checked as strings before any import), and only
+    safetensors weights are read unless pickles are trusted (``trust.trusting_pickle``).
+
     Raises:
         WeightsNotFoundError: the sub-folder or its weights are missing (the message names what is expected).
+        UntrustedModelError: the entry, spec or weights are not allowed (one line).
     """
+    from foleykit.pipelines import trust
+
+    where = _where(folder, "")[:-1]
+    if not (isinstance(entry, (list, tuple)) and len(entry) == 2):
+        raise trust.UntrustedModelError(
+            f"{where}: model_index.json entry {str(entry)[:80]} is not [library, class]"
+        )
     lib, cls_name = entry
     if lib == SPEC_LIBRARY:
-        _require(folder, name, ("config.json",), "config.json (+ model.safetensors)")
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        spec = cfg.get("_foleykit_spec")
-        if spec is None:
-            raise ModelError(f"component {name!r}: {folder / 'config.json'} has no _foleykit_spec")
-        module = build_from_spec(spec, seq=seq, folder=folder)
+        spec = _read_spec(name, folder)
+        module = build_from_spec(spec, seq=seq, folder=folder, where=_where(folder, "config.json"))
         wfile = folder / TRANSFORMERS_WEIGHTS[0]
         if spec.get("weights", True) and any(True for _ in module.state_dict()):
             _require(folder, name, (TRANSFORMERS_WEIGHTS[0],), "model.safetensors")
@@ -189,30 +220,40 @@ def load_component(
                     f"unexpected {unexpected[:3]})"
                 )
         return module.to(dtype) if spec.get("weights", True) else module
+    cls = trust.library_class(lib, cls_name, where=where)
+    from diffusers import ModelMixin, SchedulerMixin
+
     if lib == "transformers":
-        import transformers
+        from transformers import PreTrainedModel
 
-        _require(
-            folder, name, TRANSFORMERS_WEIGHTS, "config.json and model.safetensors (transformers layout)"
+        bases: tuple[type, ...] = (PreTrainedModel,)
+    else:
+        bases = (ModelMixin, SchedulerMixin)
+    if not issubclass(cls, bases):  # e.g. a tokenizer, or a module built from a spec
+        raise trust.UntrustedModelError(
+            f"{where}: {cls_name} is not a component class (a diffusers / transformers model or sampler)"
         )
-        cls = getattr(transformers, cls_name)
-        return cls.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    module = importlib.import_module("diffusers" if lib == "diffusers" else lib)
-    cls = getattr(module, cls_name, None)
-    if cls is None:
-        raise ModelError(f"component {name!r}: class {cls_name} not found in {lib}")
-    from diffusers import SchedulerMixin
-
+    if lib == "transformers":
+        if not trust.weights_file(folder, TRANSFORMERS_WEIGHTS[:2], TRANSFORMERS_WEIGHTS[2:], where=where):
+            _require(
+                folder, name, TRANSFORMERS_WEIGHTS, "config.json and model.safetensors (transformers layout)"
+            )
+        return cls.from_pretrained(
+            str(folder), dtype=dtype, local_files_only=True, use_safetensors=trust.use_safetensors()
+        )
     if issubclass(cls, SchedulerMixin):
         _require(folder, name, ("scheduler_config.json",), "scheduler_config.json")
         return cls.from_pretrained(str(folder))
-    _require(
-        folder,
-        name,
-        DIFFUSERS_WEIGHTS,
-        "config.json and diffusion_pytorch_model.safetensors (diffusers layout)",
+    if not trust.weights_file(folder, DIFFUSERS_WEIGHTS[:2], DIFFUSERS_WEIGHTS[2:], where=where):
+        _require(
+            folder,
+            name,
+            DIFFUSERS_WEIGHTS,
+            "config.json and diffusion_pytorch_model.safetensors (diffusers layout)",
+        )
+    return cls.from_pretrained(
+        str(folder), torch_dtype=dtype, local_files_only=True, use_safetensors=trust.use_safetensors()
     )
-    return cls.from_pretrained(str(folder), torch_dtype=dtype, local_files_only=True)
 
 
 class LazyMelSpectrogram(nn.Module):
@@ -297,10 +338,72 @@ def save_pipeline(pipe: Any, path: Path, *, dtype: torch.dtype | None = None) ->
     return path
 
 
+def check_index(folder: Path, index: Any) -> None:
+    """Check a foleykit ``model_index.json`` and every component's spec before anything is loaded.
+
+    Component names must be plain folder names inside ``folder``; entries ``[library, class]`` known
+    (:func:`foleykit.pipelines.trust.check_library_class`) or ``foleykit.spec`` with a checked spec; the
+    ``_foleykit`` section plain data. Nothing is imported.
+
+    Raises:
+        UntrustedModelError: the first problem, in one line.
+    """
+    from foleykit.pipelines import trust
+
+    where = f"{folder.name}/{INDEX_FILE}"
+    if not isinstance(index, dict):
+        raise trust.UntrustedModelError(f"{where}: not a mapping")
+    trust.check_plain(index, where=where)
+    fk = index.get("_foleykit")
+    names = [k for k in index if not k.startswith("_")]
+    if isinstance(fk, dict):
+        names += [
+            f"{p}_{a.get('name')}"
+            for a in fk.get("adapters") or []
+            if isinstance(a, dict)
+            for p in ("controlnet", "control_encoder")
+        ]
+    for name in names:
+        sub = trust.component_dir(folder, name)
+        entry = index.get(name)
+        if entry is None:
+            continue
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise trust.UntrustedModelError(f"{where}: entry {name!r} is not [library, class]")
+        if entry[0] == SPEC_LIBRARY:
+            if sub.is_dir():
+                _read_spec(name, sub)
+        else:
+            trust.check_library_class(entry[0], entry[1], where=f"{where} ({name})")
+
+
 def load_pipeline(
-    cls: Any, name_or_path: Any, *, device: Any = "cpu", dtype: torch.dtype = torch.float32
+    cls: Any,
+    name_or_path: Any,
+    *,
+    device: Any = "cpu",
+    dtype: torch.dtype = torch.float32,
+    trust_pickle: bool | None = None,
 ) -> Any:
-    """Load a folder written by :func:`save_pipeline` (names: ``foleykit.paths.resolve_model``)."""
+    """Load a folder written by :func:`save_pipeline` (names: ``foleykit.paths.resolve_model``).
+
+    The folder is checked first (:mod:`foleykit.pipelines.trust`: its files, every class it names, plain-data
+    configs); then only known classes are built and only safetensors read.
+
+    Args:
+        trust_pickle: Allow components whose weights are only pickles (``.bin``); None: as the caller's
+            ``trust.trusting_pickle`` block says (default no).
+
+    Raises:
+        UntrustedModelError: the folder names code or files foleykit does not load (one line, nothing run).
+    """
+    from foleykit.pipelines import trust
+
+    if (
+        trust_pickle is not None or not trust.loading_active()
+    ):  # the rules hold for what the folder references
+        with trust.trusting_pickle(trust_pickle) if trust_pickle is not None else trust.loading_model():
+            return load_pipeline(cls, name_or_path, device=device, dtype=dtype)
     from foleykit.config import SequenceConfig
     from foleykit.models.autoencoder import MelLatentCodec, WaveformLatentCodec
     from foleykit.models.control_adapter import ControlAdapter
@@ -311,13 +414,17 @@ def load_pipeline(
     folder = resolve_model(name_or_path, expect=INDEX_FILE)
     try:
         index = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelError(f"cannot read {folder / INDEX_FILE}: {err}") from err
+    if not isinstance(index, dict):
+        raise ModelError(f"{folder / INDEX_FILE} is not a model index (a JSON mapping)")
     fk = index.get("_foleykit")
     if fk is None:  # a published pipeline folder: say how to run it (foleykit.pipelines.published)
         from foleykit.pipelines.published import not_foleykit_message
 
         raise ModelError(not_foleykit_message(folder, index))
+    folder = trust.check_folder(folder)
+    check_index(folder, index)
     seq = SequenceConfig.from_dict(fk["sequence"])
 
     def comp(name: str) -> Any:
@@ -325,7 +432,8 @@ def load_pipeline(
             raise WeightsNotFoundError(
                 f"{folder / INDEX_FILE} lists no component {name!r}; the folder is incomplete"
             )
-        return load_component(name, index[name], folder / name, dtype=dtype, seq=seq)
+        sub = trust.component_dir(folder, name)
+        return load_component(name, index[name], sub, dtype=dtype, seq=seq)
 
     vae = comp("vae")
     if fk["codec"] == "mel":

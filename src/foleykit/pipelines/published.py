@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from foleykit.errors import ConfigError, ModelError, WeightsNotFoundError
+from foleykit.pipelines import trust
 
 INDEX_FILE = "model_index.json"
 #: Samplers a published folder may name (diffusers classes; loaded from ``scheduler/scheduler_config.json``).
@@ -189,22 +190,6 @@ def recipes_for(family: BackboneFamily, *, runnable: bool = True) -> list[str]:
 # ==========================================================================================================
 # Loading components
 # ==========================================================================================================
-def _model_class(name: str) -> Any:
-    """The library class of an allowed component class name (explicit imports, nothing from configs)."""
-    import diffusers
-    import transformers
-
-    table = {
-        "UNet2DConditionModel": lambda: diffusers.UNet2DConditionModel,
-        "AutoencoderKL": lambda: diffusers.AutoencoderKL,
-        "AutoencoderOobleck": lambda: diffusers.AutoencoderOobleck,
-        "StableAudioDiTModel": lambda: diffusers.StableAudioDiTModel,
-        "StableAudioProjectionModel": lambda: diffusers.StableAudioProjectionModel,
-        "SpeechT5HifiGan": lambda: transformers.SpeechT5HifiGan,
-    }
-    return table[name]()
-
-
 def _check_entry(folder: Path, index: dict[str, Any], family: BackboneFamily, name: str) -> str:
     """The class name of component ``name``: the index's entry, checked against the family's classes."""
     libs, allowed = family.classes[name]
@@ -218,6 +203,7 @@ def _check_entry(folder: Path, index: dict[str, Any], family: BackboneFamily, na
             f"{folder / INDEX_FILE}: component {name!r} is {entry}, but a {family.pipeline} folder holds "
             f"{libs[0]} {' / '.join(allowed)} there"
         )
+    trust.check_library_class(entry[0], entry[1], where=f"{folder.name}/{INDEX_FILE} ({name})")
     return str(entry[1])
 
 
@@ -247,15 +233,18 @@ def load_part(folder: Path, family: BackboneFamily, name: str, *, dtype: torch.d
             f"components: {', '.join(c for c in family.classes if c != 'tokenizer')}"
         )
     index = read_index(folder)
-    cls = _model_class(_check_entry(folder, index, family, name))
     lib = "transformers" if family.classes[name][0] == T else "diffusers"
+    # the same allowlist as foleykit model folders (foleykit.pipelines.trust): checked, then imported
+    cls = trust.library_class(lib, _check_entry(folder, index, family, name), where=f"{folder.name}/{name}")
     files = (
         ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
         if lib == "diffusers"
         else ("model.safetensors", "pytorch_model.bin")
     )
-    _require(folder / name, name, files, folder)
+    if not trust.weights_file(folder / name, files[:1], files[1:], where=f"{folder.name}/{name}"):
+        _require(folder / name, name, files, folder)
     kwargs = {"torch_dtype": dtype} if lib == "diffusers" else {"dtype": dtype}
+    kwargs["use_safetensors"] = trust.use_safetensors()
     try:
         with _quiet():
             return cls.from_pretrained(str(folder / name), local_files_only=True, **kwargs).eval()
@@ -317,7 +306,7 @@ def load_scheduler(folder: Path, family: BackboneFamily) -> tuple[Any, str | Non
                 {k: v for k, v in cfg.items() if k in keep} | {"algorithm_type": "dpmsolver++"}
             )
             return ode, "torchsde is not installed: the cosine SDE sampler runs as its ODE twin (same sigmas)"
-    return getattr(diffusers, cls_name).from_config(cfg), None
+    return trust.library_class("diffusers", cls_name, where=str(path.name)).from_config(cfg), None
 
 
 def text_encoder_spec(folder: Path, family: BackboneFamily) -> tuple[str, dict[str, Any]]:
@@ -417,6 +406,8 @@ def load_backbone(
 
     folder = resolve_model(backbone, expect=INDEX_FILE)
     index = read_index(folder)
+    if not isinstance(index, dict):
+        raise ModelError(f"{folder / INDEX_FILE} is not a model index (a JSON mapping)")
     if "_foleykit" in index:
         raise ConfigError(
             f"backbone {backbone}: {folder} is a foleykit model folder (it already holds a whole pipeline); "
@@ -425,6 +416,7 @@ def load_backbone(
     fam = next((f for f in FAMILIES.values() if f.pipeline == index.get("_class_name")), None)
     if fam is None:
         raise ModelError(not_foleykit_message(folder, index))
+    folder = trust.check_folder(folder)  # links, weight indexes, custom code: before anything is loaded
     if family is not None and family != fam.name:
         raise ConfigError(
             f"backbone {backbone} is {'an' if fam.title[0] in 'AEIOU' else 'a'} {fam.title} folder, but this recipe is built on "

@@ -645,11 +645,16 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        trust_pickle: bool | None = None,
     ) -> VideoToAudioPipeline:
-        """Load a model folder or a name (``resolve_model``; default: the shipped demonstrator)."""
+        """Load a model folder or a name (``resolve_model``; default: the shipped demonstrator).
+
+        Only what ``foleykit.pipelines.trust`` allows is built and only safetensors are read;
+        ``trust_pickle=True`` also reads pickle weights (``.bin``: only for folders from a source you trust).
+        """
         from foleykit.pipelines.components import load_pipeline
 
-        return load_pipeline(cls, name_or_path, device=device, dtype=dtype)
+        return load_pipeline(cls, name_or_path, device=device, dtype=dtype, trust_pickle=trust_pickle)
 
     def __repr__(self) -> str:
         counts = self.num_parameters()
