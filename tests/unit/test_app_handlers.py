@@ -4,6 +4,7 @@ errors shown in the page, the queue settings, and `foleykit app` argument errors
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -139,3 +140,125 @@ def test_app_command_refuses_unknown_models_and_bad_ports(setup, capsys, tmp_pat
     assert main(["app", "--model", setup["model"], "--port", "70000", "--workdir", str(tmp_path / "w")]) == 2
     assert "65535" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+# --- uploads: size, type by content, names ------------------------------------------------------------------
+def _upload(setup, name: str, source: Path | None = None, data: bytes | None = None) -> Path:
+    """A file in the app's upload folder under the client's ``name`` (copied from ``source`` or ``data``)."""
+    p = setup["wd"] / "uploads" / "client" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        shutil.copy(source, p)
+    else:
+        p.write_bytes(data or b"")
+    return p
+
+
+def test_uploads_over_the_size_limit_are_refused(setup):
+    app = FoleyApp(AppConfig(model=setup["model"], workdir=setup["wd"], max_upload_mb=1))
+    big = _upload(setup, "big.mp4", data=b"\0" * ((1 << 20) + 1))
+    with pytest.raises(gr.Error, match=r"1\.0 MB; this app accepts uploads up to 1 MB"):
+        app.predict(str(big), None)
+    with pytest.raises(gr.Error, match="up to 1 MB"):
+        app.upload_timing(str(big), None, None)
+
+
+def test_uploads_are_judged_by_content_and_used_under_the_app_s_names(setup):
+    app = setup["app"]
+    # a real video whose client name says otherwise (and holds characters a path should not)
+    odd = _upload(setup, "my clip; rm -rf ~ $(x).wav", source=setup["clip"])
+    _png, _csv, state = app.predict(str(odd), None)
+    used = Path(state["video"])
+    assert used.parent == Path(state["dir"]) / "inputs" and re.fullmatch(
+        r"video-[0-9a-f]{12}\.mp4", used.name
+    )
+    assert used.read_bytes() == setup["clip"].read_bytes()
+    # text named like a video, a silent video as the reference sound
+    fake = _upload(setup, "fake.mp4", data=b"just some text, not a video\n" * 20)
+    with pytest.raises(gr.Error, match="fake.mp4: not a media file"):
+        app.predict(str(fake), None)
+    with pytest.raises(gr.Error, match="reference sound has no sound"):
+        app.generate(str(setup["inside"]), "x", None, str(setup["inside"]), None)
+    # a timing file: binary refused whatever its name; JSON accepted under a .csv name
+    binary = _upload(setup, "curve.csv", data=bytes(range(256)) * 8)
+    with pytest.raises(gr.Error, match="not a text file"):
+        app.upload_timing(str(binary), None, None)
+    rms = TemporalControl("rms", np.full(120, 0.2, np.float32), 100.0)
+    rms.save(setup["dir"] / "curve.json")
+    as_csv = _upload(setup, "curve-really-json.csv", source=setup["dir"] / "curve.json")
+    _, csv, state = app.upload_timing(str(as_csv), None, None)
+    assert np.allclose(TemporalControl.load(csv).values, 0.2)
+    assert re.fullmatch(r"timing-[0-9a-f]{12}\.json", next((Path(state["dir"]) / "inputs").iterdir()).name)
+
+
+def test_client_state_cannot_point_outside_the_sessions(setup, tmp_path):
+    app, outside = setup["app"], tmp_path / "elsewhere"
+    outside.mkdir()
+    _png, _csv, state = app.predict(str(setup["inside"]), {"dir": str(outside), "base": None, "count": 0})
+    assert Path(state["dir"]).parent == setup["wd"].resolve() / "results" and not any(outside.iterdir())
+    secret = tmp_path / "secret.json"
+    TemporalControl("rms", np.zeros(10, np.float32), 100.0).save(secret)
+    with pytest.raises(gr.Error, match="predict the timing curve"):
+        app.edit(dict(state, base=str(secret)), 1.0, 0.0, 0.0)
+
+
+# --- messages and the log ------------------------------------------------------------------------------------
+def test_user_errors_name_no_server_path_and_log_one_line(setup, caplog):
+    app = setup["app"]
+    bad = _upload(setup, "broken.mp4", data=b"\x00\x01 not media" * 50)
+    with caplog.at_level("INFO", logger="foleykit.app"), pytest.raises(gr.Error) as info:
+        app.predict(str(bad), None)
+    message = info.value.message
+    assert "broken.mp4" in message and "not a media file" in message
+    for root in (str(setup["wd"]), str(setup["wd"].resolve()), str(setup["dir"]), "/tmp"):
+        assert root not in message
+    assert info.value.print_exception is False  # Gradio prints no traceback for it
+    records = [r for r in caplog.records if r.name == "foleykit.app"]
+    assert len(records) == 1 and records[0].levelname == "WARNING" and records[0].exc_info is None
+    assert str(setup["wd"].resolve()) not in records[0].getMessage()
+
+
+def test_unexpected_errors_log_a_traceback_and_show_a_generic_message(setup, caplog, monkeypatch):
+    from foleykit.product import generate
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("internal failure in /srv/secret/module.py")
+
+    monkeypatch.setattr(generate, "predict_timing", boom)
+    with caplog.at_level("INFO", logger="foleykit.app"), pytest.raises(gr.Error) as info:
+        setup["app"].predict(str(setup["inside"]), None)
+    assert "/srv/secret" not in info.value.message and "log has the details" in info.value.message
+    records = [r for r in caplog.records if r.name == "foleykit.app"]
+    assert len(records) == 1 and records[0].levelname == "ERROR" and records[0].exc_info is not None
+
+
+def test_public_message_keeps_names_and_drops_folders():
+    from foleykit.app.uploads import public_message
+
+    assert public_message("/srv/app/uploads/ab12/clip.mp4: not a media file") == "clip.mp4: not a media file"
+    assert (
+        public_message("see https://hf.co/x/y and C:\\Users\\me\\a.wav") == "see https://hf.co/x/y and a.wav"
+    )
+    assert public_message("scale must be >= 0 (got -1/2)") == "scale must be >= 0 (got -1/2)"
+
+
+# --- guidance: the app's default is the model's effective scale ----------------------------------------------
+def test_guidance_default_is_the_effective_scale_and_matches_the_cli(setup, tmp_path):
+    from foleykit.app.app import _defaults
+    from foleykit.product.debug import save_debug_model
+
+    model = save_debug_model(tmp_path / "rewas", recipe="rewas")  # stores w = 3 in the 1 + w form
+    app = FoleyApp(AppConfig(model=str(model), workdir=setup["wd"], max_duration=5.0))
+    scale = _defaults(app)["guidance"]
+    assert scale == app.pipe.guidance()[0] == 4.0
+    mp4, _files, status, *_ = app.generate(
+        str(setup["inside"]), "rain", "", None, None, 1.0, 0.0, 0.0, 1.0, 2, scale, 5, 0.0
+    )
+    app_side = json.loads(Path(mp4 + ".json").read_text())["parameters"]
+    out = tmp_path / "cli.wav"
+    assert main(["generate", str(setup["inside"]), "-o", str(out), "--model", str(model), "--steps", "2",
+                 "--seed", "5", "--prompt", "rain"]) == 0  # fmt: skip
+    cli_side = json.loads(Path(str(out) + ".json").read_text())["parameters"]
+    for side in (app_side, cli_side):
+        assert side["guidance"] == 4.0 and side["guidance_origin"].startswith("model default")
+    assert "guidance 4" in status

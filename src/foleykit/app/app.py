@@ -1,10 +1,11 @@
 """The Gradio page of ``foleykit app``: upload a video, describe the sound, optionally give a reference sound,
 look at and edit the timing curve, generate, watch and download.
 
-Safe by default: it listens on 127.0.0.1, refuses uploads over ``max_upload_mb`` and videos over
-``max_duration``, keeps every upload and result inside its working folder (Gradio's upload folder is moved
-there), queues requests so one generation runs at a time while others wait their turn, and shows errors in
-the page.
+Safe by default: it listens on 127.0.0.1, refuses uploads over ``max_upload_mb``, files that are not what they
+should be by their content, and videos over ``max_duration``, keeps every upload and result inside its working
+folder (Gradio's upload folder is moved there; uploads are used under names the app chooses), queues requests
+so one generation runs at a time while others wait their turn, and shows errors in the page without server
+paths (see :mod:`foleykit.app.handlers`).
 """
 
 from __future__ import annotations
@@ -80,7 +81,12 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                     )
                     steps = gr.Slider(1, 100, value=defaults["steps"], step=1, label="Steps", elem_id="steps")
                     guidance = gr.Slider(
-                        0.0, 10.0, value=defaults["guidance"], step=0.1, label="Guidance", elem_id="guidance"
+                        0.0,
+                        max(10.0, defaults["guidance"]),
+                        value=defaults["guidance"],
+                        step=0.1,
+                        label="Guidance",
+                        elem_id="guidance",
                     )
                     seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="seed")
                     follow = gr.Slider(
@@ -136,13 +142,17 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
 
 
 def _defaults(app: FoleyApp) -> dict[str, float]:
-    """Slider defaults from the model (loaded here, so that the first request does not wait for it)."""
+    """Slider defaults from the model (loaded here, so that the first request does not wait for it).
+
+    Guidance is the scale the model uses when none is given, in the standard form (``pipe.guidance()``; a
+    ``1 + w`` recipe's stored w = 3 shows as 4), so the page's default gives the CLI's audio.
+    """
     pipe = app.pipe
     weight = next((a.weight for a in pipe.adapters.values()), 1.0)
     return {
         "weight": float(weight),
         "steps": int(pipe.defaults["num_inference_steps"]),
-        "guidance": float(pipe.defaults["guidance_scale"]),
+        "guidance": app.guidance_default(),
         "follow": float(pipe.defaults.get("follow_envelope", 0.0)),
     }
 

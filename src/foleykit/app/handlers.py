@@ -1,19 +1,31 @@
 """What the web app's buttons do, without the UI: predict the timing curve, edit it (scale / shift / smooth or
-an uploaded CSV), generate, and hand back the files. Every input is checked: files must lie inside the app's
-working folder, videos must be short enough, and every user error becomes a message in the page.
+an uploaded CSV), generate, and hand back the files.
+
+Every input is checked (:mod:`foleykit.app.uploads`): files must lie inside the app's working folder, be no
+larger than the upload limit and be what they claim by their content (a video FFmpeg can read, a sound, a
+text timing file); each accepted upload is linked into the session folder under a name the app chooses, so
+names from the client never become paths. A user error becomes one message in the page (without server paths)
+and one line in the log; only unexpected errors log a traceback, and the page then says only that something
+went wrong.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from foleykit.app.uploads import UserError, accept_upload, public_message
 from foleykit.errors import FoleykitError
+
+log = logging.getLogger("foleykit.app")
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class AppConfig:
         device: ``auto`` / ``cpu`` / ``cuda`` / ``mps``.
         host, port: Where the server listens (127.0.0.1: this machine only).
         max_queue: Requests waiting at most (more are refused with a message).
+        trust_pickle: Allow a model folder whose weights are pickles (``--trust-pickle``).
     """
 
     model: str | None = None
@@ -38,6 +51,7 @@ class AppConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     max_queue: int = 16
+    trust_pickle: bool = False
 
     @property
     def upload_dir(self) -> Path:
@@ -48,15 +62,37 @@ class AppConfig:
         return Path(self.workdir).resolve() / "results"
 
 
-class UserError(FoleykitError):
-    """A problem with what the user gave the app (shown in the page)."""
+UNEXPECTED = "Something went wrong on the server (its log has the details). Try again, or reload the page."
 
 
-def _page_error(err: Exception) -> Exception:
-    """A ``gr.Error`` (shown in the page) for a user error."""
+def _page_error(message: str) -> Exception:
+    """A ``gr.Error`` shown in the page; Gradio prints no traceback for it (the handler logged what matters)."""
     import gradio as gr
 
-    return gr.Error(str(err), duration=None)
+    return gr.Error(message, duration=None, print_exception=False)
+
+
+def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A button handler: user errors -> one log line + the message in the page (server paths removed);
+    anything else -> the traceback in the log and a generic message in the page."""
+
+    @functools.wraps(fn)
+    def wrapper(self: FoleyApp, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except FoleykitError as err:
+            message = public_message(str(err))
+            log.warning("%s: %s", fn.__name__, message)
+            raise _page_error(message) from None
+        except Exception as err:
+            import gradio as gr
+
+            if isinstance(err, gr.Error):
+                raise
+            log.exception("%s failed unexpectedly", fn.__name__)
+            raise _page_error(UNEXPECTED) from None
+
+    return wrapper
 
 
 class FoleyApp:
@@ -75,10 +111,16 @@ class FoleyApp:
     @property
     def pipe(self) -> Any:
         if self._pipe is None:
+            from foleykit.pipelines.trust import trusting_pickle
             from foleykit.product.runtime import load_model, resolve_device
 
-            self._pipe = load_model(self.config.model, device=resolve_device(self.config.device))
+            with trusting_pickle(self.config.trust_pickle):
+                self._pipe = load_model(self.config.model, device=resolve_device(self.config.device))
         return self._pipe
+
+    def guidance_default(self) -> float:
+        """The guidance scale the model uses when none is given (standard form): the CLI's and API's default."""
+        return float(self.pipe.guidance()[0])
 
     def inside(self, path: str | os.PathLike | None, what: str) -> Path:
         """``path`` resolved, if it is an existing file inside the working folder (else a UserError)."""
@@ -91,13 +133,30 @@ class FoleyApp:
             raise UserError(f"the {what} was not found (upload it again)")
         return p
 
-    def check_video(self, video: str | os.PathLike | None) -> Path:
-        from foleykit.product.generate import check_video
+    def accept(self, path: str | os.PathLike | None, kind: str, state: dict[str, Any]) -> tuple[Path, Any]:
+        """Check an upload (inside the working folder, size, content) and link it into the session folder
+        under the app's own name; returns ``(path, media info or None)``. ``kind``: video | audio | timing."""
+        what = {"video": "video", "audio": "reference sound", "timing": "timing file"}[kind]
+        src = self.inside(path, what)
+        return accept_upload(
+            src,
+            kind,
+            Path(state["dir"]) / "inputs",
+            max_bytes=int(self.config.max_upload_mb) << 20,
+            what=what,
+        )
 
+    def _video_key(self, video: str | None, state: dict[str, Any]) -> str | None:
+        """The session path of ``video`` when it is a usable upload (the curve then belongs to it), else None."""
+        try:
+            return str(self.accept(video, "video", state)[0]) if video else None
+        except FoleykitError:
+            return None
+
+    def check_video(self, video: str | os.PathLike | None, state: dict[str, Any]) -> Path:
         if not video:
             raise UserError("upload a video first")
-        p = self.inside(video, "video")
-        info = check_video(p)
+        p, info = self.accept(video, "video", state)
         seconds = float(info.video_duration or info.duration)
         if seconds > self.config.max_duration:
             raise UserError(
@@ -112,9 +171,17 @@ class FoleyApp:
         return {"dir": str(d), "base": None, "video": None, "count": 0}
 
     def _session(self, state: dict[str, Any] | None) -> dict[str, Any]:
-        if not state or not state.get("dir") or not Path(state["dir"]).is_dir():
+        """The session of ``state``, when its folder is one of this app's session folders (else a new one)."""
+        if not isinstance(state, dict) or not isinstance(state.get("dir"), str):
             return self.new_session()
-        return dict(state)
+        d = Path(state["dir"]).resolve()
+        if d.parent != self.config.results_dir or not d.is_dir():
+            return self.new_session()
+        state = dict(state, dir=str(d))
+        base = state.get("base")
+        if base is not None and not (isinstance(base, str) and Path(base).resolve().parent == d):
+            state.update(base=None, video=None)
+        return state
 
     # --- timing -----------------------------------------------------------------------------------------
     def _edited(self, base: Any, scale: float, shift: float, smooth: float) -> Any:
@@ -145,6 +212,7 @@ class FoleyApp:
         control.save(csv)
         return str(png), str(csv)
 
+    @_handler
     def predict(
         self,
         video: str | None,
@@ -154,14 +222,11 @@ class FoleyApp:
         smooth: float = 0.0,
     ) -> tuple[str, str, dict[str, Any]]:
         """Predict the timing curve of the uploaded video; returns ``(plot.png, timing.csv, state)``."""
-        try:
-            state = self._session(state)
-            v = self.check_video(video)
-            base = self._predict_base(v, state)
-            png, csv = self._show(state, self._edited(base, scale, shift, smooth), "predicted")
-            return png, csv, state
-        except FoleykitError as e:
-            raise _page_error(e) from None
+        state = self._session(state)
+        v = self.check_video(video, state)
+        base = self._predict_base(v, state)
+        png, csv = self._show(state, self._edited(base, scale, shift, smooth), "predicted")
+        return png, csv, state
 
     def _predict_base(self, video: Path, state: dict[str, Any]) -> Any:
         """Predict the curve of ``video`` into ``state`` (``base``: its JSON file) and return it."""
@@ -175,6 +240,7 @@ class FoleyApp:
         state.update(base=str(base_path), video=str(video))
         return base
 
+    @_handler
     def upload_timing(
         self,
         file: str | None,
@@ -185,40 +251,35 @@ class FoleyApp:
         smooth: float = 0.0,
     ) -> tuple[str, str, dict[str, Any]]:
         """Use an edited CSV / JSON timing file as the curve; returns ``(plot.png, timing.csv, state)``."""
-        try:
-            state = self._session(state)
-            p = self.inside(file, "timing file")
-            if p.suffix.lower() not in (".csv", ".json"):
-                raise UserError("a timing file is a .csv (time,<kind>) or .json control file")
-            from foleykit.product.inputs import assign_controls, load_control_file
+        state = self._session(state)
+        p, _ = self.accept(file, "timing", state)
+        from foleykit.product.inputs import assign_controls, load_control_file
 
-            control = load_control_file(p)
-            assign_controls(self.pipe, [control])  # the model must follow this kind
-            base_path = Path(state["dir"]) / "base.json"
-            control.save(base_path)
-            state.update(base=str(base_path), video=str(video) if video else None)
-            png, csv = self._show(state, self._edited(control, scale, shift, smooth), "uploaded")
-            return png, csv, state
-        except FoleykitError as e:
-            raise _page_error(e) from None
+        control = load_control_file(p)
+        assign_controls(self.pipe, [control])  # the model must follow this kind
+        base_path = Path(state["dir"]) / "base.json"
+        control.save(base_path)
+        state.update(base=str(base_path), video=self._video_key(video, state))
 
+        png, csv = self._show(state, self._edited(control, scale, shift, smooth), "uploaded")
+        return png, csv, state
+
+    @_handler
     def edit(
         self, state: dict[str, Any] | None, scale: float, shift: float, smooth: float
     ) -> tuple[str, str, dict[str, Any]]:
         """Apply scale / shift / smooth to the current curve; returns ``(plot.png, timing.csv, state)``."""
-        try:
-            if not state or not state.get("base"):
-                raise UserError("predict the timing curve (or upload one) before editing it")
-            from foleykit.controls import TemporalControl
+        state = self._session(state) if state else None
+        if not state or not state.get("base"):
+            raise UserError("predict the timing curve (or upload one) before editing it")
+        from foleykit.controls import TemporalControl
 
-            state = dict(state)
-            base = TemporalControl.load(state["base"])
-            png, csv = self._show(state, self._edited(base, scale, shift, smooth), "edited")
-            return png, csv, state
-        except FoleykitError as e:
-            raise _page_error(e) from None
+        base = TemporalControl.load(state["base"])
+        png, csv = self._show(state, self._edited(base, scale, shift, smooth), "edited")
+        return png, csv, state
 
     # --- generation -------------------------------------------------------------------------------------
+    @_handler
     def generate(
         self,
         video: str | None,
@@ -240,57 +301,56 @@ class FoleyApp:
         Returns:
             ``(result.mp4, [result.mp4, result.wav, timing.csv], status text, timing plot, timing.csv, state)``.
         """
-        try:
-            state = self._session(state)
-            v = self.check_video(video)
-            ref = self.inside(reference, "reference sound") if reference else None
-            seed_value = None if seed is None or float(seed) < 0 else int(seed)
-            from foleykit.controls import TemporalControl
-            from foleykit.product.generate import GenerateOptions, generate_audio
-            from foleykit.product.outputs import write_outputs
+        state = self._session(state)
+        v = self.check_video(video, state)
+        ref = self.accept(reference, "audio", state)[0] if reference else None
+        seed_value = None if seed is None or float(seed) < 0 else int(seed)
+        if guidance is not None and math.isclose(float(guidance), self.guidance_default(), abs_tol=1e-9):
+            guidance = None  # the model's default, recorded as such in the sidecar (as the CLI does)
+        from foleykit.controls import TemporalControl
+        from foleykit.product.generate import GenerateOptions, generate_audio
+        from foleykit.product.outputs import write_outputs
 
-            with self.lock:
-                pipe = self.pipe
-                control = None
-                if pipe.adapters:
-                    if not state.get("base") or state.get("video") not in (None, str(v)):
-                        self._predict_base(v, state)
-                    state["video"] = str(v)
-                    control = self._edited(TemporalControl.load(state["base"]), scale, shift, smooth)
-                opts = GenerateOptions(
-                    prompt=prompt or None,
-                    negative_prompt=negative_prompt or None,
-                    audio_prompt=str(ref) if ref else None,
-                    control=control,
-                    control_scale=None if control_weight is None else float(control_weight),
-                    steps=int(steps) if steps else None,
-                    guidance=None if guidance is None else float(guidance),
-                    seed=seed_value,
-                    save_controls=control is not None,
-                    follow_envelope=None if follow_envelope is None else float(follow_envelope),
-                )
-                result = generate_audio(pipe, v, opts)
-                state["count"] += 1
-                out_dir = Path(state["dir"]) / f"take-{state['count']}"
-                written = write_outputs(
-                    result,
-                    v,
-                    out_dir / "result.mp4",
-                    opts,
-                    model_info=getattr(pipe, "model_info", {}),
-                    write_audio_copy=out_dir / "result.wav",
-                )
-            files = [str(written["output"]), str(written["audio"])]
-            csvs = [p for k, p in written.items() if k.startswith("csv:")]
-            files += [str(p) for p in csvs]
-            pngs = [p for k, p in written.items() if k.startswith("png:")]
-            plot = str(pngs[0]) if pngs else None
-            status = (
-                f"Generated {result.end - result.start:.2f} s of sound with seed {result.seed} "
-                f"({result.steps} steps, guidance {result.guidance:g}) in {result.timings['total']:.1f} s."
+        with self.lock:
+            pipe = self.pipe
+            control = None
+            if pipe.adapters:
+                if not state.get("base") or state.get("video") not in (None, str(v)):
+                    self._predict_base(v, state)
+                state["video"] = str(v)
+                control = self._edited(TemporalControl.load(state["base"]), scale, shift, smooth)
+            opts = GenerateOptions(
+                prompt=prompt or None,
+                negative_prompt=negative_prompt or None,
+                audio_prompt=str(ref) if ref else None,
+                control=control,
+                control_scale=None if control_weight is None else float(control_weight),
+                steps=int(steps) if steps else None,
+                guidance=None if guidance is None else float(guidance),
+                seed=seed_value,
+                save_controls=control is not None,
+                follow_envelope=None if follow_envelope is None else float(follow_envelope),
             )
-            if result.notes:
-                status += " Notes: " + "; ".join(result.notes)
-            return str(written["output"]), files, status, plot, (str(csvs[0]) if csvs else None), state
-        except FoleykitError as e:
-            raise _page_error(e) from None
+            result = generate_audio(pipe, v, opts)
+            state["count"] += 1
+            out_dir = Path(state["dir"]) / f"take-{state['count']}"
+            written = write_outputs(
+                result,
+                v,
+                out_dir / "result.mp4",
+                opts,
+                model_info=getattr(pipe, "model_info", {}),
+                write_audio_copy=out_dir / "result.wav",
+            )
+        files = [str(written["output"]), str(written["audio"])]
+        csvs = [p for k, p in written.items() if k.startswith("csv:")]
+        files += [str(p) for p in csvs]
+        pngs = [p for k, p in written.items() if k.startswith("png:")]
+        plot = str(pngs[0]) if pngs else None
+        status = (
+            f"Generated {result.end - result.start:.2f} s of sound with seed {result.seed} "
+            f"({result.steps} steps, guidance {result.guidance:g}) in {result.timings['total']:.1f} s."
+        )
+        if result.notes:
+            status += " Notes: " + public_message("; ".join(result.notes))
+        return str(written["output"]), files, status, plot, (str(csvs[0]) if csvs else None), state

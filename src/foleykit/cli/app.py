@@ -1,6 +1,7 @@
 """``foleykit app``: the web app (Gradio) on this machine.
 
 foleykit app [--model M] [--host H] [--port P] [--workdir DIR] [--max-duration S] [--max-upload-mb N]
+             [--trust-pickle]
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="largest upload in MB (default 100)",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a model folder whose weights are pickles (.bin) (loading one can run code stored in the "
+        "file: only for folders from a source you trust); safetensors need no flag",
+    )
     p.set_defaults(_run=run)
     return p
 
@@ -63,13 +70,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.port > 65535:
         raise ConfigError(f"--port {args.port}: ports go up to 65535")
-    load_model(args.model, device=resolve_device(args.device))  # an unknown model fails here, before serving
+    from foleykit.pipelines.trust import trusting_pickle
+
+    with trusting_pickle(args.trust_pickle):  # an unknown or untrusted model fails here, before serving
+        load_model(args.model, device=resolve_device(args.device))
     config = AppConfig(
         model=args.model,
         workdir=Path(args.workdir),
         max_duration=args.max_duration,
         max_upload_mb=args.max_upload_mb,
         device=args.device,
+        trust_pickle=args.trust_pickle,
         host=args.host,
         port=args.port,
     )
