@@ -173,3 +173,17 @@ def test_real_pose_finds_the_walkers_of_vtest():
     for _, r in found:  # a standing / walking person: ankles below hips below shoulders
         y = r.landmarks[:, 1]
         assert y[[27, 28]].mean() > y[[23, 24]].mean() > y[[11, 12]].mean()
+
+
+def test_a_much_larger_person_takes_the_place_of_the_smallest_tracked():
+    img = np.full((200, 300, 3), 20, np.uint8)
+    img[40:60, 30:36] = 235  # a small, far person
+    img[60:180, 200:224] = 235  # a large, near one
+    lm = pose.DebugPoseLandmarker()
+    tracker = pose.PoseTracker(lm, max_people=1)
+    small, large = (0.9, tflite.Roi(33.0, 50.0, 32.0)), (0.6, tflite.Roi(212.0, 120.0, 190.0))
+    first = tracker.step(img, [small])
+    assert len(first) == 1 and first[0][1].box()[3] < 70
+    second = tracker.step(img, [small, large])
+    assert len(second) == 1 and second[0][0] != first[0][0] and second[0][1].box()[3] > 150
+    assert tracker.step(img, [small])[0][0] == second[0][0]  # the small one does not come back

@@ -223,12 +223,28 @@ def tracks_from_results(frames: list[int], people: list[list[tuple[int, np.ndarr
 
 # --- contacts ---------------------------------------------------------------------------------------------
 def _limb(track: KeypointTrack, idx: tuple[int, ...], min_vis: float) -> tuple[np.ndarray, np.ndarray]:
-    """Visibility-weighted mean position ``(K, 2)`` of some keypoints and whether it is known ``(K,)``."""
+    """Visibility-weighted mean position ``(K, 2)`` of some keypoints (smoothed over neighbouring keys) and
+    whether it is known ``(K,)``."""
     p = track.points[:, list(idx)]
     w = np.where(p[..., 2] >= min_vis, p[..., 2], 0.0)
     ok = w.sum(1) > 0
     pos = (p[..., :2] * w[..., None]).sum(1) / np.maximum(w.sum(1), 1e-9)[:, None]
-    return pos, ok
+    inner = np.zeros_like(ok)
+    inner[1:-1] = ok[1:-1] & ok[:-2] & ok[2:]
+    smooth = pos.copy()  # [1, 2, 1] / 4 over the keys: landmark jitter, not motion, changes key to key
+    smooth[1:-1] = (pos[:-2] + 2 * pos[1:-1] + pos[2:]) / 4
+    return np.where(inner[:, None], smooth, pos), ok
+
+
+def _levels(speed: np.ndarray, ok: np.ndarray, fast: float, still: float) -> tuple[float, float]:
+    """``(fast, still)`` thresholds raised above a track's noise floor: a limb rests part of the time, so the
+    lower quartile of its measured speed is mostly jitter; "still" is at least 1.5 times it, "fast" at least
+    2.4 times "still" (on clean keypoints the floor is ~0 and the defaults stand)."""
+    if ok.sum() < 4:
+        return fast, still
+    floor = float(np.percentile(speed[ok], 25))
+    still = max(still, 1.5 * floor)
+    return max(fast, 2.4 * still), still
 
 
 def _to_frames(track_frames: np.ndarray, values: np.ndarray, ok: np.ndarray, num_frames: int, max_gap: float):
@@ -332,7 +348,8 @@ def pose_contacts(
             pos, vel, ok = _velocity(pos_k, ok_k, **vel_of)
             speed = np.linalg.norm(vel, axis=1)
             feet.append((pos, speed, ok))
-            ev = stop_events(speed, fps, fast=FOOT_FAST, still=FOOT_STILL, valid=ok)
+            fast, slow = _levels(speed, ok, FOOT_FAST, FOOT_STILL)
+            ev = stop_events(speed, fps, fast=fast, still=slow, valid=ok)
             p = pulses(ev, num_frames)
             out[:, col[f"{side}_foot_contact"]] = np.maximum(out[:, col[f"{side}_foot_contact"]], p)
             out[:, col["feet_contact"]] = np.maximum(out[:, col["feet_contact"]], p)
@@ -354,8 +371,9 @@ def pose_contacts(
             _, vel, ok = _velocity(pos_k, ok_k, **vel_of)
             speed = np.linalg.norm(vel, axis=1)
             drop, rev = velocity_drop(speed, k), direction_reversal(vel, k)
-            ev = stop_events(speed, fps, fast=HAND_FAST, still=HAND_STILL, valid=ok)
-            ev += [(float(i), float(min(1.0, rev[i] / HAND_FAST))) for i in _peaks(rev, HAND_FAST, fps)]
+            fast, slow = _levels(speed, ok, HAND_FAST, HAND_STILL)
+            ev = stop_events(speed, fps, fast=fast, still=slow, valid=ok)
+            ev += [(float(i), float(min(1.0, rev[i] / fast))) for i in _peaks(rev, fast, fps)]
             out[:, col["hands_contact"]] = np.maximum(out[:, col["hands_contact"]], pulses(ev, num_frames))
             out[:, col["hands_speed"]] = np.maximum(out[:, col["hands_speed"]], speed)
             out[:, col["hands_drop"]] = np.maximum(out[:, col["hands_drop"]], drop)

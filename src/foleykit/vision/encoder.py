@@ -201,11 +201,27 @@ class SceneVideoEncoder(VideoEncoder):
     def _encode(self, frames: Tensor) -> Tensor:
         return self.encode(frames)
 
-    def encode_clip(self, frames: np.ndarray, *, keypoints: dict | None = None, timings: dict | None = None):
-        """``(T, dim)`` float32 features of one clip ``(T, H, W, 3)`` (``timings``: seconds per part).
+    def encode_clip(
+        self,
+        frames: np.ndarray,
+        *,
+        keypoints: dict | None = None,
+        timings: dict | None = None,
+        trace: dict | None = None,
+    ) -> np.ndarray:
+        """``(T, dim)`` float32 features of one clip ``(T, H, W, 3)``.
 
         With two or more threads, optical flow runs in a second thread while the vision models run (both
         release the GIL), each with its share of the threads.
+
+        Args:
+            frames: uint8 RGB frames at ``fps``.
+            keypoints: See :meth:`encode`.
+            timings: Adds seconds per part (``prepare``, ``motion``, ``objects``, ``pose``, ``contacts``) and
+                ``landmark_calls``.
+            trace: Filled with what the models saw (debugging, drawings): ``crop`` (x0, y0, x1, y1 of the
+                picture inside black bars), ``people`` ({frame: [(track id, landmarks (33, 4) in picture
+                pixels)]}), ``detections`` ({frame: Detections}).
         """
         import concurrent.futures
         import time
@@ -214,6 +230,8 @@ class SceneVideoEncoder(VideoEncoder):
         T, H, W = frames.shape[:3]
         out = np.zeros((T, self.dim), np.float32)
         prep = flow.prepare(frames, self.fps, flow_size=self.flow_size)
+        if trace is not None:
+            trace["crop"] = prep.crop
         flags = self.groups["flags"]
         out[:, flags.start + 1] = prep.cut
         out[:, flags.start + 2] = prep.duplicate
@@ -237,7 +255,7 @@ class SceneVideoEncoder(VideoEncoder):
             vision_out = None
             if models is not None:
                 people = self.max_people if keypoints is None else 0  # given keypoints replace the pose model
-                vision_out = self._run_models(frames[:, y0:y1, x0:x1], prep, models, people, timing)
+                vision_out = self._run_models(frames[:, y0:y1, x0:x1], prep, models, people, timing, trace)
             if future is not None:
                 sf = future.result()
         finally:
@@ -279,7 +297,7 @@ class SceneVideoEncoder(VideoEncoder):
         return out
 
     def _run_models(
-        self, pic: np.ndarray, prep: flow.Prepared, models: dict[str, Any], max_people: int, timing
+        self, pic, prep: flow.Prepared, models: dict[str, Any], max_people: int, timing, trace=None
     ):
         """Detector on its frames, pose on its frames (tracked): tracks, class scores, embeddings, boxes."""
         import time
@@ -305,6 +323,8 @@ class SceneVideoEncoder(VideoEncoder):
                 d = models["detector"].detect(pic[i])
                 det_frames.append(i)
                 dets.append(d)
+                if trace is not None:
+                    trace.setdefault("detections", {})[i] = d
                 timing["objects"] += time.perf_counter() - t0
                 if max_people:
                     t0 = time.perf_counter()
@@ -327,6 +347,8 @@ class SceneVideoEncoder(VideoEncoder):
                     j -= 1
                 pose_frames.append(j)
                 people.append([(tid, r.landmarks) for tid, r in found])
+                if trace is not None:
+                    trace.setdefault("people", {})[i] = people[-1]
                 timing["pose"] += time.perf_counter() - t0
         timing["landmark_calls"] = timing.get("landmark_calls", 0) + tracker.calls
         if not det_frames:

@@ -286,12 +286,16 @@ class PoseTracker:
         min_presence: Tracks whose pose presence falls below this end.
         max_overlap: A proposal overlapping a tracked person's box more than this (IoU) is the same person;
             two tracks overlapping more than this are merged (the more confident stays).
+        replace: When ``max_people`` are tracked, a proposal whose ROI is this many times the height of the
+            smallest tracked person replaces that person (a ROI is ~1.3-1.6 x the body's height, so 2.0 means
+            a person ~1.4 x taller).
     """
 
     landmarker: object
     max_people: int = 2
     min_presence: float = 0.5
     max_overlap: float = 0.3
+    replace: float = 2.0
     tracks: list[Track] = field(default_factory=list)
     calls: int = 0
     _next_id: int = 0
@@ -328,20 +332,26 @@ class PoseTracker:
                 if t.unconfirmed < 2:
                     alive.append(t)
         alive = self._dedupe(alive)
-        for score, roi in sorted(proposals or [], key=lambda p: -p[0]):
-            if len(alive) >= self.max_people:
-                break
+        # larger (nearer) people first: they are heard, and their landmarks are steadier
+        for _, roi in sorted(proposals or [], key=lambda p: -p[1].size * (0.5 + p[0])):
             box = roi.box()
             if alive and max(float(box_iou(box, t.last.box())[0, 0]) for t in alive) > self.max_overlap:
                 continue
             if alive and any(_inside(t.last.box(), roi.cx, roi.cy) for t in alive):
                 continue
+            smallest = min(alive, key=lambda t: _height(t.last), default=None)
+            if len(alive) >= self.max_people and (
+                smallest is None or roi.size < self.replace * _height(smallest.last)
+            ):
+                continue  # full, and not much larger than anyone tracked
             r = self._run(image, roi)
             if r.score < self.min_presence or not _sane(r, image.shape):
                 continue
             r = self._run(image, r.next_roi)  # once more from the landmarks' own ROI (better framed)
             if r.score < self.min_presence or not _sane(r, image.shape):
                 continue
+            if len(alive) >= self.max_people:
+                alive.remove(smallest)
             self._next_id += 1
             alive = self._dedupe([*alive, Track(self._next_id, r.next_roi, r, 1)])
         self.tracks = alive
@@ -367,6 +377,11 @@ def _meets(box: np.ndarray, boxes: np.ndarray) -> bool:
         return True
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     return any(_inside(b, cx, cy) or _inside(box, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes)
+
+
+def _height(r: PoseResult) -> float:
+    b = r.box()
+    return float(b[3] - b[1])
 
 
 def _inside(box: np.ndarray, x: float, y: float) -> bool:
