@@ -2,7 +2,9 @@
 
 Builders register under a kind ("recipe", "model", "encoder", "metric", "embedder", ...) and a name.
 Modules register themselves at import; ``build`` imports the providers of a kind lazily so that
-``import foleykit`` stays light.
+``import foleykit`` stays light. Kinds and names are looked up, never imported: a name only finds a builder that
+installed code registered. A model folder may name builders of the component kinds only
+(``foleykit.pipelines.trust.SPEC_KINDS``: text / audio / video encoders, timing predictors).
 """
 
 from __future__ import annotations
