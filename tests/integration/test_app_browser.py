@@ -160,3 +160,25 @@ def test_uploads_are_limited_and_stay_in_the_working_folder(browser, server):
     (stored,) = r.json()
     assert Path(stored).resolve().is_relative_to(server["config"].workdir.resolve())
     page.close()
+
+
+def test_a_fake_video_is_refused_by_content_without_server_paths(browser, server, tmp_path):
+    """A text file named .mp4 is judged by its content; the page names the file, not where the server keeps
+    it; the guidance slider starts at the model's effective scale."""
+    from foleykit.app import FoleyApp
+
+    page = _open(browser, server)
+    expected = FoleyApp(server["config"]).guidance_default()
+    page.get_by_text("Settings", exact=True).first.click()  # the accordion is closed at first
+    slider = page.locator("#guidance input[type=number]")
+    slider.wait_for(timeout=30000)
+    assert float(slider.input_value()) == pytest.approx(expected)
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("this is text, not a video\n" * 50)
+    _upload(page, fake)
+    page.click("#predict_btn")
+    page.get_by_text("not a media file").first.wait_for(timeout=30000)
+    text = page.locator("body").inner_text()
+    assert "fake.mp4" in text
+    assert str(server["config"].workdir.resolve()) not in text and str(tmp_path) not in text
+    page.close()
