@@ -56,7 +56,17 @@ def build_hifigan(config: dict[str, Any], *, meta: bool = False):
         and not k.startswith("_")
     }
     with empty_weights(meta):
-        return SpeechT5HifiGan(SpeechT5HifiGanConfig(**kwargs))
+        model = SpeechT5HifiGan(SpeechT5HifiGanConfig(**kwargs))
+    if not meta:
+        # transformers draws every conv from N(0, initializer_range = 0.01): the fresh generator's output is
+        # ~1e-8, under the log-mel floor (1e-5), so the mel loss has no gradient until the STFT term has grown
+        # it (~100 steps of the debug twin; tests/unit/test_training_learning.py). The reference HiFi-GAN
+        # applies that N(0, 0.01) after weight norm, where it does not reach the weights used (weight_g /
+        # weight_v): its convs keep PyTorch's default initialisation (first output ~1e-2), as here.
+        for m in model.modules():
+            if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+                m.reset_parameters()
+    return model
 
 
 def hifigan_hop(model: nn.Module) -> int:
