@@ -24,7 +24,9 @@ loads them; ``vision="on"`` raises when they are missing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import zlib
 from typing import Any
 
@@ -217,16 +219,16 @@ class SceneVideoEncoder(VideoEncoder):
         Args:
             frames: uint8 RGB frames at ``fps``.
             keypoints: See :meth:`encode`.
-            timings: Adds seconds per part (``prepare``, ``motion``, ``objects``, ``pose``, ``contacts``) and
-                ``landmark_calls``.
+            timings: Adds wall seconds per part (``prepare``, ``motion``, ``objects``, ``pose``, ``contacts``),
+                the CPU seconds of each part's thread (``<part>_cpu``) and ``landmark_calls``.
             trace: Filled with what the models saw (debugging, drawings): ``crop`` (x0, y0, x1, y1 of the
                 picture inside black bars), ``people`` ({frame: [(track id, landmarks (33, 4) in picture
                 pixels)]}), ``detections`` ({frame: Detections}).
         """
         import concurrent.futures
-        import time
 
-        t0 = time.perf_counter()
+        timing = _Parts()
+        t0, c0 = time.perf_counter(), time.thread_time()
         T, H, W = frames.shape[:3]
         out = np.zeros((T, self.dim), np.float32)
         prep = flow.prepare(frames, self.fps, flow_size=self.flow_size)
@@ -235,13 +237,12 @@ class SceneVideoEncoder(VideoEncoder):
         flags = self.groups["flags"]
         out[:, flags.start + 1] = prep.cut
         out[:, flags.start + 2] = prep.duplicate
-        timing = {"prepare": time.perf_counter() - t0, "motion": 0.0, "objects": 0.0, "pose": 0.0}
+        timing.add("prepare", time.perf_counter() - t0, time.thread_time() - c0)
 
         def motion() -> flow.SceneFlow:
-            t = time.perf_counter()
-            sf = flow.scene_flow(prep)
-            out[:, self.groups["motion"]] = flow.motion_channels(prep, sf)
-            timing["motion"] = time.perf_counter() - t
+            with timing.part("motion"):
+                sf = flow.scene_flow(prep)
+                out[:, self.groups["motion"]] = flow.motion_channels(prep, sf)
             return sf
 
         models = self.models()
@@ -261,7 +262,7 @@ class SceneVideoEncoder(VideoEncoder):
         finally:
             if pool is not None:
                 pool.shutdown()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.thread_time()
         if vision_out is not None:
             tracks, obj, emb, boxes = vision_out
             out[:, flags.start] = 1.0
@@ -290,9 +291,9 @@ class SceneVideoEncoder(VideoEncoder):
             person, feet = self._keypoint_masks(tracks, T, unit, prep)
             out[:, p.start + pose.shape[1]] = flow.region_motion(sf, person)
             out[:, p.start + pose.shape[1] + 1] = flow.region_motion(sf, feet)
-        timing["contacts"] = time.perf_counter() - t2
+        timing.add("contacts", time.perf_counter() - t2, time.thread_time() - c2)
         if timings is not None:
-            for k, v in timing.items():
+            for k, v in timing.report().items():
                 timings[k] = timings.get(k, 0.0) + v
         return out
 
@@ -300,8 +301,6 @@ class SceneVideoEncoder(VideoEncoder):
         self, pic, prep: flow.Prepared, models: dict[str, Any], max_people: int, timing, trace=None
     ):
         """Detector on its frames, pose on its frames (tracked): tracks, class scores, embeddings, boxes."""
-        import time
-
         from foleykit.vision.pose import PoseTracker, roi_from_box
 
         T, h, w = pic.shape[:3]
@@ -319,15 +318,15 @@ class SceneVideoEncoder(VideoEncoder):
             detect = i % self.detect_every == 0 or cut_since
             proposals = confirm = None
             if detect:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 d = models["detector"].detect(pic[i])
                 det_frames.append(i)
                 dets.append(d)
                 if trace is not None:
                     trace.setdefault("detections", {})[i] = d
-                timing["objects"] += time.perf_counter() - t0
+                timing.add("objects", time.perf_counter() - t0, time.thread_time() - c0)
                 if max_people:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.thread_time()
                     scale = np.array([w, h, w, h], np.float32)
                     persons = d.scores[:, PERSON]
                     proposals = [(0.5 * float(s), roi_from_box(b * scale))
@@ -338,9 +337,9 @@ class SceneVideoEncoder(VideoEncoder):
                         proposals += found_det
                         confirm += [r.box() for _, r in found_det]
                     confirm = np.array(confirm, np.float32).reshape(-1, 4)
-                    timing["pose"] += time.perf_counter() - t0
+                    timing.add("pose", time.perf_counter() - t0, time.thread_time() - c0)
             if max_people:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 found = tracker.step(pic[i], proposals, confirm)
                 j = i  # a repeated frame shows the picture of the first frame of its run: its time
                 while j > 0 and prep.duplicate[j]:
@@ -349,8 +348,8 @@ class SceneVideoEncoder(VideoEncoder):
                 people.append([(tid, r.landmarks) for tid, r in found])
                 if trace is not None:
                     trace.setdefault("people", {})[i] = people[-1]
-                timing["pose"] += time.perf_counter() - t0
-        timing["landmark_calls"] = timing.get("landmark_calls", 0) + tracker.calls
+                timing.add("pose", time.perf_counter() - t0, time.thread_time() - c0)
+        timing.calls += tracker.calls
         if not det_frames:
             det_frames, dets = [0], [models["detector"].detect(pic[0])]
         obj = _interp(det_frames, np.stack([d.class_scores for d in dets]), T)
@@ -406,6 +405,34 @@ class SceneVideoEncoder(VideoEncoder):
             legs = np.linalg.norm(tr.points[:, [0, 1], :2].mean(1) - tr.points[:, [2, 3], :2].mean(1), axis=1)
             leg = float(np.median(legs[vis[:, :4].all(1)])) if vis[:, :4].all(1).any() else 0.0
             tr.points[..., :2] += rng.standard_normal(tr.points[..., :2].shape) * self.keypoint_noise * leg
+
+
+class _Parts:
+    """Wall and thread-CPU seconds per part of the work (threads add their own parts)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.calls = 0
+
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        self.wall[name] = self.wall.get(name, 0.0) + wall
+        self.cpu[name] = self.cpu.get(name, 0.0) + cpu
+
+    @contextlib.contextmanager
+    def part(self, name: str):
+        w, c = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - w, time.thread_time() - c)
+
+    def report(self) -> dict[str, float]:
+        """``{part: wall s, part_cpu: CPU s of its thread, landmark_calls: n}``."""
+        out = dict(self.wall)
+        out.update({f"{k}_cpu": v for k, v in self.cpu.items()})
+        out["landmark_calls"] = float(self.calls)
+        return out
 
 
 def _fill(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:

@@ -91,6 +91,15 @@ class SceneFlow:
     camera_fit: np.ndarray  # (T,)
     flow_mag: np.ndarray  # (T,) mean |flow| in units / s
     residual: np.ndarray  # (T, h, w, 2) float16 residual flow in units / s
+    _speed: np.ndarray | None = None
+
+    @property
+    def speed(self) -> np.ndarray:
+        """``(T, h, w)`` float32 residual speed ``|residual|`` (computed once)."""
+        if self._speed is None:
+            r = self.residual.astype(np.float32)
+            self._speed = np.hypot(r[..., 0], r[..., 1])
+        return self._speed
 
 
 # --- preparation -------------------------------------------------------------------------------------------
@@ -323,7 +332,7 @@ def motion_channels(prep: Prepared, sf: SceneFlow) -> np.ndarray:
     col = {n: i for i, n in enumerate(MOTION_CHANNELS)}
     out = np.zeros((t, len(MOTION_CHANNELS)), np.float64)
     r = sf.residual.astype(np.float32)  # (T, h, w, 2)
-    m = np.hypot(r[..., 0], r[..., 1])  # (T, h, w)
+    m = sf.speed  # (T, h, w)
     flat = m.reshape(t, -1)
     n = flat.shape[1]
     q90, q99 = int(0.9 * (n - 1)), int(0.99 * (n - 1))
@@ -388,11 +397,7 @@ def motion_channels(prep: Prepared, sf: SceneFlow) -> np.ndarray:
 def region_motion(sf: SceneFlow, weights: np.ndarray) -> np.ndarray:
     """Weighted mean residual speed ``(T,)`` with per-frame weights ``(T, h, w)`` (a foreground mask at the
     flow size); 0 where a frame's weights sum to 0."""
-    t = len(sf.residual)
-    out = np.zeros(t, np.float32)
-    for i in range(t):
-        wsum = float(weights[i].sum())
-        if wsum > 1e-6:
-            r = sf.residual[i].astype(np.float32)
-            out[i] = float((np.hypot(r[..., 0], r[..., 1]) * weights[i]).sum() / wsum)
-    return out
+    w = np.asarray(weights, np.float32)
+    wsum = w.sum(axis=(1, 2))
+    num = np.einsum("thw,thw->t", sf.speed, w)
+    return np.where(wsum > 1e-6, num / np.maximum(wsum, 1e-6), 0.0).astype(np.float32)
