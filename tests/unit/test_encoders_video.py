@@ -340,3 +340,21 @@ def test_scene_encoder_flags_cuts_and_repeated_frames():
     assert flags[40, 2] == 1.0 and flags[:, 2].sum() == 1.0
     with pytest.raises(ConfigError, match="vision"):
         registry.build("video_encoder", "scene", vision="maybe")
+
+
+def test_scene_encoder_reads_each_repeated_picture_once():
+    from foleykit.vision.encoder import SceneVideoEncoder
+
+    frames = walking_blob()
+    low = frames.copy()
+    low[1::2] = low[0::2]  # a 12.5 fps source at 25 fps
+    enc = SceneVideoEncoder(vision="debug", pose_every=1)
+    full, half = {}, {}
+    enc.encode_clip(frames, timings=full)
+    f = enc.encode_clip(low, timings=half)
+    assert half["landmark_calls"] <= 0.55 * full["landmark_calls"]
+    assert f[:, enc.channel_names.index("person_present")].min() == 1.0
+    from foleykit.vision import flow
+
+    sched = enc._schedule(flow.prepare(low, 25.0))
+    assert sched[:6].tolist() == [0, 0, 2, 2, 4, 4]  # a repeat stands for the first frame of its run

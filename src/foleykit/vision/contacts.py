@@ -8,7 +8,7 @@ Two 1-D signal tools shared by the optical-flow features (:mod:`foleykit.vision.
   (a bounce, a hand striking and coming back).
 
 :func:`pose_contacts` turns keypoint tracks into per-frame contact channels (:data:`POSE_CHANNELS`). It reads
-the keypoint json structure of ``/work/team/INTERFACES.md`` (names of BlazePose landmarks, coordinates
+the keypoint json structure shared with the synthetic generator (names of BlazePose landmarks, coordinates
 normalised to the frame, one row per video frame), so the same code serves the synthetic generator's ground
 truth and the real pose model (:func:`tracks_from_results`). Velocities are in body units: the person's leg
 length (hip centre to ankle centre) per second, so a small far walker and a close one read alike; camera
@@ -163,7 +163,13 @@ class KeypointTrack:
 
 
 def tracks_from_json(
-    keypoints: dict[str, Any], *, fps: float, size: tuple[int, int], num_frames: int, every: int = 1
+    keypoints: dict[str, Any],
+    *,
+    fps: float,
+    size: tuple[int, int],
+    num_frames: int,
+    every: int = 1,
+    frames: np.ndarray | None = None,
 ) -> list[KeypointTrack]:
     """The INTERFACES.md keypoint structure -> tracks sampled every ``every`` frames of the ``fps`` grid.
 
@@ -174,6 +180,8 @@ def tracks_from_json(
         size: ``(width, height)`` in pixels that the normalised coordinates scale to.
         num_frames: Frames analysed.
         every: Keep the keypoints of every ``every``-th frame only (the schedule the pose model runs on).
+        frames: Or exactly these frames (e.g. the schedule with repeated frames moved to the first of their
+            run, as the pose model sees them).
 
     Raises:
         ConfigError: a required name is missing or the arrays have the wrong shape.
@@ -188,7 +196,10 @@ def tracks_from_json(
     if missing:
         raise ConfigError(f"keypoints lack the names {missing}")
     cols = [names.index(n) for n in KEYPOINT_NAMES]
-    grid = np.arange(0, num_frames, max(1, int(every)), dtype=np.float64)
+    if frames is not None:
+        grid = np.unique(np.asarray(frames, np.float64))
+    else:
+        grid = np.arange(0, num_frames, max(1, int(every)), dtype=np.float64)
     w, h = size
     out = []
     for person in people:

@@ -276,7 +276,7 @@ class SceneVideoEncoder(VideoEncoder):
         unit = float(min(x1 - x0, y1 - y0))  # content pixels per length unit (the picture's short side)
         if keypoints is not None:
             tracks = contacts.tracks_from_json(
-                keypoints, fps=self.fps, size=(W, H), num_frames=T, every=self.pose_every
+                keypoints, fps=self.fps, size=(W, H), num_frames=T, frames=self._schedule(prep)
             )
             for tr in tracks:
                 tr.points[..., 0] -= x0
@@ -307,10 +307,13 @@ class SceneVideoEncoder(VideoEncoder):
         det_frames: list[int] = []
         dets = []
         tracker = PoseTracker(models["landmarker"], max_people=max(1, max_people))
+        schedule = self._schedule(prep)
         pose_frames: list[int] = []
         people: list[list[tuple[int, np.ndarray]]] = []
         last_cut = -1
-        for i in range(0, T, self.pose_every):
+        for k, i in enumerate(range(0, T, self.pose_every)):
+            if k > 0 and schedule[k] == schedule[k - 1]:
+                continue  # the same picture as the frame analysed last (repeated frames)
             cut_since = bool(prep.cut[last_cut + 1 : i + 1].any()) if i > 0 else False
             if cut_since:
                 tracker.reset()
@@ -341,10 +344,7 @@ class SceneVideoEncoder(VideoEncoder):
             if max_people:
                 t0, c0 = time.perf_counter(), time.thread_time()
                 found = tracker.step(pic[i], proposals, confirm)
-                j = i  # a repeated frame shows the picture of the first frame of its run: its time
-                while j > 0 and prep.duplicate[j]:
-                    j -= 1
-                pose_frames.append(j)
+                pose_frames.append(int(schedule[k]))
                 people.append([(tid, r.landmarks) for tid, r in found])
                 if trace is not None:
                     trace.setdefault("people", {})[i] = people[-1]
@@ -357,6 +357,16 @@ class SceneVideoEncoder(VideoEncoder):
         nearest = [int(np.argmin([abs(f - i) for f in det_frames])) for i in range(T)]
         boxes = [dets[j].boxes for j in nearest]
         return contacts.tracks_from_results(pose_frames, people), obj, emb, boxes
+
+    def _schedule(self, prep: flow.Prepared) -> np.ndarray:
+        """The frames the pose is read at: every ``pose_every``-th frame, a repeated frame standing for the
+        first frame of its run (the moment its picture was taken). Given keypoints are sampled alike."""
+        out = np.arange(0, len(prep.duplicate), self.pose_every)
+        for k, i in enumerate(out):
+            while i > 0 and prep.duplicate[i]:
+                i -= 1
+            out[k] = i
+        return out
 
     @staticmethod
     def _box_masks(boxes: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
