@@ -322,14 +322,43 @@ class VideoInputsExtractor(Extractor):
         frames = clip.frames(int(self.encoder.input_size))
         parts, size = self.layout()
         out: dict[str, np.ndarray] = {}
+        kw = {}
+        if size is None and getattr(self.encoder, "accepts_keypoints", False):
+            kp = clip_keypoints(clip.record)
+            if kp is not None:
+                kw["keypoints"] = kp
         with torch.no_grad():
             if size is None:
-                out["video_features"] = self.encoder.encode(frames)[0].float().cpu().numpy()
+                out["video_features"] = self.encoder.encode(frames, **kw)[0].float().cpu().numpy()
             for i in parts:
                 out[f"video_part{i}"] = self.encoder.parts[i].encode(frames)[0].float().cpu().numpy()
         if size is not None:
             out["frames"] = square_frames(frames, size)
         return out
+
+
+def clip_keypoints(record: Any) -> dict[str, Any] | None:
+    """The pose ground truth a clip's json carries (``keypoints``, written by the synthetic generator), cut to
+    the record's window (``record.start``); None when the clip has none.
+
+    A frozen encoder that ``accepts_keypoints`` (the scene encoder) takes them in place of its pose model, so
+    that contacts are learnt from exact feet and applied to the pose model's output at inference.
+    """
+    import json
+
+    f = record.sidecar_json
+    if not f.is_file():
+        return None
+    try:
+        kp = json.loads(f.read_text(encoding="utf-8")).get("keypoints")
+    except ValueError:
+        return None
+    if not kp or not kp.get("people"):
+        return None
+    skip = int(round(float(record.start or 0.0) * float(kp.get("fps", 0.0) or 0.0)))
+    if skip > 0:
+        kp = {**kp, "people": [{**p, "points": p["points"][skip:]} for p in kp["people"]]}
+    return kp
 
 
 def square_frames(frames: np.ndarray, size: int) -> np.ndarray:

@@ -248,6 +248,42 @@ def raw_parts(
     return parts
 
 
+#: Channel groups of a scene-type video encoder that come from the pretrained vision models (``encoder.groups``).
+VISION_GROUPS = ("pose", "objects", "embedding")
+
+
+def drop_vision(
+    feats: torch.Tensor, encoder: nn.Module | None, p: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Per clip, with probability ``p``, the features the video encoder gives when its vision models are not
+    installed: the :data:`VISION_GROUPS` channels zero and the ``vision_available`` flag 0 (see
+    ``foleykit.vision.encoder``). Trains the timing predictor and the diffusion model to work on the
+    weight-free motion features alone. One uniform draw per clip from the run's generator (exact resume);
+    features of encoders without channel groups are returned unchanged.
+
+    Args:
+        feats: ``Tensor[B x T x D]`` video features.
+        encoder: The pipeline's video encoder (its ``groups`` / ``channel_names`` name the channels).
+        p: Probability per clip.
+        generator: The run's generator.
+    """
+    groups = getattr(encoder, "groups", None)
+    if not p or not groups or not any(g in groups for g in VISION_GROUPS):
+        return feats
+    u = torch.rand(feats.shape[0], generator=generator, device=generator.device).cpu()
+    rows = (u < float(p)).to(feats.device)
+    if not bool(rows.any()):
+        return feats
+    keep = torch.ones(feats.shape[-1], dtype=feats.dtype, device=feats.device)
+    for g in VISION_GROUPS:
+        if g in groups:
+            keep[groups[g]] = 0
+    names = list(getattr(encoder, "channel_names", ()))
+    if "vision_available" in names:
+        keep[names.index("vision_available")] = 0
+    return torch.where(rows[:, None, None], feats * keep, feats)
+
+
 def draw_dropout(
     probs: Mapping[str, float], names: Sequence[str], batch_size: int, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:

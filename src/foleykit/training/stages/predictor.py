@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 from foleykit.errors import ConfigError, DataError
 from foleykit.training.stages.base import Stage, StageModules, StepInputs
 from foleykit.training.stages.components import dataset_split, export_pipeline, stage_components
-from foleykit.training.stages.denoising import collate_av
+from foleykit.training.stages.denoising import collate_av, drop_vision
 from foleykit.training.targets import WithTargets
 
 #: Ground-truth field each predictor kind regresses.
@@ -185,9 +185,16 @@ class PredictorStage(Stage):
         return out or None
 
     def _forward(
-        self, model: nn.Module, batch: Mapping[str, Any], frozen: Mapping[str, nn.Module]
+        self,
+        model: nn.Module,
+        batch: Mapping[str, Any],
+        frozen: Mapping[str, nn.Module],
+        generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         x = self._inputs(batch, frozen)
+        if generator is not None and not self.train_encoder:  # training: features without the vision models
+            p = float(self.cfg.get("vision_dropout") or 0.0)
+            x = drop_vision(x, self.ctx.pipeline.video_encoder, p, generator)
         cached = self._cached(batch) if self.train_encoder else None
         return model(x, self.ctx.seq, cached) if cached else model(x, self.ctx.seq)
 
@@ -237,7 +244,7 @@ class PredictorStage(Stage):
         return losses
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
-        out = self._forward(inputs.models["main"], inputs.batch, inputs.frozen)
+        out = self._forward(inputs.models["main"], inputs.batch, inputs.frozen, inputs.generator)
         losses = self._losses(out, inputs.batch)
         total = sum(losses.values())
         return total, {f"loss_{k}": float(v.detach()) for k, v in losses.items()}

@@ -40,6 +40,7 @@ from foleykit.training.stages.denoising import (
     batch_latents,
     collate_av,
     draw_dropout,
+    drop_vision,
     raw_parts,
     video_features,
 )
@@ -232,6 +233,10 @@ class DiffusionStage(Stage):
             or any(pipe.adapters[n].features == "local" for n in self.adapter_names)
             else None
         )
+        if feats is not None and dropout:
+            feats = drop_vision(
+                feats, pipe.video_encoder, float(self.cfg.get("vision_dropout") or 0.0), generator
+            )
         probs = (self.cfg.get("cond_dropout") or {}) if dropout else {}
         drop = draw_dropout(probs, self.sources, b, generator)
         if "video" in self.sources and "video" not in self.use:

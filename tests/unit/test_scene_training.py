@@ -1,0 +1,62 @@
+"""Training the demonstrator on scene features: vision dropout and keypoints from the clip json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from foleykit.data.cache.extractors import clip_keypoints
+from foleykit.data.manifest import ClipRecord
+from foleykit.training.stages.denoising import drop_vision
+from foleykit.vision.encoder import SceneVideoEncoder
+
+
+def _feats(enc: SceneVideoEncoder, b: int = 64) -> torch.Tensor:
+    return torch.rand(b, 5, enc.dim) + 0.5  # every channel non-zero
+
+
+def test_drop_vision_zeroes_exactly_the_vision_channels_of_dropped_clips() -> None:
+    enc = SceneVideoEncoder(vision="debug")
+    x = _feats(enc)
+    y = drop_vision(x, enc, 0.5, torch.Generator().manual_seed(0))
+    dropped = (y != x).any(dim=(1, 2))
+    assert 10 < int(dropped.sum()) < 54  # about half of 64 clips
+    avail = enc.channel_names.index("vision_available")
+    for g in ("pose", "objects", "embedding"):
+        assert torch.all(y[dropped][:, :, enc.groups[g]] == 0)
+    assert torch.all(y[dropped][:, :, avail] == 0)
+    # the weight-free groups and the other flags are untouched, and so are the kept clips
+    for g in ("motion",):
+        assert torch.equal(y[:, :, enc.groups[g]], x[:, :, enc.groups[g]])
+    assert torch.equal(y[~dropped], x[~dropped])
+    cut = enc.channel_names.index("scene_cut")
+    assert torch.equal(y[:, :, cut], x[:, :, cut])
+
+
+def test_drop_vision_is_a_no_op_at_zero_and_for_encoders_without_groups() -> None:
+    enc = SceneVideoEncoder(vision="debug")
+    x = _feats(enc, 8)
+    assert torch.equal(drop_vision(x, enc, 0.0, torch.Generator()), x)
+    assert torch.equal(drop_vision(x, torch.nn.Identity(), 1.0, torch.Generator()), x)
+    assert torch.all(drop_vision(x, enc, 1.0, torch.Generator())[:, :, enc.groups["objects"]] == 0)
+
+
+def _record(tmp_path: Path, start: float, kp: dict | None) -> ClipRecord:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    meta = {"caption": "x"} if kp is None else {"caption": "x", "keypoints": kp}
+    (tmp_path / "clip.json").write_text(json.dumps(meta))
+    return ClipRecord(path=video, caption="x", start=start, end=start + 1.0)
+
+
+def test_clip_keypoints_are_cut_to_the_record_window(tmp_path: Path) -> None:
+    pts = [[[i / 100, 0.5, 0.9]] for i in range(100)]  # one keypoint, x = frame / 100
+    kp = {"fps": 20.0, "names": ["left_ankle"], "people": [{"points": pts}]}
+    got = clip_keypoints(_record(tmp_path, 0.5, kp))
+    assert got is not None and got["fps"] == 20.0
+    assert got["people"][0]["points"][0][0][0] == 0.10  # 0.5 s at 20 fps = frame 10
+    assert len(got["people"][0]["points"]) == 90
+    assert clip_keypoints(_record(tmp_path, 0.0, kp))["people"][0]["points"] == pts
+    assert clip_keypoints(_record(tmp_path, 0.0, None)) is None
