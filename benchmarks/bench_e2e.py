@@ -112,7 +112,7 @@ def resolve_benchmark_model(model: str | None, cache_dir: Path) -> tuple[str, st
         return model, f"{model} (given)"
     try:
         folder = resolve_model(None, expect="model_index.json")
-        return str(folder), f"shipped foleykit-demo ({folder})"
+        return str(folder), "shipped foleykit-demo (src/foleykit/weights/foleykit-demo)"
     except WeightsNotFoundError:
         pass
     return str(random_model(cache_dir, "foleykit_demo")), "foleykit_demo recipe, RANDOM weights (fp16 folder)"

@@ -13,10 +13,10 @@ are generated with the same seeds, prompts (each clip's caption) and predicted t
 Video features, predicted controls and conditions do not depend on the sampler: each clip's video features are
 computed once and reused by every configuration (``VideoToAudioPipeline(video_features=...)``).
 
-Usage (the test split is made by ``foleykit data synth --output /work/demo/synth --num-clips 120 --split test
+Usage (the test split is made by ``foleykit data synth --output demo-work/synth --num-clips 120 --split test
 --seed 3``)::
 
-    .venv/bin/python benchmarks/bench_steps_sweep.py --data /work/demo/synth/test --num-clips 24
+    .venv/bin/python benchmarks/bench_steps_sweep.py --data demo-work/synth/test --num-clips 24
     .venv/bin/python benchmarks/bench_steps_sweep.py --samplers ddim,dpmsolver++,unipc,dpmsolver++3m \
         --steps 5,10,25,50,100 --precisions fp32,bf16 --json sweep.json
     .venv/bin/python benchmarks/bench_steps_sweep.py --num-clips 2 --steps 2,4    # plumbing check
@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_e2e import DEFAULT_CACHE, environment, machine_state, resolve_benchmark_model, write_report
 
-DEFAULT_DATA = "/work/demo/synth/test"
+DEFAULT_DATA = "demo-work/synth/test"  # scripts/train_demo.sh's test split
 METRICS = ("onset_ap", "onset_acc", "energy_mae", "fd")
 
 

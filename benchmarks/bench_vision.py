@@ -39,12 +39,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: Debian's opencv-doc copy (elsewhere: set $FOLEYKIT_VTEST).
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-ASSET_VTEST = Path("/work/assets/x/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 
 def vtest_path() -> Path | None:
-    for p in (Path(os.environ.get("FOLEYKIT_VTEST", "")), VTEST, ASSET_VTEST):
+    for p in (Path(os.environ.get("FOLEYKIT_VTEST", "")), VTEST):
         if p.is_file():
             return p
     return None

@@ -12,12 +12,12 @@ draws one random segment per window and step (``vocoder.segment_seconds`` .. ``s
 Commands::
 
     # the issue-14 pilot: adversarial fine-tuning of the shipped vocoder on one core
-    python benchmarks/finetune_vocoder.py --out /work/team/vocoder_pilot/gan --threads 1 \\
+    python benchmarks/finetune_vocoder.py --out vocoder_pilot/gan --threads 1 \\
         vocoder.adversarial=true vocoder.disc_width=0.125 vocoder.max_steps=1200
     # the same budget without discriminators (control)
-    python benchmarks/finetune_vocoder.py --out /work/team/vocoder_pilot/plain --threads 1 vocoder.max_steps=1200
+    python benchmarks/finetune_vocoder.py --out vocoder_pilot/plain --threads 1 vocoder.max_steps=1200
     # resume an interrupted run
-    python benchmarks/finetune_vocoder.py --out /work/team/vocoder_pilot/gan --resume [same overrides]
+    python benchmarks/finetune_vocoder.py --out vocoder_pilot/gan --resume [same overrides]
 """
 
 from __future__ import annotations

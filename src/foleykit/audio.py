@@ -4,7 +4,7 @@ Every part that needs a mel spectrogram (the ReWaS energy control, the mel VAE, 
 pipeline) uses :class:`MelSpectrogram` / :func:`log_mel`, so that a mel computed for training is bit-for-bit
 the mel the model sees at inference.
 
-The transform is AudioLDM's training mel (``/work/shared/REFERENCE.md``, "Energy (ReWaS)"):
+The transform is AudioLDM's training mel (the specification's REFERENCE.md, "Energy (ReWaS)"):
 
 1. reflect-pad the waveform by ``(n_fft - hop_length) / 2`` on each side,
 2. STFT with ``center=False`` and a periodic Hann window of ``win_length``,

@@ -46,7 +46,7 @@ def _hf_cached_snapshot(repo_id: str) -> Path | None:
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # not cached, offline, or huggingface_hub missing
+    except (ImportError, OSError, ValueError):  # missing package; not cached / offline (OSError); bad id
         return None
 
 

@@ -46,7 +46,7 @@ def test_shipped_weights_are_fp16_and_small():
     assert files, "no safetensors in the shipped model"
     for f in files:
         with safe_open(str(f), "pt") as s:
-            dtypes = {s.get_slice(k).get_dtype() for k in s.keys()}
+            dtypes = {s.get_slice(k).get_dtype() for k in s.keys()}  # noqa: SIM118 (safe_open is not iterable)
         floating = {d for d in dtypes if d.startswith(("F", "BF"))}
         assert floating == {"F16"}, f"{f.relative_to(folder)} stores {sorted(dtypes)}"
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -72,6 +72,7 @@ def test_readme_demo_command(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     info = probe(out)

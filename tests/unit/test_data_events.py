@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def test_timing_patterns():
     # fall 0.49 at 4.9: 0.4472 s, speed 2.1909; bounce at 1.0954 lasts 2 * 1.0954 / 4.9 = 0.4472 s
     assert b[0] == pytest.approx((math.sqrt(0.2), math.sqrt(2 * 4.9 * 0.49)))
     assert b[1][0] - b[0][0] == pytest.approx(2 * 0.5 * b[0][1] / 4.9)
-    assert all(v1 == pytest.approx(0.5 * v0) for (_, v0), (_, v1) in zip(b, b[1:]))
+    assert all(v1 == pytest.approx(0.5 * v0) for (_, v0), (_, v1) in itertools.pairwise(b))
     assert 2 * b[-1][1] * 0.5 / 4.9 < 0.12  # stopped at the first interval below min_interval
     s = E.sparse_times(np.random.default_rng(2), 0.0, 8.0, min_gap=0.35)
     assert len(s) >= 1 and np.all(np.diff(s) >= 0.35)

@@ -52,8 +52,10 @@ def test_filter_records_order_and_thresholds(tmp_path):
     assert res[1].reasons == ["caption mentions 'speaks'"] and res[2].scores == {"av_align": 0.1}
     assert res[3].reasons == ["clap 0.250 < 0.3"]
     kept, report = F.write_filtered_manifest(res, tmp_path / "kept.csv")
-    assert [r["caption"] for r in csv.DictReader(open(kept))] == ["footsteps"]
-    rows = list(csv.DictReader(open(report)))
+    with open(kept, newline="") as fh:
+        assert [r["caption"] for r in csv.DictReader(fh)] == ["footsteps"]
+    with open(report, newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert [r["keep"] for r in rows] == ["1", "0", "0", "0"] and rows[0]["av_align"] == "0.3500"
     with pytest.raises(DataError, match="CLAP weights"):
         F.filter_records(recs("x"), clap_min=0.3, progress=False)

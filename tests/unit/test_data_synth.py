@@ -41,9 +41,14 @@ def bank(bank_dir):
 
 
 def cfg(**kw) -> S.SynthConfig:
-    base = dict(
-        width=96, height=72, duration=2.0, look_variation=0.0, distractor_prob=0.0, extra_event_prob=0.0
-    )
+    base = {
+        "width": 96,
+        "height": 72,
+        "duration": 2.0,
+        "look_variation": 0.0,
+        "distractor_prob": 0.0,
+        "extra_event_prob": 0.0,
+    }
     return S.SynthConfig(**{**base, **kw})
 
 
@@ -119,7 +124,8 @@ def test_synthesize_writes_clips_manifests_and_resumes(bank_dir, tmp_path):
     meta = json.loads((out / "train" / "train-000001.json").read_text())
     assert {"caption", "category", "events", "split", "seed", "ambience", "video", "audio"} <= set(meta)
     assert meta["split"] == "train" and meta["seed"] == 1 and meta["duration"] == 2.0
-    rows = list(csv.DictReader(open(out / "train" / "manifest.csv")))
+    with open(out / "train" / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert [r["path"] for r in rows] == ["train-000000.mp4", "train-000001.mp4"]
     assert set(rows[0]) == {"path", "caption", "start", "end", "category"} and rows[1]["end"] == "2.0"
     from foleykit.media import probe, read_audio

@@ -34,7 +34,7 @@ def _mel_codec(seq: SequenceConfig) -> ae.MelLatentCodec:
 
 def _conds(batch: int, dim: int, *, seconds: bool = True) -> Conditions:
     g = torch.Generator().manual_seed(1)
-    extra = dict(seconds_start=torch.zeros(batch), seconds_total=torch.ones(batch)) if seconds else {}
+    extra = {"seconds_start": torch.zeros(batch), "seconds_total": torch.ones(batch)} if seconds else {}
     return Conditions(
         tokens=torch.randn(batch, 5, dim, generator=g),
         mask=torch.ones(batch, 5, dtype=torch.bool),

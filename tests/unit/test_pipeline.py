@@ -86,7 +86,7 @@ def test_guidance_scale_one_equals_the_conditional_output(pipe, frames):
     assert torch.equal(combine(torch.ones(2), torch.zeros(2), 1.0), torch.ones(2))
     assert torch.equal(combine(torch.ones(2), torch.zeros(2), 3.0), torch.full((2,), 3.0))
     assert effective_scale(3.0, "one_plus_w") == 4.0 and effective_scale(3.0) == 3.0
-    kw = dict(num_inference_steps=2)
+    kw = {"num_inference_steps": 2}
     plain = pipe.denoise(cond, generator=_gen(), **kw)
     assert torch.equal(pipe.denoise(cond, uncond=uncond, guidance_scale=1.0, generator=_gen(), **kw), plain)
     guided = pipe.denoise(cond, uncond=uncond, guidance_scale=3.0, generator=_gen(), **kw)
@@ -306,7 +306,7 @@ def test_condition_assembler_nulls_and_film_embedding():
     assert torch.equal(glob[0], asm.global_null_embedding) and not torch.equal(
         glob[1], asm.global_null_embedding
     )
-    tok2, mask2, _ = asm.assemble({"text": None, "video": None}, batch_size=1)
+    tok2, _mask2, _ = asm.assemble({"text": None, "video": None}, batch_size=1)
     assert tok2.shape == (1, 2, 4) and torch.equal(tok2[0, 1], asm.null["video"][0])  # absent -> nulls
     with pytest.raises(ConfigError, match="not used by this model"):
         asm.assemble({"audio": None}, batch_size=1)

@@ -1,7 +1,7 @@
 """Motion from video: the AV-Align optical-flow trajectory and cheap per-frame motion statistics.
 
 :func:`flow_trajectory` is the video branch of the AV-Align metric (Yariv et al., AAAI'24; TempoTokens
-``av_align.py``, see ``/work/shared/REFERENCE.md``): Farneback optical flow between consecutive grayscale
+``av_align.py``, see the specification's REFERENCE.md): Farneback optical flow between consecutive grayscale
 frames with the parameters ``(0.5, 3, 15, 3, 5, 1.2, 0)``, reduced to one number per frame, with
 ``traj = [flow(f0, f1)] + [flow(f[i-1], f[i]) for i in 1..N-1]`` (frame 0 repeats the first pair, so
 ``traj[i]`` is the motion that ends at frame ``i``). The evaluation's AV-Align metric imports it.
@@ -222,9 +222,7 @@ def motion(
     elif hasattr(video_or_clip, "frames") and hasattr(video_or_clip, "fps"):
         frames, rate = video_or_clip.frames, float(video_or_clip.fps)
         if fps is not None and abs(float(fps) - rate) > 1e-6:
-            raise ControlError(
-                f"the clip is at {rate:g} fps, not {fps:g}; decode it again at {fps:g} fps"
-            )
+            raise ControlError(f"the clip is at {rate:g} fps, not {fps:g}; decode it again at {fps:g} fps")
         stamps = getattr(video_or_clip, "timestamps", None)
         t0 = float(stamps[0]) if stamps is not None and len(stamps) else 0.0
         source = "clip"

@@ -1,7 +1,7 @@
 """Stable-V2A RMS envelope control and its 64-class mu-law quantisation.
 
-Stable-V2A (Gramaccioni et al.) sec. III-B/C and Video-Foley (Lee et al.), as in
-``/work/shared/REFERENCE.md`` ("E-L1 and RMS classes"):
+Stable-V2A (Gramaccioni et al.) sec. III-B/C and Video-Foley (Lee et al.), as in the specification's
+REFERENCE.md ("E-L1 and RMS classes"):
 
 - envelope: reflect-pad ``(frame - hop) / 2`` samples, ``librosa.feature.rms(center=False)`` (eq. 7:
   ``r_i = sqrt(1/W sum y^2)`` with W = 512, h = 128 at 16 kHz -> 1250 frames for 10 s), zero-phase

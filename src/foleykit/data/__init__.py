@@ -51,7 +51,7 @@ _EXPORTS = {
     "ConditionDropout": "augment",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [name for name in sorted(_EXPORTS)]  # a list display: what static __all__ checkers accept
 
 
 def __getattr__(name: str) -> Any:

@@ -242,7 +242,7 @@ class SoundBank:
                 continue
             try:
                 info = sf.info(str(p))
-            except Exception as e:
+            except (RuntimeError, OSError) as e:  # soundfile.LibsndfileError is a RuntimeError
                 log.warning("ignoring %s: not a readable sound file (%s)", rel, e)
                 continue
             if info.frames <= 0:

@@ -420,7 +420,7 @@ class _Planner:
             k = k_close + int(fps * float(rng.uniform(0.8, 2.0)))
         door = Door(stage=st, rng=rng, cycles=cycles, start_open=start_open)
         cats = {c.category for c in contacts}
-        key = "door/open+close" if cats == {"door/open", "door/close"} else sorted(cats)[0]
+        key = "door/open+close" if cats == {"door/open", "door/close"} else min(cats)
         return st, [door], contacts, caption_for(key, rng), {"variant": "door", "start_open": start_open}
 
 

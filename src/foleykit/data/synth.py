@@ -211,7 +211,7 @@ def synthesize(
         if workers <= 1:
             _WORKER.update(bank=bank, split=bsplit)
             for task in tasks:
-                name, _ = _make_one(task)
+                _name, _ = _make_one(task)
                 written[task[0]] += 1
                 bar.update(1)
         else:

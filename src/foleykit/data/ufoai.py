@@ -170,7 +170,9 @@ def license_for(path: str, stanzas: list[CopyrightStanza]) -> CopyrightStanza | 
 def _extract_deb(deb: Path, dest: Path) -> None:
     """Extract a .deb's data archive into ``dest`` (dpkg-deb -x, else a pure-Python ar + tar reader)."""
     if shutil.which("dpkg-deb"):
-        r = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True)
+        r = subprocess.run(
+            ["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True, check=False
+        )
         if r.returncode != 0:
             raise DataError(f"dpkg-deb -x {deb} failed: {r.stderr.strip() or r.stdout.strip()}")
         return
@@ -218,7 +220,9 @@ def download_deb(dest_dir: Path, *, package: str = PACKAGE) -> Path:
             f"https://packages.debian.org/{package} and pass --deb FILE (or --extracted DIR)"
         )
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".apt-") as tmp:
-        r = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
+        r = subprocess.run(
+            ["apt-get", "download", package], cwd=tmp, capture_output=True, text=True, check=False
+        )
         debs = sorted(Path(tmp).glob(f"{package}_*.deb"))
         if r.returncode != 0 or not debs:
             raise DataError(

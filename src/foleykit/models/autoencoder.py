@@ -30,44 +30,44 @@ from foleykit.errors import ConfigError
 
 #: Embedded demonstrator mel VAE: 1 -> 8 latent channels, 4x down in time and mel, no mid-block attention
 #: (attention over T/4 x 16 positions would dominate CPU decode time).
-DEMO_MEL_VAE: dict[str, Any] = dict(
-    in_channels=1,
-    out_channels=1,
-    latent_channels=8,
-    block_out_channels=(32, 64, 64),
-    layers_per_block=1,
-    down_block_types=("DownEncoderBlock2D",) * 3,
-    up_block_types=("UpDecoderBlock2D",) * 3,
-    norm_num_groups=16,
-    mid_block_add_attention=False,
-    scaling_factor=1.0,
-    sample_size=256,
-)
+DEMO_MEL_VAE: dict[str, Any] = {
+    "in_channels": 1,
+    "out_channels": 1,
+    "latent_channels": 8,
+    "block_out_channels": (32, 64, 64),
+    "layers_per_block": 1,
+    "down_block_types": ("DownEncoderBlock2D",) * 3,
+    "up_block_types": ("UpDecoderBlock2D",) * 3,
+    "norm_num_groups": 16,
+    "mid_block_add_attention": False,
+    "scaling_factor": 1.0,
+    "sample_size": 256,
+}
 #: Debug twin: same geometry (8 channels, 4x down), a few thousand parameters.
-DEBUG_MEL_VAE: dict[str, Any] = dict(
-    in_channels=1,
-    out_channels=1,
-    latent_channels=8,
-    block_out_channels=(8, 8, 8),
-    layers_per_block=1,
-    down_block_types=("DownEncoderBlock2D",) * 3,
-    up_block_types=("UpDecoderBlock2D",) * 3,
-    norm_num_groups=4,
-    mid_block_add_attention=False,
-    scaling_factor=1.0,
-    sample_size=64,
-)
+DEBUG_MEL_VAE: dict[str, Any] = {
+    "in_channels": 1,
+    "out_channels": 1,
+    "latent_channels": 8,
+    "block_out_channels": (8, 8, 8),
+    "layers_per_block": 1,
+    "down_block_types": ("DownEncoderBlock2D",) * 3,
+    "up_block_types": ("UpDecoderBlock2D",) * 3,
+    "norm_num_groups": 4,
+    "mid_block_add_attention": False,
+    "scaling_factor": 1.0,
+    "sample_size": 64,
+}
 #: Debug twin of the Oobleck waveform VAE: 2048x down and stereo like SAO, 8 latent channels, tiny widths.
 #: (The encoder outputs ``encoder_hidden_size`` = 2 x latent channels: mean and scale.)
-DEBUG_OOBLECK: dict[str, Any] = dict(
-    encoder_hidden_size=16,
-    downsampling_ratios=[2, 4, 4, 8, 8],
-    channel_multiples=[1, 1, 1, 1, 1],
-    decoder_channels=4,
-    decoder_input_channels=8,
-    audio_channels=2,
-    sampling_rate=44100,
-)
+DEBUG_OOBLECK: dict[str, Any] = {
+    "encoder_hidden_size": 16,
+    "downsampling_ratios": [2, 4, 4, 8, 8],
+    "channel_multiples": [1, 1, 1, 1, 1],
+    "decoder_channels": 4,
+    "decoder_input_channels": 8,
+    "audio_channels": 2,
+    "sampling_rate": 44100,
+}
 
 
 def build_mel_vae(config: dict[str, Any], *, meta: bool = False):

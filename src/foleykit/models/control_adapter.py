@@ -266,15 +266,15 @@ class DiTControlNetModel(ModelMixin, ConfigMixin):
         """Copy the first ``controlnet_depth(N, depth_factor)`` blocks of a ``StableAudioDiTModel``."""
         cfg = transformer.config
         n = controlnet_depth(cfg.num_layers, depth_factor)
-        kwargs = dict(
-            num_layers=n,
-            dim=cfg.num_attention_heads * cfg.attention_head_dim,
-            num_attention_heads=cfg.num_attention_heads,
-            num_key_value_attention_heads=cfg.num_key_value_attention_heads,
-            attention_head_dim=cfg.attention_head_dim,
-            cross_attention_dim=cfg.cross_attention_dim,
-            control_dim=control_dim,
-        )
+        kwargs = {
+            "num_layers": n,
+            "dim": cfg.num_attention_heads * cfg.attention_head_dim,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_key_value_attention_heads": cfg.num_key_value_attention_heads,
+            "attention_head_dim": cfg.attention_head_dim,
+            "cross_attention_dim": cfg.cross_attention_dim,
+            "control_dim": control_dim,
+        }
         param = next(transformer.parameters())
         if param.is_meta:
             with empty_weights():
@@ -547,15 +547,15 @@ class ControlAdapter(nn.Module):
 
     def settings(self) -> dict[str, Any]:
         """JSON-serialisable settings (saved in model_index.json)."""
-        return dict(
-            name=self.name,
-            control_kind=self.control_kind,
-            grid=self.grid,
-            weight=self.weight,
-            start=self.start,
-            end=self.end,
-            features=self.features,
-        )
+        return {
+            "name": self.name,
+            "control_kind": self.control_kind,
+            "grid": self.grid,
+            "weight": self.weight,
+            "start": self.start,
+            "end": self.end,
+            "features": self.features,
+        }
 
 
 def check_window(start: float, end: float, *, what: str = "adapter") -> None:

@@ -33,35 +33,45 @@ from foleykit.utils.meta import empty_weights
 #: Embedded demonstrator: 12 blocks, width 256 (4 heads x 64) over the 128-channel flattened mel latent
 #: (8 x 16), 250 tokens for 10 s; a CFG-batched step with its 3-block ControlNet takes ~0.13 s on 2 idle
 #: CPU cores (benchmarks/bench_denoise_step.py), inside the 0.15-0.25 s budget of a 10 s clip in < 10 s.
-DEMO_DIT: dict[str, Any] = dict(
-    sample_size=250,
-    in_channels=128,
-    out_channels=128,
-    num_layers=12,
-    attention_head_dim=64,
-    num_attention_heads=4,
-    num_key_value_attention_heads=4,
-    cross_attention_dim=256,
-    time_proj_dim=256,
-    global_states_input_dim=512,
-    cross_attention_input_dim=256,
-)
-DEMO_PROJECTION: dict[str, Any] = dict(text_encoder_dim=256, conditioning_dim=256, min_value=0, max_value=512)
+DEMO_DIT: dict[str, Any] = {
+    "sample_size": 250,
+    "in_channels": 128,
+    "out_channels": 128,
+    "num_layers": 12,
+    "attention_head_dim": 64,
+    "num_attention_heads": 4,
+    "num_key_value_attention_heads": 4,
+    "cross_attention_dim": 256,
+    "time_proj_dim": 256,
+    "global_states_input_dim": 512,
+    "cross_attention_input_dim": 256,
+}
+DEMO_PROJECTION: dict[str, Any] = {
+    "text_encoder_dim": 256,
+    "conditioning_dim": 256,
+    "min_value": 0,
+    "max_value": 512,
+}
 #: Debug twin over the 128-channel flattened mel latent.
-DEBUG_DIT: dict[str, Any] = dict(
-    sample_size=32,
-    in_channels=128,
-    out_channels=128,
-    num_layers=2,
-    attention_head_dim=8,
-    num_attention_heads=2,
-    num_key_value_attention_heads=1,
-    cross_attention_dim=16,
-    time_proj_dim=16,
-    global_states_input_dim=32,
-    cross_attention_input_dim=16,
-)
-DEBUG_PROJECTION: dict[str, Any] = dict(text_encoder_dim=16, conditioning_dim=16, min_value=0, max_value=512)
+DEBUG_DIT: dict[str, Any] = {
+    "sample_size": 32,
+    "in_channels": 128,
+    "out_channels": 128,
+    "num_layers": 2,
+    "attention_head_dim": 8,
+    "num_attention_heads": 2,
+    "num_key_value_attention_heads": 1,
+    "cross_attention_dim": 16,
+    "time_proj_dim": 16,
+    "global_states_input_dim": 32,
+    "cross_attention_input_dim": 16,
+}
+DEBUG_PROJECTION: dict[str, Any] = {
+    "text_encoder_dim": 16,
+    "conditioning_dim": 16,
+    "min_value": 0,
+    "max_value": 512,
+}
 
 
 def build_dit(config: dict[str, Any], *, meta: bool = False):

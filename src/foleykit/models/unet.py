@@ -25,48 +25,53 @@ from foleykit.models.layers import Conditions, timestep_tensor
 from foleykit.utils.meta import empty_weights
 
 #: A small cross-attention UNet for tests: 8 latent channels, 2 levels.
-DEBUG_UNET: dict[str, Any] = dict(
-    sample_size=32,
-    in_channels=8,
-    out_channels=8,
-    block_out_channels=(16, 32),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    cross_attention_dim=16,
-    attention_head_dim=4,
-    norm_num_groups=8,
-)
+DEBUG_UNET: dict[str, Any] = {
+    "sample_size": 32,
+    "in_channels": 8,
+    "out_channels": 8,
+    "block_out_channels": (16, 32),
+    "layers_per_block": 1,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "cross_attention_dim": 16,
+    "attention_head_dim": 4,
+    "norm_num_groups": 8,
+}
 #: Debug twin of the AudioLDM layout (FiLM class embedding concatenated to time, per-level attention dims).
-DEBUG_AUDIOLDM_UNET: dict[str, Any] = dict(
-    sample_size=32,
-    in_channels=8,
-    out_channels=8,
-    block_out_channels=(16, 32),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    cross_attention_dim=(16, 32),
-    attention_head_dim=4,
-    norm_num_groups=8,
-    class_embed_type="simple_projection",
-    projection_class_embeddings_input_dim=16,
-    class_embeddings_concat=True,
-)
+DEBUG_AUDIOLDM_UNET: dict[str, Any] = {
+    "sample_size": 32,
+    "in_channels": 8,
+    "out_channels": 8,
+    "block_out_channels": (16, 32),
+    "layers_per_block": 1,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "cross_attention_dim": (16, 32),
+    "attention_head_dim": 4,
+    "norm_num_groups": 8,
+    "class_embed_type": "simple_projection",
+    "projection_class_embeddings_input_dim": 16,
+    "class_embeddings_concat": True,
+}
 #: Stable-Diffusion-2 style UNet with 8 latent channels (STA-V2A: "stable diffusion U-Net architecture with
 #: 8 channels and a cross-attention dimension of 1024"; VTA-LDM uses the same family with 2048).
-SD_UNET_8CH: dict[str, Any] = dict(
-    sample_size=128,
-    in_channels=8,
-    out_channels=8,
-    block_out_channels=(320, 640, 1280, 1280),
-    layers_per_block=2,
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=1024,
-    attention_head_dim=(5, 10, 20, 20),
-    use_linear_projection=True,
-)
+SD_UNET_8CH: dict[str, Any] = {
+    "sample_size": 128,
+    "in_channels": 8,
+    "out_channels": 8,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "layers_per_block": 2,
+    "down_block_types": (
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "DownBlock2D",
+    ),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "cross_attention_dim": 1024,
+    "attention_head_dim": (5, 10, 20, 20),
+    "use_linear_projection": True,
+}
 
 
 def build_unet(config: dict[str, Any], *, meta: bool = False):

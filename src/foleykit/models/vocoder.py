@@ -20,27 +20,27 @@ from foleykit.config import SequenceConfig
 
 #: Embedded demonstrator HiFi-GAN: 64 mels -> 16 kHz, upsample 5*4*4*2 = 160x (one mel hop). Kernel sizes
 #: have the parity of their stride, so T mel frames give exactly 160 T samples.
-DEMO_HIFIGAN: dict[str, Any] = dict(
-    model_in_dim=64,
-    sampling_rate=16000,
-    upsample_initial_channel=128,
-    upsample_rates=[5, 4, 4, 2],
-    upsample_kernel_sizes=[11, 8, 8, 4],
-    resblock_kernel_sizes=[3, 7],
-    resblock_dilation_sizes=[[1, 3], [1, 3]],
-    normalize_before=False,
-)
+DEMO_HIFIGAN: dict[str, Any] = {
+    "model_in_dim": 64,
+    "sampling_rate": 16000,
+    "upsample_initial_channel": 128,
+    "upsample_rates": [5, 4, 4, 2],
+    "upsample_kernel_sizes": [11, 8, 8, 4],
+    "resblock_kernel_sizes": [3, 7],
+    "resblock_dilation_sizes": [[1, 3], [1, 3]],
+    "normalize_before": False,
+}
 #: Debug twin (same 160x upsampling, a few thousand parameters).
-DEBUG_HIFIGAN: dict[str, Any] = dict(
-    model_in_dim=64,
-    sampling_rate=16000,
-    upsample_initial_channel=16,
-    upsample_rates=[5, 4, 4, 2],
-    upsample_kernel_sizes=[11, 8, 8, 4],
-    resblock_kernel_sizes=[3],
-    resblock_dilation_sizes=[[1]],
-    normalize_before=False,
-)
+DEBUG_HIFIGAN: dict[str, Any] = {
+    "model_in_dim": 64,
+    "sampling_rate": 16000,
+    "upsample_initial_channel": 16,
+    "upsample_rates": [5, 4, 4, 2],
+    "upsample_kernel_sizes": [11, 8, 8, 4],
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1]],
+    "normalize_before": False,
+}
 
 
 def build_hifigan(config: dict[str, Any], *, meta: bool = False):
@@ -135,13 +135,13 @@ class GriffinLimVocoder(nn.Module):
         length = t * seq.hop_length
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         angles = torch.exp(2j * math.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
-        stft_kw = dict(
-            n_fft=seq.n_fft,
-            hop_length=seq.hop_length,
-            win_length=seq.win_length,
-            window=self.window,
-            center=True,
-        )
+        stft_kw = {
+            "n_fft": seq.n_fft,
+            "hop_length": seq.hop_length,
+            "win_length": seq.win_length,
+            "window": self.window,
+            "center": True,
+        }
         prev = torch.zeros_like(angles)
         for _ in range(self.n_iter):
             y = torch.istft(mag * angles, length=length, **stft_kw)

@@ -71,6 +71,14 @@ def _state_for_saving(module: nn.Module, dtype: torch.dtype | None) -> dict[str,
     return out
 
 
+def _drop_origin(config: Path) -> None:
+    """Remove diffusers' ``_name_or_path`` (the folder a model was loaded from: a path of the machine that
+    saved it) from a written config."""
+    cfg = json.loads(config.read_text(encoding="utf-8"))
+    if cfg.pop("_name_or_path", None) is not None:
+        atomic_write_json(config, cfg)
+
+
 def save_component(
     obj: Any, folder: Path, *, dtype: torch.dtype | None = None, spec: dict[str, Any] | None = None
 ) -> tuple[str, str]:
@@ -90,8 +98,10 @@ def save_component(
     lib, cls = library_of(obj)
     if isinstance(obj, SchedulerMixin):
         obj.save_config(folder)
+        _drop_origin(folder / "scheduler_config.json")
     elif isinstance(obj, ModelMixin):
         obj.save_config(folder)
+        _drop_origin(folder / "config.json")
         save_file(_state_for_saving(obj, dtype), folder / DIFFUSERS_WEIGHTS[0], metadata={"format": "pt"})
     elif lib == "transformers":
         obj.config.architectures = [cls]  # as PreTrainedModel.save_pretrained records it
