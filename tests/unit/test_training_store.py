@@ -5,6 +5,7 @@ category head, control dropout, and `foleykit train prepare / --store / merge / 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -480,7 +481,7 @@ def test_store_stage_datasets(store):
     assert set(voc["train"][0]) >= {"audio"} and "frames" not in voc["train"][0]
 
 
-def test_train_cli_store_path_end_to_end(tmp_path):
+def test_train_cli_store_path_end_to_end(tmp_path, capsys):
     """The shipped model's path at debug size, through the CLI only: prepare -> stages side by side (each its
     own config) -> merge -> cache (latent scale, latents, video features, tokens) -> denoiser from the merged
     model -> ship (fp16, card, adapter weight, silence threshold)."""
@@ -522,6 +523,13 @@ def test_train_cli_store_path_end_to_end(tmp_path):
     assert main([*args, "--init", str(run / "base"), *over]) == 0
     assert array_tag(store, "train", "latents") == tag  # made by the same VAE: kept
     assert main([*args, "--init", str(run / "base"), *over]) == 2  # a second fresh run of the stage: refused
+    more = [o.replace("max_steps=2", "max_steps=3") for o in over]
+    capsys.readouterr()
+    assert main([*args, "--init", str(run / "base"), "--resume", *more]) == 0  # continues from step 2
+    log = capsys.readouterr().out
+    assert "step 3/3" in log and "step 1/3" not in log and "step 2/3" not in log
+    done = json.loads((run / "denoiser" / "result.json").read_text())
+    assert done["steps"] == 3 and "max_steps: 3" in (run / "denoiser.config.yaml").read_text()
     card = tmp_path / "card.md"
     card.write_text("# card\n")
     shipped = tmp_path / "shipped"
