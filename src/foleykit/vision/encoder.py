@@ -127,7 +127,8 @@ class SceneVideoEncoder(VideoEncoder):
         self.dim = len(names)
         self._models: dict[str, Any] | None = None
         self._loaded = False
-        self.accepts_keypoints = True  # data preparation passes a clip's pose ground truth (encode(keypoints=))
+        # data preparation passes a clip's pose ground truth (encode(keypoints=))
+        self.accepts_keypoints = True
         self.freeze()
 
     # --- models ---------------------------------------------------------------------------------------------
