@@ -60,3 +60,28 @@ def test_clip_keypoints_are_cut_to_the_record_window(tmp_path: Path) -> None:
     assert len(got["people"][0]["points"]) == 90
     assert clip_keypoints(_record(tmp_path, 0.0, kp))["people"][0]["points"] == pts
     assert clip_keypoints(_record(tmp_path, 0.0, None)) is None
+
+
+def test_warm_start_copies_every_fitting_tensor_and_reports_the_rest(tmp_path: Path) -> None:
+    from foleykit.recipes import build_pipeline, load_recipe
+    from foleykit.training.warm_start import warm_start
+
+    old = load_recipe("foleykit_demo", size="debug")
+    old["video_encoder"] = {"name": "debug", "dim": 16}  # the earlier release saw other video features
+    torch.manual_seed(0)
+    src = build_pipeline(old)
+    folder = src.save_pretrained(tmp_path / "old", dtype=torch.float16)
+    torch.manual_seed(1)
+    dst = build_pipeline("foleykit_demo", size="debug")
+    lines: list[str] = []
+    report = warm_start(dst, folder, say=lines.append)
+    s, d = src.components(), dst.components()
+    assert report["transformer"].status == "all"
+    for key, value in d["transformer"].state_dict().items():
+        assert torch.equal(value, s["transformer"].state_dict()[key].half().float())
+    # the video pooling's input projection changed shape (16 -> 332): fresh, named in the report
+    vc = report["video_condition"]
+    assert vc.status == "partial" and vc.skipped
+    for key in vc.skipped:
+        assert d["video_condition"].state_dict()[key].shape != s["video_condition"].state_dict()[key].shape
+    assert any(line.startswith("[warm-start] video_condition") and "shapes changed" in line for line in lines)

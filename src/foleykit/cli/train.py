@@ -190,6 +190,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "fresh pipeline)",
     )
     p.add_argument(
+        "--warm-start",
+        metavar="MODEL",
+        help="an earlier model folder: the fresh pipeline takes each of its weights whose name and shape still "
+        "fit (e.g. a new release that changes only the video features)",
+    )
+    p.add_argument(
         "--backbone",
         metavar="DIR",
         help="published backbone folder (e.g. AudioLDM-M, Stable Audio Open) whose weights initialise the "
@@ -295,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         store=args.store,
         init=args.init,
+        warm_start=args.warm_start,
         resume=args.resume,
         overrides=args.overrides,
         backbone=args.backbone,

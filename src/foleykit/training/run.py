@@ -351,6 +351,7 @@ def train_recipe(
     resume: bool = False,
     overrides: Iterable[str] = (),
     backbone: str | None = None,
+    warm_start: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
     accelerator: Any = None,
     on_step: Callable[[str, int], None] | None = None,
@@ -369,6 +370,8 @@ def train_recipe(
         resume: Continue from the run folder's checkpoints (finished stages are skipped).
         overrides: ``key=value`` overrides of the resolved config.
         backbone: Published backbone folder whose weights initialise the base (skips the base stages).
+        warm_start: An earlier model folder: the fresh pipeline takes each of its weights that still fits
+            (``foleykit.training.warm_start``); not with ``init`` or ``resume``.
         progress: Callback for one-line progress messages.
         accelerator: An ``accelerate.Accelerator`` to use (default: one per stage from its config).
         on_step: Called with (stage name, step) after every optimizer step (``Trainer(on_step=...)``).
@@ -400,6 +403,12 @@ def train_recipe(
         rec = load_recipe(recipe, size="full" if level == "full" else "debug")
     else:
         rec, pipe = _build(recipe, level, backbone, seed=_seed_of(overrides, saved, resume))
+    if warm_start is not None:
+        if init is not None or resume:
+            raise ConfigError("--warm-start starts a fresh run: not with --init or --resume")
+        from foleykit.training.warm_start import warm_start as _warm_start
+
+        _warm_start(pipe, warm_start, say=say)
     if not resume and saved.is_file():
         raise ConfigError(
             f"{out} already holds a training run ({saved.name}); pass --resume to continue it or choose "
