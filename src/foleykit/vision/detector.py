@@ -97,7 +97,7 @@ class ObjectDetector:
         path: str | Path,
         *,
         threads: int = 1,
-        min_score: float = 0.4,
+        min_score: float = 0.3,
         nms_iou: float = 0.45,
         max_detections: int = 10,
     ) -> None:

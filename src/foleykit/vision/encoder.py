@@ -181,6 +181,14 @@ class SceneVideoEncoder(VideoEncoder):
     def _threads(self) -> int:
         return int(self.threads or max(1, torch.get_num_threads()))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (data preparation sends the encoder to worker processes): the TFLite interpreters are
+        not copied, each process loads its own on first use."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
+        state = dict(state)
+        state["_models"], state["_loaded"] = None, False
+        return state
+
     # --- encoding -------------------------------------------------------------------------------------------
     def encode(self, frames: np.ndarray | Tensor, *, keypoints: Any = None) -> Tensor:
         """Features ``Tensor[B x T x dim]`` of uint8 RGB frames ``[B x] T x H x W x 3`` at ``fps``.
@@ -335,8 +343,8 @@ class SceneVideoEncoder(VideoEncoder):
                     scale = np.array([w, h, w, h], np.float32)
                     persons = d.scores[:, PERSON]
                     proposals = [(0.5 * float(s), roi_from_box(b * scale))
-                                 for b, s in zip(d.boxes, persons) if s >= 0.5]  # fmt: skip
-                    confirm = [b * scale for b, s in zip(d.boxes, persons) if s >= 0.3]
+                                 for b, s in zip(d.boxes, persons) if s >= 0.4]  # fmt: skip
+                    confirm = [b * scale for b, s in zip(d.boxes, persons) if s >= 0.25]
                     if len(tracker.tracks) < max_people:
                         found_det = models["pose_detector"].detect(pic[i])
                         proposals += found_det

@@ -274,6 +274,7 @@ class Track:
     last: PoseResult | None = None
     age: int = 0
     unconfirmed: int = 0
+    anchor: np.ndarray | None = None  # hip centre at the last confirmation check
 
 
 @dataclass
@@ -316,8 +317,9 @@ class PoseTracker:
             image: The frame (uint8 RGB).
             proposals: ``[(score, ROI)]`` that may start new tracks.
             confirm: Person boxes ``(N, 4)`` in pixels from a detector run on this frame: a track that meets
-                none of them twice in a row ends (the landmark model also "finds" people in posts and
-                signs; a detector keeps it honest).
+                none of them and has not moved (0.3 leg lengths since the last check) twice in a row ends (the
+                landmark model also "finds" people in posts and signs; they neither move nor look like people
+                to the detector).
 
         Returns:
             ``[(track id, result)]`` of the people present in this frame.
@@ -328,7 +330,12 @@ class PoseTracker:
             if r.score >= self.min_presence and _sane(r, image.shape):
                 t.last, t.roi, t.age = r, r.next_roi, t.age + 1
                 if confirm is not None:
-                    t.unconfirmed = 0 if _meets(r.box(), confirm) else t.unconfirmed + 1
+                    hip = r.landmarks[[23, 24], :2].mean(0)
+                    moved = t.anchor is not None and np.linalg.norm(hip - t.anchor) > 0.3 * hip_scale(
+                        r.landmarks
+                    )
+                    t.unconfirmed = 0 if (moved or _meets(r.box(), confirm)) else t.unconfirmed + 1
+                    t.anchor = hip
                 if t.unconfirmed < 2:
                     alive.append(t)
         alive = self._dedupe(alive)
