@@ -85,3 +85,18 @@ def test_warm_start_copies_every_fitting_tensor_and_reports_the_rest(tmp_path: P
     for key in vc.skipped:
         assert d["video_condition"].state_dict()[key].shape != s["video_condition"].state_dict()[key].shape
     assert any(line.startswith("[warm-start] video_condition") and "shapes changed" in line for line in lines)
+
+
+def test_scene_encoder_pickles_without_its_models() -> None:
+    """Data preparation sends the encoder to worker processes: loaded models stay behind, features agree."""
+    import pickle
+
+    import numpy as np
+
+    enc = SceneVideoEncoder(vision="debug")
+    frames = (np.random.default_rng(0).random((6, 48, 64, 3)) * 255).astype(np.uint8)
+    first = enc.encode(frames)
+    assert enc._loaded
+    copy = pickle.loads(pickle.dumps(enc))
+    assert not copy._loaded and copy._models is None
+    assert torch.equal(copy.encode(frames), first)
