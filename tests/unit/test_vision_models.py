@@ -187,3 +187,17 @@ def test_a_much_larger_person_takes_the_place_of_the_smallest_tracked():
     second = tracker.step(img, [small, large])
     assert len(second) == 1 and second[0][0] != first[0][0] and second[0][1].box()[3] > 150
     assert tracker.step(img, [small])[0][0] == second[0][0]  # the small one does not come back
+
+
+def test_a_walking_track_needs_no_detector_confirmation():
+    frames = np.full((6, 120, 200, 3), 20, np.uint8)
+    for i in range(6):
+        frames[i, 30:100, 20 + 20 * i : 34 + 20 * i] = 235  # 20 px per step: ~0.6 leg lengths
+    det, lm = pose.DebugPoseDetector(), pose.DebugPoseLandmarker()
+    tracker = pose.PoseTracker(lm)
+    tracker.step(frames[0], det.detect(frames[0]))
+    nothing = np.zeros((0, 4), np.float32)
+    assert all(tracker.step(f, None, nothing) != [] for f in frames[1:])
+    still = pose.PoseTracker(lm)
+    still.step(frames[0], det.detect(frames[0]))
+    assert [still.step(frames[0], None, nothing) != [] for _ in range(3)] == [True, False, False]
