@@ -142,7 +142,10 @@ def test_registry_urls_come_from_the_registries_documents(monkeypatch):
     docs = {
         "https://pypi.org/simple/mediapipe/": {
             "files": [
-                {"filename": "mediapipe-0.10.21-cp312-cp312-manylinux_2_28_x86_64.whl", "url": "https://x/312"},
+                {
+                    "filename": "mediapipe-0.10.21-cp312-cp312-manylinux_2_28_x86_64.whl",
+                    "url": "https://x/312",
+                },
                 {"filename": assets.WHEEL.filename, "url": "https://files.example/mp311.whl"},
             ]
         },
