@@ -331,10 +331,13 @@ def _mel(stage):
 
 
 def _motion_pipe():
-    """The debug demonstrator with a motion + frame-CNN encoder (16 features, as the debug predictor expects)."""
-    from foleykit.recipes import build_pipeline
+    """The debug demonstrator with a trainable motion + frame-CNN encoder of 16 features (its predictor built
+    for 16-d features)."""
+    from foleykit.recipes import build_pipeline, load_recipe
 
-    pipe = build_pipeline("foleykit_demo", size="debug")
+    rec = load_recipe("foleykit_demo", size="debug")
+    rec["video_encoder"] = {"name": "debug", "dim": 16}
+    pipe = build_pipeline(rec)
     pipe.video_encoder = _encoder()
     return pipe
 
