@@ -277,3 +277,29 @@ def test_default_metrics_skip_unavailable_embedder(tmp_path, monkeypatch):
         evaluate({"a": x}, {"a": x}, sample_rate=16000, embedder="vggish", metrics="fd")
     with pytest.raises(ConfigError, match="no metric can run"):
         evaluate({"a": x}, sample_rate=16000, embedder="vggish")
+
+
+class _Payload:
+    """Unpickling this runs code (writes a marker file): what a malicious checkpoint would do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_embedder_checkpoints_need_trust_for_more_than_numpy_data(cnn14_file, tmp_path):
+    """Published files that pickle numpy arrays load as plain data; anything that needs a full unpickling is
+    refused with one message naming --trust-pickle, and nothing in the file runs."""
+    path, model = cnn14_file
+    P.PannsEmbedder(checkpoint=path)  # numpy sampler state: plain data, no trust needed
+    state = model.state_dict()
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": state, "extra": _Payload(str(marker))}, evil)
+    with pytest.raises(ModelError, match="--trust-pickle"):
+        P.PannsEmbedder(checkpoint=evil)
+    assert not marker.exists()
+    P.PannsEmbedder(checkpoint=evil, trust_pickle=True)  # the user vouches for the file: it loads
+    assert marker.exists()

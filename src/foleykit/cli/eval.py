@@ -96,6 +96,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="checkpoint file / folder of the embedder (panns, vggish) or model folder (clap)",
     )
     p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a full unpickling of an embedder checkpoint that holds more than tensors and numpy data "
+        "(it can run code stored in the file: only for files from a source you trust)",
+    )
+    p.add_argument(
         "--clap-model", metavar="DIR", help="local CLAP model folder (transformers layout) for 'clap'"
     )
     p.add_argument(
@@ -123,10 +129,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _embedder_options(args: argparse.Namespace) -> dict:
-    if not args.embedder_weights:
-        return {}
-    key = "path" if args.embedder == "clap" else "checkpoint"
-    return {key: args.embedder_weights}
+    opts: dict = {}
+    if args.trust_pickle and args.embedder in ("panns", "vggish"):
+        opts["trust_pickle"] = True
+    if args.embedder_weights:
+        opts["path" if args.embedder == "clap" else "checkpoint"] = args.embedder_weights
+    return opts
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,19 @@ from foleykit.errors import ModelError, WeightsNotFoundError
 NESTED_KEYS = ("state_dict", "model", "module", "generator")
 
 
+def numpy_data_globals() -> list[Any]:
+    """The numpy globals a plain-data pickle needs (arrays, dtypes, scalars), allowed in the restricted
+    unpickler: they rebuild data and call nothing else (published PANNs / VGGish files store numpy arrays)."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    allowed: list[Any] = [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype]
+    allowed += [
+        type(np.dtype(t)) for t in ("f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
+    ]
+    return allowed
+
+
 def load_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False, what: str = "checkpoint") -> Any:
     """Load a released checkpoint (safetensors, or a pickle restricted to tensors and containers).
 
@@ -43,8 +56,11 @@ def load_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False, what
 
         return load_file(str(p))
     try:
-        return torch.load(str(p), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(numpy_data_globals()):
+            return torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure of the restricted unpickler
+        if "unsupported global" not in str(err).lower():  # corrupt, or not a pickle: not a trust question
+            raise ModelError(f"{what}: cannot read {p}: {type(err).__name__}: {str(err)[:200]}") from None
         if not trust_pickle:
             raise ModelError(
                 f"{what}: {p} is a pickle that holds more than tensors ({type(err).__name__}: "

@@ -158,6 +158,8 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "snr_gamma": None,
         "conditions": None,
         "control_dropout": 0.0,
+        # per clip, the video features an encoder gives without its vision models (training.stages.denoising)
+        "vision_dropout": 0.0,
     },
     # Semantic pieces: attentive pooling / projector (trained through the diffusion loss with the
     # denoiser frozen) and the Rhythmic Foley event detector (BCE on event presence).
@@ -186,6 +188,8 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "window_frames": None,
         "windows_per_clip": 1,
         "data_seed": 0,
+        # per clip, the video features an encoder gives without its vision models (training.stages.denoising)
+        "vision_dropout": 0.0,
     },
     # Control adapters (ControlNet): base frozen by default; ReWaS drops text with p = 0.3.
     "adapter": {
@@ -545,6 +549,8 @@ def validate_run_config(cfg: Mapping[str, Any]) -> None:
         need(isinstance(t.get("ckpt_every"), int) and t["ckpt_every"] >= 0, "ckpt_every")
         need(isinstance(t.get("keep_checkpoints"), int) and t["keep_checkpoints"] >= 1, "keep_checkpoints")
         need(isinstance(t.get("betas"), list) and len(t["betas"]) == 2, "betas")
+        vd = t.get("vision_dropout", 0.0)
+        need(isinstance(vd, (int, float)) and 0 <= vd <= 1, "vision_dropout")
         for k, p in (t.get("cond_dropout") or {}).items():
             if not (isinstance(p, (int, float)) and 0 <= p <= 1):
                 raise ConfigError(f"stages.{s}.cond_dropout.{k} must be a probability in [0, 1], got {p!r}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from foleykit.errors import ModelError, WeightsNotFoundError
-
-log = logging.getLogger(__name__)
 
 
 def find_checkpoint(
@@ -43,27 +40,16 @@ def find_checkpoint(
     )
 
 
-def load_state(path: Path, *, what: str) -> dict[str, Any]:
-    """``torch.load`` a checkpoint on CPU and return its state dict (``ckpt["model"]`` or the dict itself).
+def load_state(path: Path, *, what: str, trust_pickle: bool = False) -> dict[str, Any]:
+    """Load a published checkpoint on CPU and return its state dict (``ckpt["model"]`` or the dict itself).
 
-    Tries ``weights_only=True`` first; published PANNs / torchvggish files pickle numpy objects (a data
-    sampler state, PCA arrays), which only load with ``weights_only=False`` — that fallback executes
-    pickle code, so only load checkpoints from a source you trust.
+    Read by :func:`foleykit.convert.checkpoint.load_checkpoint`: tensors, containers and numpy data only;
+    a file that needs more (published PANNs files pickle their data sampler's state) is refused unless
+    ``trust_pickle`` (``foleykit eval --trust-pickle``), because a full unpickling can run code from the file.
     """
-    import pickle
+    from foleykit.convert.checkpoint import load_checkpoint
 
-    import torch
-
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError):
-        log.warning("%s: %s holds non-tensor pickled objects; loading it with weights_only=False", what, path)
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # corrupt / not a torch file
-            raise ModelError(f"{what}: cannot read {path}: {err}") from err
-    except Exception as err:  # corrupt / not a torch file
-        raise ModelError(f"{what}: cannot read {path}: {err}") from err
+    obj = load_checkpoint(path, trust_pickle=trust_pickle, what=what)
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict):

@@ -173,6 +173,8 @@ class PannsEmbedder(Embedder):
             ``$FOLEYKIT_HOME/models/panns/`` then ``~/.cache/audioldm_eval/ckpt/`` (audioldm_eval's cache).
         sample_rate: 32000 (``Cnn14_mAP=0.431.pth``, the PANNs default) or 16000 (``Cnn14_16k_mAP=0.438.pth``).
         device: Torch device.
+        trust_pickle: Allow a full unpickling of a checkpoint that holds more than tensors and numpy data
+            (it can run code from the file: only for files from a source you trust).
 
     Raises:
         WeightsNotFoundError: the checkpoint is not there (the message says where to get it).
@@ -181,7 +183,12 @@ class PannsEmbedder(Embedder):
     name = "panns"
 
     def __init__(
-        self, *, checkpoint: str | os.PathLike | None = None, sample_rate: int = 32000, device: str = "cpu"
+        self,
+        *,
+        checkpoint: str | os.PathLike | None = None,
+        sample_rate: int = 32000,
+        device: str = "cpu",
+        trust_pickle: bool = False,
     ) -> None:
         from foleykit.paths import foleykit_home
 
@@ -195,7 +202,7 @@ class PannsEmbedder(Embedder):
             source=source,
             search=[foleykit_home() / "models" / "panns", Path.home() / ".cache" / "audioldm_eval" / "ckpt"],
         )
-        state = load_state(self.path, what="PANNs CNN14 embedder")
+        state = load_state(self.path, what="PANNs CNN14 embedder", trust_pickle=trust_pickle)
         shapes = _shapes_from_state(state)
         self.sample_rate, self.device = int(sample_rate), device
         self.model = Cnn14(

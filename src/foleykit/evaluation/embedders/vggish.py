@@ -123,6 +123,8 @@ class VGGishEmbedder(Embedder):
         postprocess: Apply PCA whitening + 8-bit quantisation (the AudioSet release embeddings).
         final_activation: Keep the last ReLU (audioldm_eval's FAD drops it).
         device: Torch device.
+        trust_pickle: Allow a full unpickling of a checkpoint that holds more than tensors and numpy data
+            (it can run code from the file: only for files from a source you trust).
     """
 
     name = "vggish"
@@ -136,6 +138,7 @@ class VGGishEmbedder(Embedder):
         postprocess: bool = False,
         final_activation: bool = False,
         device: str = "cpu",
+        trust_pickle: bool = False,
     ) -> None:
         from foleykit.paths import foleykit_home
 
@@ -143,7 +146,7 @@ class VGGishEmbedder(Embedder):
         self.path = find_checkpoint(
             checkpoint, filename=CHECKPOINT, what="VGGish embedder", search=default, source=SOURCE
         )
-        state = load_state(self.path, what="VGGish embedder")
+        state = load_state(self.path, what="VGGish embedder", trust_pickle=trust_pickle)
         try:
             widths = tuple(int(state[f"features.{i}.weight"].shape[0]) for i in CONV_INDICES)
             hidden, dim = (
@@ -167,16 +170,18 @@ class VGGishEmbedder(Embedder):
         self.pca_path: Path | None = None
         self.pca_matrix = self.pca_means = None
         if postprocess:
-            self._load_pca(state, pca_params, default)
+            self._load_pca(state, pca_params, default, trust_pickle)
 
-    def _load_pca(self, state: dict, pca_params: str | os.PathLike | None, default: list[Path]) -> None:
+    def _load_pca(
+        self, state: dict, pca_params: str | os.PathLike | None, default: list[Path], trust_pickle: bool
+    ) -> None:
         if "pproc.pca_matrix" in state and pca_params is None:  # a full torchvggish model state dict
             matrix, means = state["pproc.pca_matrix"], state["pproc.pca_means"]
         else:
             self.pca_path = find_checkpoint(
                 pca_params, filename=PCA_PARAMS, what="VGGish PCA parameters", search=default, source=SOURCE
             )
-            params = load_state(self.pca_path, what="VGGish PCA parameters")
+            params = load_state(self.pca_path, what="VGGish PCA parameters", trust_pickle=trust_pickle)
             try:
                 matrix, means = params["pca_eigen_vectors"], params["pca_means"]
             except KeyError as err:
