@@ -15,15 +15,16 @@ Commands::
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
         [--compare demo:nocontrol,demo:gtcontrol]   # paired bootstrap 95% intervals of the differences
     python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
-        [--silence-threshold T]   # decoded-class accuracy / log-RMS L1 with another decoding rule
+        [--silence-threshold T | --decoding expected|median]   # decoded-class accuracy, log-RMS L1 and
+                                  # per-clip log-RMS correlation with another decoding rule
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
 
 ``generate`` writes ``OUT/<row>/<stem>.wav`` (16 kHz) and ``OUT/<row>/timings.json``. ``score`` computes with
 ``foleykit.evaluation.evaluate`` (reference protocols; onsets in strict mode over the whole 10 s clip):
 Onset Acc / AP, AV-Align of the generated audio against the test video (and the ground truth's own AV-Align),
 energy MAE, E-L1, FD_aisfx, and the nearest-category accuracy (protocol in :func:`category_accuracy`).
-Row differences on the temporal metrics come with a paired bootstrap 95% interval over clips
-(``foleykit.evaluation.paired_difference``): a margin is called clear when the interval excludes 0.
+Row differences on the temporal metrics and the category accuracies come with a paired bootstrap 95% interval
+over clips (``foleykit.evaluation.paired_difference``): a margin is called clear when the interval excludes 0.
 Prompts: each clip's caption (``--prompt none`` generates without text, as the README demo does).
 """
 
@@ -40,6 +41,7 @@ import numpy as np
 
 ROWS = ("demo", "nocontrol", "gtcontrol")
 TEMPORAL = ("onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1")
+CATEGORY = ("category_acc", "family_acc")
 
 
 def _records(data: str, limit: int | None):
@@ -128,21 +130,33 @@ def bank_centroids(bank: str | None, categories: list[str], model) -> tuple[list
 
 
 def category_accuracy(
-    wavs: dict[str, np.ndarray], truth: dict[str, str], names: list[str], cents: np.ndarray, model
+    wavs: dict[str, np.ndarray],
+    truth: dict[str, str],
+    names: list[str],
+    cents: np.ndarray,
+    model,
+    per_clip: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, float]:
     """Nearest-category accuracy: a clip's aisfx block embeddings (16 kHz input, resampled by the embedder) are
     averaged and L2-normalised; its prediction is the bank category with the highest cosine similarity among
-    the categories the test clips can have (footsteps/*, impact/*, break/*, door/*). ``category_acc``: exact
-    category; ``family_acc``: the part before the slash (footsteps / impact / break / door)."""
+    the categories the test clips have (e.g. footsteps/gravel, animal/dog). ``category_acc``: exact category;
+    ``family_acc``: the part before the slash (footsteps / impact / break / animal ...). ``per_clip`` (when
+    given) receives ``{"category_acc": {stem: 0/1}, "family_acc": {stem: 0/1}}`` for paired comparisons."""
     from foleykit.encoders.audio import aisfx_embed
 
-    hits = fam = 0
+    hits: dict[str, float] = {}
+    fam: dict[str, float] = {}
     for k, wav in wavs.items():
         v = aisfx_embed(wav, 16000, model=model).mean(0).numpy()
         pred = names[int(np.argmax(cents @ (v / (np.linalg.norm(v) + 1e-9))))]
-        hits += pred == truth[k]
-        fam += pred.split("/")[0] == truth[k].split("/")[0]
-    return {"category_acc": hits / len(wavs), "family_acc": fam / len(wavs)}
+        hits[k] = float(pred == truth[k])
+        fam[k] = float(pred.split("/")[0] == truth[k].split("/")[0])
+    if per_clip is not None:
+        per_clip.update({"category_acc": hits, "family_acc": fam})
+    return {
+        "category_acc": float(np.mean(list(hits.values()))),
+        "family_acc": float(np.mean(list(fam.values()))),
+    }
 
 
 def score(args: argparse.Namespace) -> None:
@@ -163,6 +177,7 @@ def score(args: argparse.Namespace) -> None:
     metrics = ["onset", "av_align", "energy_mae", "e_l1", "fd"]
     table: dict[str, dict[str, float]] = {}
     reports = {}
+    hits: dict[str, dict[str, dict[str, float]]] = {}
     gt = evaluate(ref_dir, None, vid_dir, metrics=["av_align"], workers=args.workers)
     table["ground truth"] = {
         "av_align": gt.means()["av_align"],
@@ -189,10 +204,12 @@ def score(args: argparse.Namespace) -> None:
             allow_unpaired=True,
         )
         m = {k: v for k, v in rep.means().items() if v is not None}
-        m.update(category_accuracy(gen, truth, names, cents, model))
+        clip_hits: dict[str, dict[str, float]] = {}
+        m.update(category_accuracy(gen, truth, names, cents, model, clip_hits))
         m["n"] = len(gen)
         table[row] = m
         reports[row] = rep
+        hits[row] = clip_hits
         rep.write_json(Path(args.out) / f"report-{row}.json")
     cols = ["onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1", "fd", "category_acc", "family_acc"]
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -213,13 +230,16 @@ def score(args: argparse.Namespace) -> None:
                 "better; * = the interval excludes 0):"
             ),
             "",
-            "| A - B | " + " | ".join(TEMPORAL) + " |",
-            "|---" * (len(TEMPORAL) + 1) + "|",
+            "| A - B | " + " | ".join(TEMPORAL + CATEGORY) + " |",
+            "|---" * (len(TEMPORAL + CATEGORY) + 1) + "|",
         ]
     for a, b in pairs:
         cells = []
-        for metric in TEMPORAL:
-            d = paired_difference(reports[a].metrics[metric], reports[b].metrics[metric], metric)
+        for metric in TEMPORAL + CATEGORY:
+            if metric in CATEGORY:
+                d = paired_difference(hits[a][metric], hits[b][metric], metric)
+            else:
+                d = paired_difference(reports[a].metrics[metric], reports[b].metrics[metric], metric)
             comparisons.append({"a": a, "b": b, **d.to_dict()})
             cells.append(
                 f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}] {d.better:.0%}{'*' if d.significant else ''}"
@@ -277,13 +297,25 @@ def mapper(args: argparse.Namespace) -> None:
     res.update({f"tol{k}": tolerance_accuracy(s.argmax(-1), t, k) for k in (1, 2, 5)})
     # the classes the pipeline actually uses (RMSMapper.decode_classes: argmax or the silence threshold)
     predictor = pipe.predictors["rms"]
-    if args.silence_threshold is not None:
+    if args.silence_threshold is not None or args.decoding is not None:
+        predictor.silence_threshold = None
+        predictor.decoding = args.decoding or "argmax"
         predictor.silence_threshold = args.silence_threshold
     d = predictor.decode_classes(torch.from_numpy(s)).numpy()
     log_rms = [np.log(classes_to_rms(c) + 1e-3) for c in (d, t)]
+    # per clip: Pearson correlation of the decoded and true log-RMS curves (clips whose decoded curve is flat
+    # count as 0: a constant control carries no timing)
+    n = pipe.seq.num_control_frames
+    corr = []
+    for a, b in zip(log_rms[0].reshape(-1, n), log_rms[1].reshape(-1, n)):
+        corr.append(float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-6 and b.std() > 1e-6 else 0.0)
+    if args.proxy:
+        res.update(_proxy_scores(log_rms, n, pipe.seq.control_rate))
     res.update(
         {
+            "decoding": predictor.decoding,
             "silence_threshold": predictor.silence_threshold,
+            "clip_log_rms_corr": float(np.mean(corr)),
             "decoded_acc": float(np.mean(d == t)),
             "decoded_tol2": tolerance_accuracy(d, t, 2),
             "decoded_log_rms_l1": float(np.mean(np.abs(log_rms[0] - log_rms[1]))),
@@ -295,6 +327,31 @@ def mapper(args: argparse.Namespace) -> None:
     print(json.dumps(res, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+def _proxy_scores(log_rms: list[np.ndarray], n: int, control_rate: float, rate: int = 16000) -> dict:
+    """Onset Acc / AP (strict, whole clip) and energy MAE of envelope-shaped noise: the decoded envelope
+    against the true one, each imposed on the same white noise. The generator follows a given envelope
+    closely (correlation 0.95), so this ranks decoding rules by their timing without running the diffusion."""
+    from foleykit.evaluation.metrics.energy import energy_mae
+    from foleykit.evaluation.metrics.onset import onset_metrics
+
+    acc, ap, mae = [], [], []
+    rng = np.random.default_rng(0)
+    for a, b in zip(log_rms[0].reshape(-1, n), log_rms[1].reshape(-1, n)):
+        samples = int(round(n / control_rate * rate))
+        noise = rng.standard_normal(samples).astype(np.float32)
+        t = np.arange(samples) / rate * control_rate
+        wav = [noise * np.interp(t, np.arange(n), np.exp(c)) for c in (a, b)]
+        s = onset_metrics(wav[0], wav[1], rate, mode="strict", clip_seconds=None)
+        acc.append(s.acc)
+        ap.append(s.ap)
+        mae.append(energy_mae(wav[0], wav[1], rate))
+    return {
+        "proxy_onset_acc": float(np.mean(acc)),
+        "proxy_onset_ap": float(np.nanmean(ap)),
+        "proxy_energy_mae": float(np.mean(mae)),
+    }
 
 
 # --- spectrograms ---------------------------------------------------------------------------------------------
@@ -389,6 +446,8 @@ def main(argv=None) -> int:
         default=None,
         help="decode with this RMSMapper silence threshold instead of the model's",
     )
+    m.add_argument("--decoding", choices=("argmax", "expected", "median"), help="decode with this rule")
+    m.add_argument("--proxy", action="store_true", help="also score envelope-shaped noise (_proxy_scores)")
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)
     sp.add_argument("--out", required=True)

@@ -1,9 +1,11 @@
 """Contact timing on real footage: predicted onsets against foot contacts annotated by looking at the frames.
 
 The footage is OpenCV's ``vtest.avi`` (Debian ``opencv-doc``, BSD; 10 fps, people walking, no sound). One
-soundtrack per video cannot say whose foot landed, so the annotation (``ANNOT/segments.json`` +
-``ANNOT/contacts.csv``, protocol in ``ANNOT/README.md``) picks segments and fixed crops in which exactly
-one person walks, and marks each frame where a foot lands. Each crop is a clip (``CLIPS/<name>.mp4``).
+soundtrack per video cannot say whose foot landed, so the annotation (``benchmarks/data/vtest``:
+``segments.json`` + ``contacts.csv``, protocol in ``README.md``; another one with ``--annotation``) picks
+segments and fixed crops in which exactly one person walks, and marks each frame where a foot lands. Each
+crop is a clip (``<name>.mp4``): ``--video vtest.avi`` cuts them (:func:`cut_clips`) into a temporary
+folder, or into ``--clips DIR`` where they are kept and reused; ``--clips DIR`` alone reads clips cut before.
 
 Rows, each giving onset times per clip:
 
@@ -19,19 +21,33 @@ Scores per row over all clips: precision, recall and F1 of one-to-one matches wi
 (0.1 s = one frame at 10 fps), closest pairs first; every row is shown next to chance: the same number of
 onsets per clip at uniformly random times (mean of 200 seeded draws).
 
-    python benchmarks/eval_real_contacts.py --annotation ANNOT --clips CLIPS \\
+    python benchmarks/eval_real_contacts.py --video /usr/share/doc/opencv-doc/examples/data/vtest.avi \\
         --rows model:src/foleykit/weights/foleykit-demo,model:OLD,control:...,motion --json out.json
+
+``vtest.avi`` is in the ``opencv-doc`` package (installed: the path above). Without installing it:
+``apt-get download opencv-doc`` and ``dpkg-deb -x opencv-doc_*.deb DIR`` give
+``DIR/usr/share/doc/opencv-doc/examples/data/vtest.avi``. ``foleykit data prepare-photos`` keeps the .deb it
+downloads in ``$FOLEYKIT_HOME/downloads`` (but not the extracted folder, and never uses ``vtest.avi`` itself).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import sys
+import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+DEFAULT_ANNOTATION = Path(__file__).resolve().parent / "data" / "vtest"
+#: The source the default annotation was made on: frames, width, height.
+VTEST = (795, 768, 576)
+FPS = 10
 
 
 def load_annotation(folder: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
@@ -42,6 +58,71 @@ def load_annotation(folder: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
         for row in csv.DictReader(f):
             times[row["segment"]].append(float(row["rel_s"]))
     return segments, {k: np.sort(np.asarray(v, float)) for k, v in times.items()}
+
+
+def cut_clips(
+    video: Path, segments: list[dict], out: Path, expect: tuple[int, int, int] | None = None
+) -> dict[str, Path]:
+    """Write ``out/<name>.mp4`` per segment: source frames ``[start_frame, end_frame)`` cropped to ``crop``
+    ``[x0, y0, x1, y1]``, silent H.264 yuv420p crf 16 at 10 fps; clip frame k is source frame start_frame + k
+    (decode order) at pts k/10 s. Clips already in ``out`` are reused. ``expect`` = (frames, width, height)
+    the source must have.
+
+    Raises:
+        ValueError: the source has fewer frames than a segment needs, a crop outside it or of odd size, or
+            not the ``expect``-ed frames and size.
+    """
+    import av
+
+    paths = {s["name"]: out / f"{s['name']}.mp4" for s in segments}
+    todo = [s for s in segments if not paths[s["name"]].is_file()]
+    if not todo:
+        return paths
+    for s in todo:
+        x0, y0, x1, y1 = s["crop"]
+        if (x1 - x0) % 2 or (y1 - y0) % 2 or x1 <= x0 or y1 <= y0:
+            raise ValueError(
+                f"segment {s['name']}: crop {s['crop']} must have a positive, even width and height"
+            )
+    crops: dict[str, list[np.ndarray]] = {s["name"]: [] for s in todo}
+    n, w, h = 0, 0, 0
+    with av.open(str(video)) as c:
+        for n, f in enumerate(c.decode(video=0), 1):
+            w, h = f.width, f.height
+            live = [s for s in todo if s["start_frame"] <= n - 1 < s["end_frame"]]
+            if live:
+                rgb = f.to_ndarray(format="rgb24")
+                for s in live:
+                    x0, y0, x1, y1 = s["crop"]
+                    crops[s["name"]].append(rgb[y0:y1, x0:x1].copy())
+    if expect is not None and (n, w, h) != tuple(expect):
+        raise ValueError(
+            f"{video}: {n} frames of {w}x{h}, but the annotation was made on {expect[0]} frames of "
+            f"{expect[1]}x{expect[2]} (OpenCV's vtest.avi)"
+        )
+    for s in todo:
+        x0, y0, x1, y1 = s["crop"]
+        if n < s["end_frame"] or x1 > w or y1 > h:
+            raise ValueError(
+                f"{video} ({n} frames of {w}x{h}) does not hold segment {s['name']}: frames "
+                f"{s['start_frame']}-{s['end_frame'] - 1}, crop {s['crop']}"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    for s in todo:
+        x0, y0, x1, y1 = s["crop"]
+        tmp = out / f".{s['name']}.part.mp4"
+        with av.open(str(tmp), "w") as oc:
+            st = oc.add_stream("libx264", rate=FPS)
+            st.width, st.height, st.pix_fmt = x1 - x0, y1 - y0, "yuv420p"
+            st.time_base = Fraction(1, FPS)
+            st.options = {"crf": "16", "preset": "medium", "g": "10"}
+            for k, rgb in enumerate(crops[s["name"]]):
+                vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                vf.pts = k
+                oc.mux(st.encode(vf))
+            oc.mux(st.encode())
+        os.replace(tmp, paths[s["name"]])
+    return paths
 
 
 def match(pred: np.ndarray, truth: np.ndarray, tolerance: float) -> int:
@@ -113,8 +194,9 @@ def motion_onsets(clip: Path, z: float) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--annotation", required=True, type=Path)
-    ap.add_argument("--clips", required=True, type=Path)
+    ap.add_argument("--annotation", type=Path, default=DEFAULT_ANNOTATION, help="default: %(default)s")
+    ap.add_argument("--video", type=Path, default=None, help="the source vtest.avi: cut the clips from it")
+    ap.add_argument("--clips", type=Path, default=None, help="clip folder (with --video: cache of cut clips)")
     ap.add_argument("--rows", default="motion", help="comma-separated: model:DIR, control:DIR, motion")
     ap.add_argument("--tolerance", type=float, default=0.1)
     ap.add_argument("--motion-z", type=float, default=0.5)
@@ -123,7 +205,39 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     segments, truth = load_annotation(args.annotation)
+    with contextlib.ExitStack() as stack:
+        try:
+            clips = _clips(args, segments, stack)
+        except ValueError as e:
+            print(f"eval_real_contacts: error: {e}", file=sys.stderr)
+            return 2
+        results = evaluate(args, clips, truth)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0
+
+
+def _clips(args: argparse.Namespace, segments: list[dict], stack: contextlib.ExitStack) -> dict[str, Path]:
+    """Clip per segment name: cut from ``--video`` (into ``--clips`` or a temporary folder) or read from ``--clips``."""
+    if args.video is not None:
+        if not args.video.is_file():
+            raise ValueError(f"--video {args.video} is not a file")
+        out = args.clips or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtest-clips-")))
+        expect = VTEST if args.annotation.resolve() == DEFAULT_ANNOTATION else None
+        return cut_clips(args.video, segments, out, expect)
+    if args.clips is None:
+        raise ValueError("give --video vtest.avi (clips are cut from it) or --clips DIR (clips cut before)")
     clips = {s["name"]: args.clips / f"{s['name']}.mp4" for s in segments}
+    missing = [p.name for p in clips.values() if not p.is_file()]
+    if missing:
+        raise ValueError(f"{args.clips} lacks {', '.join(missing)}; give --video vtest.avi to cut them")
+    return clips
+
+
+def evaluate(
+    args: argparse.Namespace, clips: dict[str, Path], truth: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """Scores per row (see the module docstring), printed one line per row."""
     results: dict[str, dict] = {}
     cache: dict[str, dict[str, tuple]] = {}
     for row in [r for r in args.rows.split(",") if r]:
@@ -154,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             f"P {c['precision']:.3f} R {c['recall']:.3f} F1 {c['f1']:.3f}",
             flush=True,
         )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    return 0
+    return results
 
 
 def chance_hits(k: int, truth: np.ndarray, dur: float, tolerance: float, draws: int = 200) -> float:

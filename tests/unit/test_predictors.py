@@ -136,6 +136,23 @@ def test_rms_silence_threshold_decoding():
             RMSMapper.preset("debug", silence_threshold=bad)
 
 
+def test_rms_expected_and_median_decoding():
+    # frame 0: mass split between silence and loud classes; frame 1: all on class 2
+    p = torch.tensor([[0.45, 0.0, 0.05, 0.0, 0.5], [0.0, 0.0, 1.0, 0.0, 0.0]]).clamp(min=1e-9)
+    logits = p.log()
+    assert RMSMapper.preset("debug", num_classes=5).decode_classes(logits).tolist() == [4, 2]
+    expected = RMSMapper.preset("debug", num_classes=5, decoding="expected")
+    assert expected.decode_classes(logits).tolist() == [2, 2]  # 0.05 * 2 + 0.5 * 4 = 2.1
+    median = RMSMapper.preset("debug", num_classes=5, decoding="median")
+    assert median.decode_classes(logits).tolist() == [2, 2]  # cumulative 0.45, 0.45, 0.5
+    c = expected.to_control(logits, SEQ.with_duration(2 / SEQ.control_rate))
+    np.testing.assert_allclose(c.values, classes_to_rms(np.array([2, 2]), n_classes=5))
+    with pytest.raises(ConfigError, match="decoding must be one of"):
+        RMSMapper.preset("debug", decoding="mean")
+    with pytest.raises(ConfigError, match="argmax' only"):
+        RMSMapper.preset("debug", decoding="expected", silence_threshold=0.3)
+
+
 def test_rms_loss_matches_eq10_and_overfits():
     model = RMSMapper.preset("debug", num_classes=8)
     classes = torch.tensor([[3, 0]])

@@ -547,6 +547,15 @@ def test_train_cli_store_path_end_to_end(tmp_path, capsys):
     assert pipe.predictors["rms"].silence_threshold == 0.3  # stored in the spec, rebuilt on load
     model = run / "denoiser" / "model"
     assert VideoToAudioPipeline.from_pretrained(model).predictors["rms"].silence_threshold is None
+    rule = tmp_path / "rule"
+    assert (
+        main(["train", "ship", "--model", str(model), "--output", str(rule), "--decoding", "expected"]) == 0
+    )
+    mapper = VideoToAudioPipeline.from_pretrained(rule).predictors["rms"]
+    assert mapper.decoding == "expected" and mapper.silence_threshold is None
+    both = ["--decoding", "median", "--silence-threshold", "0.3"]
+    assert main(["train", "ship", "--model", str(model), "--output", str(tmp_path / "both"), *both]) == 2
+    assert not (tmp_path / "both").exists()
     assert (
         main(
             [

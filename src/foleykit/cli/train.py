@@ -8,7 +8,7 @@
     foleykit train merge   --run RUN --output DIR
     foleykit train cache   --store STORE --model DIR [--no-scale]
     foleykit train ship    --model DIR --output DIR [--vocoder DIR] [--adapter-weight W]
-                           [--silence-threshold T] [--card FILE]
+                           [--silence-threshold T | --decoding RULE] [--card FILE]
 
 Run in an empty folder with ``--config debug`` and nothing else, it makes its own tiny synthetic data,
 trains a few steps of every stage and writes ``runs/<recipe>-debug/`` (checkpoints with the resolved
@@ -124,6 +124,11 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
         "--silence-threshold",
         type=float,
         help="RMS-Mapper decoding: silent where P(class 0) >= this (default: argmax)",
+    )
+    p.add_argument(
+        "--decoding",
+        choices=("argmax", "expected", "median"),
+        help="RMS-Mapper decoding rule: most likely class, rounded expected class, or median class",
     )
     return out
 
@@ -268,6 +273,7 @@ def run_action(args: argparse.Namespace) -> int:
             vocoder=args.vocoder,
             adapter_weight=args.adapter_weight,
             silence_threshold=args.silence_threshold,
+            decoding=args.decoding,
         )
         _say(f"[ship] {folder}: {folder_size(folder) / 1e6:.1f} MB")
     _say(f"[{action}] done in {time.time() - t0:.0f} s")

@@ -33,6 +33,8 @@ DIRECTION = {
     "clap": 1,
     "mel_l1": -1,  # resynthesis (benchmarks/eval_resynthesis.py)
     "mr_stft": -1,
+    "category_acc": 1,  # nearest-category accuracy (benchmarks/eval_demo.py), per clip 0 / 1
+    "family_acc": 1,
 }
 
 

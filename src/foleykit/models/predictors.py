@@ -289,9 +289,11 @@ class RMSMapper(TimingPredictor):
         dropout: float = 0.5,
         upsample_mode: str = "nearest",
         silence_threshold: float | None = None,
+        decoding: str = "argmax",
     ) -> None:
         super().__init__()
         self.silence_threshold = silence_threshold
+        self.decoding = decoding
         if kernel_size % 2 == 0:
             raise ConfigError(f"RMSMapper: kernel_size must be odd, got {kernel_size}")
         if upsample_mode not in ("nearest", "linear"):
@@ -376,13 +378,39 @@ class RMSMapper(TimingPredictor):
     def silence_threshold(self, value: float | None) -> None:
         if value is not None and not 0 < value < 1:
             raise ConfigError(f"RMSMapper: silence_threshold must be in (0, 1) or None, got {value}")
+        if value is not None and getattr(self, "_decoding", "argmax") != "argmax":
+            raise ConfigError("RMSMapper: silence_threshold applies to decoding 'argmax' only")
         self._silence_threshold = None if value is None else float(value)
 
+    @property
+    def decoding(self) -> str:
+        """The decoding rule of :meth:`decode_classes`: ``argmax``, ``expected`` or ``median``."""
+        return self._decoding
+
+    @decoding.setter
+    def decoding(self, value: str) -> None:
+        if value not in DECODINGS:
+            raise ConfigError(f"RMSMapper: decoding must be one of {', '.join(DECODINGS)}, got {value!r}")
+        if value != "argmax" and self.silence_threshold is not None:
+            raise ConfigError("RMSMapper: silence_threshold applies to decoding 'argmax' only")
+        self._decoding = value
+
     def decode_classes(self, logits: Tensor) -> Tensor:
-        """Class per frame of logits ``Tensor[... x C]`` (argmax, or the ``silence_threshold`` rule)."""
-        if self.silence_threshold is None:
+        """Class per frame of logits ``Tensor[... x C]`` by the :attr:`decoding` rule.
+
+        ``argmax``: the most likely class, or with ``silence_threshold`` tau: silence when P(0) >= tau, else
+        the most likely sounding class. ``expected``: the rounded expected class index (a level that moves
+        with the whole distribution, so an uncertain frame decodes quieter rather than silent). ``median``: the
+        class where the cumulative probability reaches 0.5.
+        """
+        if self.decoding == "argmax" and self.silence_threshold is None:
             return logits.argmax(-1)
         p = logits.float().softmax(-1)
+        if self.decoding == "expected":
+            index = torch.arange(p.shape[-1], dtype=p.dtype, device=p.device)
+            return (p * index).sum(-1).round().long()
+        if self.decoding == "median":
+            return (p.cumsum(-1) < 0.5).sum(-1).clamp(max=p.shape[-1] - 1)
         sounding = 1 + p[..., 1:].argmax(-1)
         return torch.where(p[..., 0] >= self.silence_threshold, torch.zeros_like(sounding), sounding)
 
@@ -400,6 +428,10 @@ class RMSMapper(TimingPredictor):
         classes = self.decode_classes(torch.from_numpy(logits)).numpy()
         rms = np.asarray(classes_to_rms(classes, n_classes=self.num_classes), dtype=np.float32)
         return TemporalControl("rms", rms, seq.control_rate, meta={"source": "RMSMapper"})
+
+
+#: The RMS-Mapper's decoding rules (:meth:`RMSMapper.decode_classes`).
+DECODINGS = ("argmax", "expected", "median")
 
 
 # --- STA-V2A onset head -------------------------------------------------------------------------------------

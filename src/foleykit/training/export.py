@@ -89,6 +89,7 @@ def ship(
     vocoder: str | os.PathLike | None = None,
     adapter_weight: float | None = None,
     silence_threshold: float | None = None,
+    decoding: str | None = None,
 ) -> Path:
     """Write the shipped folder: the model in fp16 safetensors (+ ``MODEL_CARD.md`` when given).
 
@@ -98,11 +99,12 @@ def ship(
         card: A model card copied to ``MODEL_CARD.md``.
         vocoder: A model folder whose HiFi-GAN replaces the model's (the vocoder trains independently).
         adapter_weight: The default weight of every control adapter (chosen on the validation split).
-        silence_threshold: The RMS-Mapper's decoding rule (``RMSMapper``; chosen on the validation split).
+        silence_threshold: The RMS-Mapper's silence threshold (``RMSMapper``; chosen on the validation split).
+        decoding: The RMS-Mapper's decoding rule (``argmax``, ``expected``, ``median``; chosen likewise).
 
     Raises:
-        ConfigError: a negative adapter weight, a silence threshold out of (0, 1) or for a model without an
-            RMS-Mapper.
+        ConfigError: a negative adapter weight, a silence threshold out of (0, 1), an unknown decoding rule,
+            both a threshold and a rule other than argmax, or either for a model without an RMS-Mapper.
     """
     import torch
 
@@ -114,15 +116,23 @@ def ship(
     if adapter_weight is not None:
         for a in pipe.adapters.values():
             a.weight = float(adapter_weight)
+    rule: dict[str, Any] = {}
     if silence_threshold is not None:
+        rule["silence_threshold"] = float(silence_threshold)
+    if decoding is not None:
+        rule["decoding"] = decoding
+    if rule:
         if "rms" not in pipe.predictors:
-            raise ConfigError("--silence-threshold needs a model with an RMS-Mapper")
-        pipe.predictors["rms"].silence_threshold = silence_threshold  # checks the range
+            raise ConfigError("--silence-threshold / --decoding need a model with an RMS-Mapper")
+        mapper = pipe.predictors["rms"]
+        mapper.silence_threshold = None
+        mapper.decoding = rule.get("decoding", "argmax")  # each setter checks its value
+        mapper.silence_threshold = rule.get("silence_threshold")
         spec = pipe.specs["predictor_rms"]
-        pipe.specs["predictor_rms"] = {
-            **spec,
-            "kwargs": {**spec.get("kwargs", {}), "silence_threshold": float(silence_threshold)},
+        kwargs = {
+            k: v for k, v in spec.get("kwargs", {}).items() if k not in ("silence_threshold", "decoding")
         }
+        pipe.specs["predictor_rms"] = {**spec, "kwargs": {**kwargs, **rule}}
     folder = save(pipe, out, dtype=torch.float16)
     if card is not None:
         shutil.copyfile(card, folder / "MODEL_CARD.md")
