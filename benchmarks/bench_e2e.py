@@ -301,7 +301,7 @@ def run_cli(
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
-    side = json.loads(out.with_suffix(".json").read_text())
+    side = json.loads(out.with_name(out.name + ".json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "wall": wall,

@@ -145,8 +145,9 @@ def prf(hits: int, n_pred: int, n_true: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def model_onsets(model: str, clip: Path, threads: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(onsets of the generated audio, peaks of the predicted envelope, clip seconds) for one clip."""
+def model_onsets(model: str, clip: Path, threads: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """(onsets of the generated audio, peaks of the predicted envelope, clip seconds, the audio at 16 kHz) for
+    one clip."""
     import librosa
     import torch
 
@@ -164,7 +165,7 @@ def model_onsets(model: str, clip: Path, threads: int) -> tuple[np.ndarray, np.n
     onsets = detect_onsets(y) / 22050.0
     rms = next((c for c in res.controls.values() if c.kind == "rms"), None) if res.controls else None
     peaks = envelope_peaks(rms) if rms is not None else np.zeros(0)
-    return onsets, peaks, float(probe(clip).duration)
+    return onsets, peaks, float(probe(clip).duration), librosa.resample(wav, orig_sr=sr, target_sr=16000)
 
 
 def envelope_peaks(control, peak_db: float = 6.0) -> np.ndarray:
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--motion-z", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--png", type=Path, default=None, help="spectrograms of the model rows' audio (PNG)")
     args = ap.parse_args(argv)
 
     segments, truth = load_annotation(args.annotation)
@@ -240,6 +242,7 @@ def evaluate(
     """Scores per row (see the module docstring), printed one line per row."""
     results: dict[str, dict] = {}
     cache: dict[str, dict[str, tuple]] = {}
+    audio: dict[str, dict[str, np.ndarray]] = {}
     for row in [r for r in args.rows.split(",") if r]:
         per_clip, hits, n_pred, n_true, chance = {}, 0, 0, 0, 0.0
         for name, clip in clips.items():
@@ -248,7 +251,7 @@ def evaluate(
                 model = row.split(":", 1)[1]
                 if name not in cache.setdefault(model, {}):
                     cache[model][name] = model_onsets(model, clip, args.threads)
-                onsets, peaks, dur = cache[model][name]
+                onsets, peaks, dur, _ = cache[model][name]
                 pred = onsets if row.startswith("model:") else peaks
             elif row == "motion":
                 pred, dur = motion_onsets(clip, args.motion_z), _duration(clip)
@@ -261,6 +264,8 @@ def evaluate(
         res = {**prf(hits, n_pred, n_true), "predicted": n_pred, "contacts": n_true}
         res["chance"] = prf(chance, n_pred, n_true)
         results[row] = {**res, "clips": per_clip}
+        if args.png and row.startswith("model:"):
+            audio[row.split(":", 1)[1]] = {n: v[3] for n, v in cache[row.split(":", 1)[1]].items()}
         c = res["chance"]
         print(
             f"{row:40s} P {res['precision']:.3f} R {res['recall']:.3f} F1 {res['f1']:.3f} "
@@ -268,7 +273,45 @@ def evaluate(
             f"P {c['precision']:.3f} R {c['recall']:.3f} F1 {c['f1']:.3f}",
             flush=True,
         )
+    if args.png and audio:
+        plot_spectrograms(audio, truth, args.png)
     return results
+
+
+def plot_spectrograms(
+    audio: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray], png: Path
+) -> None:
+    """One panel per (clip, model): log-mel of the generated audio (16 kHz), cyan lines at the annotated
+    contacts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from foleykit.audio import log_mel
+
+    names = sorted(truth)
+    models = list(audio)
+    fig, axes = plt.subplots(len(names) * len(models), 1, figsize=(7, 1.1 * len(names) * len(models)))
+    axes = np.atleast_1d(axes)
+    for i, name in enumerate(names):
+        for j, model in enumerate(models):
+            ax = axes[i * len(models) + j]
+            wav = audio[model][name]
+            mel = np.asarray(log_mel(wav, 16000))
+            extent = (0, len(wav) / 16000, 0, mel.shape[0])
+            ax.imshow(mel, origin="lower", aspect="auto", extent=extent, vmin=-11.5, vmax=2, cmap="magma")
+            for t in truth[name]:
+                ax.axvline(t, color="c", lw=0.8, alpha=0.8)
+            ax.set_ylabel(f"{name[:12]}\n{Path(model).name[:14]}", fontsize=6)
+            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
+    axes[0].set_title("generated audio on vtest.avi crops (cyan: annotated foot contacts)", fontsize=7)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    print(png)
 
 
 def chance_hits(k: int, truth: np.ndarray, dur: float, tolerance: float, draws: int = 200) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 import shutil
 import string
 from pathlib import Path
@@ -345,6 +346,8 @@ def test_generate_runs_a_published_folder_alone(
     text = "ClapTextModelWithProjection" if which == "audioldm" else "T5EncoderModel"
     assert text in model["used"]["text_encoder"] and model["not_trained"]
     assert model["note"] == notes[0][len("foleykit: note: ") :]
+    # the recorded command runs the backbone with the same recipe again
+    assert shlex.split(side["reproduce"])[5:9] == ["--model", str(folder.resolve()), "--recipe", recipe]
 
 
 def test_stable_audio_open_published_sampler_without_torchsde(stable_audio_folder, tmp_path):

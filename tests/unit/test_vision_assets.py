@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from foleykit.errors import DataError, WeightsNotFoundError
 from foleykit.vision import assets
 
-ASSETS = Path("/work/assets")
+# the downloaded packages (wheel, npm tarball, unpacked Debian packages under x/), when a developer has them
+ASSETS = Path(os.environ.get("FOLEYKIT_TEST_ASSETS", "/nonexistent"))
 REAL_WHEEL = ASSETS / "mp" / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
 REAL_TGZ = ASSETS / "mediapipe-objectron-0.4.1675468480.tgz"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,10 @@ import pytest
 from foleykit.vision import detector, pose, tflite
 from foleykit.vision.assets import default_vision_dir, missing_files
 
-DATA = Path("/work/assets/x/usr/share/doc/opencv-doc/examples/data")
-STAMPS = Path("/work/assets/x/usr/share/tuxpaint/stamps")
+# unpacked Debian packages (opencv-doc, tuxpaint-stamps-default) under $FOLEYKIT_TEST_ASSETS/x, when present
+ASSETS = Path(os.environ.get("FOLEYKIT_TEST_ASSETS", "/nonexistent"))
+DATA = ASSETS / "x/usr/share/doc/opencv-doc/examples/data"
+STAMPS = ASSETS / "x/usr/share/tuxpaint/stamps"
 VISION_DIR = default_vision_dir()  # read at collection, before the tests' isolated $FOLEYKIT_HOME
 REAL = not missing_files(VISION_DIR) and tflite.runtime_available()
 real_models = pytest.mark.skipif(
@@ -201,3 +205,15 @@ def test_a_walking_track_needs_no_detector_confirmation():
     still = pose.PoseTracker(lm)
     still.step(frames[0], det.detect(frames[0]))
     assert [still.step(frames[0], None, nothing) != [] for _ in range(3)] == [True, False, False]
+
+
+def test_native_stderr_lines_go_to_the_log_not_the_terminal(capfd, caplog):
+    caplog.set_level(logging.DEBUG, logger="foleykit.vision.tflite")
+    with tflite.native_stderr_to_log():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: op not supported\n")
+    assert capfd.readouterr().err == ""  # nothing reached the process's stderr
+    levels = {r.getMessage(): r.levelno for r in caplog.records}
+    assert levels["TFLite: INFO: Created TensorFlow Lite XNNPACK delegate for CPU."] == logging.DEBUG
+    assert levels["TFLite: ERROR: op not supported"] == logging.WARNING
+    os.write(2, b"after\n")  # the descriptor is restored
+    assert capfd.readouterr().err == "after\n"

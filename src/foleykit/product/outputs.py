@@ -175,9 +175,15 @@ _FILE_FLAGS = ("--audio-prompt", "--control", "--control-from-audio")
 
 
 def reproduce_command(
-    video: str | os.PathLike, out: str | os.PathLike, opts: Any, result: Any, model_name: str | None
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    opts: Any,
+    result: Any,
+    model_name: str | None,
+    recipe: str | None = None,
 ) -> str:
-    """A ``foleykit generate`` command line that reproduces the result (same seed and settings)."""
+    """A ``foleykit generate`` command line that reproduces the result (same seed and settings; ``recipe``:
+    the recipe a published backbone folder was run with)."""
 
     def absolute(p: Any) -> str:
         return str(Path(p).resolve())
@@ -185,6 +191,8 @@ def reproduce_command(
     args = ["foleykit", "generate", absolute(video), "-o", absolute(out)]
     if model_name:
         args += ["--model", model_name]
+    if recipe:
+        args += ["--recipe", recipe]
     for flag, value in (
         ("--prompt", opts.prompt),
         ("--negative-prompt", opts.negative_prompt),
@@ -284,7 +292,14 @@ def sidecar(
         "notes": list(result.notes)
         + ([video_plan.note] if video_plan is not None and video_plan.note else []),
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
-        "reproduce": reproduce_command(video, out, opts, result, _model_arg(model_info)),
+        "reproduce": reproduce_command(
+            video,
+            out,
+            opts,
+            result,
+            _model_arg(model_info),
+            recipe=model_info.get("recipe") if model_info.get("backbone") else None,
+        ),
     }
 
 

@@ -7,8 +7,13 @@ is accepted too. The anchor / decoding rules follow MediaPipe's ``SsdAnchorsCalc
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from foleykit.errors import ModelError, WeightsNotFoundError
+
+log = logging.getLogger(__name__)
 
 RUNTIME_HINT = "pip install ai-edge-litert"
 
@@ -89,6 +96,34 @@ def expose_tensors(model: bytes, names: list[str]) -> tuple[bytes, list[str]]:
     return bytes(builder.Output()), full
 
 
+@contextlib.contextmanager
+def native_stderr_to_log(source: str = "TFLite") -> Iterator[None]:
+    """Route what native code writes to file descriptor 2 meanwhile into the log.
+
+    The TFLite runtime prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` straight to the
+    process's stderr when an interpreter is built, past Python's logging: on a user's terminal that is noise.
+    Lines starting ``INFO:`` become debug records, any other line a warning (so a real error is not lost).
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (a detached process)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+    for line in text.splitlines():
+        if line.strip():
+            log.log(logging.DEBUG if line.startswith("INFO:") else logging.WARNING, "%s: %s", source, line)
+
+
 class TFLiteModel:
     """One TFLite model with a float32 input: ``run(x) -> {output name: array}``.
 
@@ -106,8 +141,11 @@ class TFLiteModel:
         if expose:
             content, self.exposed = expose_tensors(content, expose)
         try:
-            self.interpreter = interpreter_class()(model_content=content, num_threads=max(1, int(threads)))
-            self.interpreter.allocate_tensors()
+            with native_stderr_to_log():
+                self.interpreter = interpreter_class()(
+                    model_content=content, num_threads=max(1, int(threads))
+                )
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ModelError(
                 f"cannot load the TFLite model {model if not isinstance(model, bytes) else ''}: {err}"
