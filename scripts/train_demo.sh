@@ -77,8 +77,20 @@ $T --stage vocoder --warm-start "$PREV" \
   vocoder.ckpt_every=500 vocoder.val_every=500 vocoder.val_batches=2 > "$WORK/vocoder.log" 2>&1
 wait $LANE_A
 
-# 4. ship: fp16 safetensors + model card; the adapter weight and the RMS-Mapper's decoding rule were chosen
+# 4. the shipped RMS-Mapper reads the scene encoder's timing groups only (motion, pose, flags; the recipe's
+#    predictors.rms.input_groups): the detector's classes and embedding made the first mapper fall silent on
+#    real footage (model card, "The RMS-Mapper reads the timing features only"). It was re-trained from the
+#    finished model (its first mapper's weights; the warm start also keeps the VAE's latent scale) in a run of
+#    its own; its export is the whole model with the new mapper. (With today's recipe step 3a already reads
+#    the timing groups only; this is the command that made the shipped weights.)
+foleykit train --recipe foleykit_demo --config full --store "$STORE" --output "$WORK/run_mapper" --threads 1 \
+  --stage predictor --warm-start "$RUN/denoiser/model" \
+  predictor.max_steps=3000 predictor.batch_size=8 predictor.category_weight=0.5 predictor.window_frames=100 \
+  predictor.windows_per_clip=2 predictor.vision_dropout=0.2 predictor.ckpt_every=500 predictor.val_every=500 \
+  predictor.val_batches=8 > "$WORK/predictor_timing.log" 2>&1
+
+# 5. ship: fp16 safetensors + model card; the adapter weight and the RMS-Mapper's decoding rule were chosen
 #    on the validation split (benchmarks/eval_demo.py mapper --proxy / generate / score on SYNTH/validation)
-foleykit train ship --model "$RUN/denoiser/model" --vocoder "$RUN/vocoder/model" \
+foleykit train ship --model "$WORK/run_mapper/predictor/model" --vocoder "$RUN/vocoder/model" \
   --output src/foleykit/weights/foleykit-demo --adapter-weight 3.0 --silence-threshold 0.35 \
   --card docs/demonstrator_model_card.md

@@ -351,6 +351,10 @@ def build_pipeline(
             import foleykit.models.predictors  # noqa: F401  (registers the timing predictors)
 
             kwargs = {"size": pspec.get("size", "full"), "in_dim": video_dim, **pspec.get("kwargs", {})}
+            if pspec.get("input_groups") is not None:
+                kwargs["ignore_channels"] = _ignored_channels(
+                    pspec["input_groups"], built.get("video_encoder"), recipe, f"predictors.{kind}"
+                )
             predictors[kind] = registry.build("timing_predictor", kind, **kwargs)
             specs[f"predictor_{kind}"] = {"registry": ["timing_predictor", kind], "kwargs": kwargs}
         adapters = [_build_adapter(a, den, codec, seq) for a in recipe.get("adapters") or []]
@@ -434,6 +438,25 @@ def _build_encoders(
         specs[comp] = {"registry": [comp, c["encoder"]], "kwargs": kwargs, "weights": not frozen}
         out[comp] = module
     return out
+
+
+def _ignored_channels(wanted: Any, encoder: Any, recipe: dict[str, Any], where: str) -> list[list[int]]:
+    """``[start, stop]`` ranges of the video encoder's channel groups NOT named in ``wanted`` (a predictor's
+    ``input_groups``); the groups come from the built encoder, or from the scene encoder's layout."""
+    groups = getattr(encoder, "groups", None)
+    if groups is None and (recipe.get("video_encoder") or {}).get("name") == "scene":
+        from foleykit.vision.encoder import group_slices
+
+        groups = group_slices()
+    if not groups:
+        raise ConfigError(f"{where}.input_groups: the video encoder has no channel groups")
+    names = [wanted] if isinstance(wanted, str) else list(wanted)
+    unknown = [g for g in names if g not in groups]
+    if unknown or not names:
+        raise ConfigError(
+            f"{where}.input_groups: unknown group(s) {unknown or names}; the video encoder has {', '.join(groups)}"
+        )
+    return [[groups[g].start, groups[g].stop] for g in groups if g not in names]
 
 
 def _video_condition(c: dict[str, Any], video_dim: int | None, cross_dim: int | None):

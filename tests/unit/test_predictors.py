@@ -286,3 +286,36 @@ def test_constructor_errors():
         OnsetHead(in_dim=4, windows=(0, 2))
     with pytest.raises(ConfigError, match="odd"):
         EventDetector(in_dim=4, kernel_size=2)
+
+
+def test_rms_mapper_reads_only_its_input_groups():
+    """``ignore_channels`` (from the recipe's ``input_groups``): what the ignored channels hold changes nothing,
+    the channels it reads still do; bad ranges and unknown groups are refused."""
+    from foleykit.recipes import build_pipeline
+    from foleykit.vision.encoder import group_slices
+
+    pipe = build_pipeline("foleykit_demo", size="debug")
+    m = pipe.predictors["rms"].eval()
+    g = group_slices()
+    assert m.ignore_channels == [
+        [g["objects"].start, g["objects"].stop],
+        [g["embedding"].start, g["embedding"].stop],
+    ]
+    torch.manual_seed(0)
+    x = torch.randn(1, 20, m.in_dim)
+    seen = x.clone()
+    seen[..., g["embedding"]] = 3.0
+    seen[..., g["objects"]] = -1.0
+    with torch.no_grad():
+        assert torch.equal(m(x, 100), m(seen, 100))
+        moved = x.clone()
+        moved[..., g["pose"]] += 1.0
+        assert not torch.allclose(m(x, 100), m(moved, 100))
+    with pytest.raises(ConfigError, match="ignore_channels"):
+        RMSMapper.preset("debug", in_dim=16, ignore_channels=[[10, 20]])
+    from foleykit.recipes import load_recipe
+
+    rec = load_recipe("foleykit_demo", size="debug")
+    rec["predictors"]["rms"]["input_groups"] = ["motion", "sound"]
+    with pytest.raises(ConfigError, match="unknown group"):
+        build_pipeline(rec)

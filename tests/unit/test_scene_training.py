@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from foleykit.data.cache.extractors import clip_keypoints
@@ -68,8 +69,10 @@ def test_warm_start_copies_every_fitting_tensor_and_reports_the_rest(tmp_path: P
 
     old = load_recipe("foleykit_demo", size="debug")
     old["video_encoder"] = {"name": "debug", "dim": 16}  # the earlier release saw other video features
+    old["predictors"]["rms"].pop("input_groups")  # ... and its mapper read all of them
     torch.manual_seed(0)
     src = build_pipeline(old)
+    src.codec.vae.register_to_config(scaling_factor=0.455)  # measured on the earlier release's data
     folder = src.save_pretrained(tmp_path / "old", dtype=torch.float16)
     torch.manual_seed(1)
     dst = build_pipeline("foleykit_demo", size="debug")
@@ -85,6 +88,8 @@ def test_warm_start_copies_every_fitting_tensor_and_reports_the_rest(tmp_path: P
     for key in vc.skipped:
         assert d["video_condition"].state_dict()[key].shape != s["video_condition"].state_dict()[key].shape
     assert any(line.startswith("[warm-start] video_condition") and "shapes changed" in line for line in lines)
+    # the VAE came whole, so its latent scale came with it (the diffusion model was trained at that scale)
+    assert dst.codec.vae.config.scaling_factor == pytest.approx(0.455)
 
 
 def test_scene_encoder_pickles_without_its_models() -> None:

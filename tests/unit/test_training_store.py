@@ -337,6 +337,7 @@ def _motion_pipe():
 
     rec = load_recipe("foleykit_demo", size="debug")
     rec["video_encoder"] = {"name": "debug", "dim": 16}
+    rec["predictors"]["rms"].pop("input_groups")  # 16 ungrouped features: the mapper reads them all
     pipe = build_pipeline(rec)
     pipe.video_encoder = _encoder()
     return pipe

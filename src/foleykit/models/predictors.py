@@ -49,6 +49,19 @@ def _check_feats(feats: Tensor, in_dim: int, name: str) -> None:
         raise ConfigError(f"{name}: got zero video frames")
 
 
+def _channel_ranges(ranges: Any, in_dim: int, name: str) -> list[list[int]]:
+    """Checked ``[[start, stop], ...]`` channel ranges inside ``[0, in_dim)`` (None: none)."""
+    out = []
+    for r in ranges or []:
+        ok = isinstance(r, (list, tuple)) and len(r) == 2 and all(isinstance(v, int) for v in r)
+        if not ok or not 0 <= r[0] < r[1] <= in_dim:
+            raise ConfigError(
+                f"{name}: ignore_channels needs [start, stop] pairs inside [0, {in_dim}], got {r!r}"
+            )
+        out.append([int(r[0]), int(r[1])])
+    return out
+
+
 def _check_num_frames(num_frames: int, name: str) -> int:
     if int(num_frames) != num_frames or num_frames < 1:
         raise ConfigError(f"{name}: num_frames must be a positive integer, got {num_frames!r}")
@@ -258,6 +271,11 @@ class RMSMapper(TimingPredictor):
         num_classes: Mu-law classes (64).
         dropout: Dropout after each conv stage.
         upsample_mode: ``nearest`` (torch Upsample default) or ``linear``.
+        ignore_channels: ``[[start, stop], ...]`` ranges of feature channels the mapper does not read (zeroed
+            before the first convolution; the weights keep their shape). The recipe's ``input_groups`` names
+            the video encoder's channel groups to read instead (``foleykit.recipes``); the demonstrator reads
+            the timing groups of its scene encoder and leaves the detector's classes and embedding, which say
+            what is visible, to the video tokens.
         silence_threshold: How :meth:`to_control` decodes the logits. None (Stable-V2A): the argmax class.
             A probability ``tau``: class 0 (silence) when ``P(class 0) >= tau``, else the most likely of the
             sounding classes 1..C-1. Trained with eq. 9's smoothing, class 0 is one-hot but every sounding
@@ -290,8 +308,10 @@ class RMSMapper(TimingPredictor):
         upsample_mode: str = "nearest",
         silence_threshold: float | None = None,
         decoding: str = "argmax",
+        ignore_channels: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
+        self.ignore_channels = _channel_ranges(ignore_channels, in_dim, "RMSMapper")
         self.silence_threshold = silence_threshold
         self.decoding = decoding
         if kernel_size % 2 == 0:
@@ -335,6 +355,10 @@ class RMSMapper(TimingPredictor):
     def forward(self, feats: Tensor, num_frames: int) -> Tensor:
         _check_feats(feats, self.in_dim, "RMSMapper")
         num_frames = _check_num_frames(num_frames, "RMSMapper")
+        if self.ignore_channels:
+            feats = feats.clone()
+            for start, stop in self.ignore_channels:
+                feats[..., start:stop] = 0
         x = feats.transpose(1, 2)  # (B, D, T_v)
         for conv, size in zip(self.convs, self.upsample_sizes(feats.shape[1], num_frames, self.num_convs)):
             x = conv(x)

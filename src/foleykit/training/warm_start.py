@@ -64,7 +64,20 @@ def transfer_weights(pipe: Any, source: Any) -> dict[str, ComponentTransfer]:
                 for key, value in update.items():
                     state[key].copy_(value)
         rep.copied = len(update)
+    _latent_scale(pipe, source, report)
     return report
+
+
+def _latent_scale(pipe: Any, source: Any, report: dict[str, ComponentTransfer]) -> None:
+    """A VAE taken whole keeps its latent ``scaling_factor`` (a property of its encoder, measured on the data
+    by ``foleykit train merge`` / ``cache``): without it the diffusion model would see latents of another scale."""
+    if report.get("vae") is None or report["vae"].status != "all":
+        return
+    dst = getattr(getattr(pipe, "codec", None), "vae", None)
+    src = getattr(getattr(source, "codec", None), "vae", None)
+    if dst is None or src is None or "scaling_factor" not in getattr(src, "config", {}):
+        return
+    dst.register_to_config(scaling_factor=float(src.config.scaling_factor))
 
 
 def warm_start(pipe: Any, folder: str | os.PathLike, say: Any = None) -> dict[str, ComponentTransfer]:
@@ -82,4 +95,6 @@ def warm_start(pipe: Any, folder: str | os.PathLike, say: Any = None) -> dict[st
     for name, r in report.items():
         extra = f" (shapes changed: {', '.join(r.skipped[:3])}{'...' if len(r.skipped) > 3 else ''})"
         say(f"[warm-start] {name}: {r.copied}/{r.total} tensors{extra if r.skipped else ''}")
+    if report.get("vae") is not None and report["vae"].status == "all":
+        say(f"[warm-start] vae: latent scaling_factor {pipe.codec.vae.config.scaling_factor:.4f}")
     return report

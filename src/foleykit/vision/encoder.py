@@ -52,6 +52,17 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "flags": FLAG_CHANNELS,
 }
 VISION_MODES = ("auto", "on", "off", "debug")
+
+
+def group_slices() -> dict[str, slice]:
+    """Channel group name -> slice of the feature axis (``SceneVideoEncoder.groups``)."""
+    out, start = {}, 0
+    for g, cols in GROUPS.items():
+        out[g] = slice(start, start + len(cols))
+        start += len(cols)
+    return out
+
+
 _noted = False
 
 
@@ -118,11 +129,8 @@ class SceneVideoEncoder(VideoEncoder):
             int(max_people),
         )
         self.threads, self.models_dir, self.keypoint_noise = threads, models_dir, float(keypoint_noise)
-        self.groups: dict[str, slice] = {}
-        names: list[str] = []
-        for g, cols in GROUPS.items():
-            self.groups[g] = slice(len(names), len(names) + len(cols))
-            names += cols
+        self.groups: dict[str, slice] = group_slices()
+        names = [c for cols in GROUPS.values() for c in cols]
         self.channel_names = tuple(names)
         self.dim = len(names)
         self._models: dict[str, Any] | None = None
