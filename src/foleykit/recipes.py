@@ -442,12 +442,13 @@ def _build_encoders(
 
 def _ignored_channels(wanted: Any, encoder: Any, recipe: dict[str, Any], where: str) -> list[list[int]]:
     """``[start, stop]`` ranges of the video encoder's channel groups NOT named in ``wanted`` (a predictor's
-    ``input_groups``); the groups come from the built encoder, or from the scene encoder's layout."""
+    ``input_groups``); the groups come from the built encoder, or (meta builds) from the registered builder's
+    ``channel_groups()``."""
     groups = getattr(encoder, "groups", None)
-    if groups is None and (recipe.get("video_encoder") or {}).get("name") == "scene":
-        from foleykit.vision.encoder import group_slices
-
-        groups = group_slices()
+    name = (recipe.get("video_encoder") or {}).get("name")
+    if groups is None and name:
+        layout = getattr(registry.get("video_encoder", name), "channel_groups", None)
+        groups = layout() if layout is not None else None
     if not groups:
         raise ConfigError(f"{where}.input_groups: the video encoder has no channel groups")
     names = [wanted] if isinstance(wanted, str) else list(wanted)

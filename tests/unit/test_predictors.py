@@ -301,6 +301,9 @@ def test_rms_mapper_reads_only_its_input_groups():
         [g["objects"].start, g["objects"].stop],
         [g["embedding"].start, g["embedding"].stop],
     ]
+    # a plan-only build (no encoder built) resolves the same groups from the registered builder
+    meta = build_pipeline("foleykit_demo", size="debug", meta=True)
+    assert meta.predictors["rms"].ignore_channels == m.ignore_channels
     torch.manual_seed(0)
     x = torch.randn(1, 20, m.in_dim)
     seen = x.clone()

@@ -90,6 +90,7 @@ def test_warm_start_copies_every_fitting_tensor_and_reports_the_rest(tmp_path: P
     assert any(line.startswith("[warm-start] video_condition") and "shapes changed" in line for line in lines)
     # the VAE came whole, so its latent scale came with it (the diffusion model was trained at that scale)
     assert dst.codec.vae.config.scaling_factor == pytest.approx(0.455)
+    assert any(line.startswith("[warm-start] vae:") and "scaling_factor 0.4550" in line for line in lines)
 
 
 def test_scene_encoder_pickles_without_its_models() -> None:

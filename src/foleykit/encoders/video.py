@@ -378,3 +378,13 @@ def _scene(**kwargs) -> VideoEncoder:
     from foleykit.vision.encoder import SceneVideoEncoder
 
     return SceneVideoEncoder(**kwargs)
+
+
+def _scene_groups() -> dict:
+    from foleykit.vision.encoder import group_slices
+
+    return group_slices()
+
+
+# a recipe resolves a predictor's ``input_groups`` without building the encoder (foleykit.recipes)
+_scene.channel_groups = _scene_groups  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ class ComponentTransfer:
     copied: int = 0  # tensors copied
     total: int = 0  # tensors of the new component
     skipped: list[str] = field(default_factory=list)  # names present in both with different shapes
+    config: dict[str, float] = field(default_factory=dict)  # config values taken along with the weights
 
     @property
     def status(self) -> str:
@@ -78,6 +79,7 @@ def _latent_scale(pipe: Any, source: Any, report: dict[str, ComponentTransfer]) 
     if dst is None or src is None or "scaling_factor" not in getattr(src, "config", {}):
         return
     dst.register_to_config(scaling_factor=float(src.config.scaling_factor))
+    report["vae"].config["scaling_factor"] = float(src.config.scaling_factor)
 
 
 def warm_start(pipe: Any, folder: str | os.PathLike, say: Any = None) -> dict[str, ComponentTransfer]:
@@ -94,7 +96,6 @@ def warm_start(pipe: Any, folder: str | os.PathLike, say: Any = None) -> dict[st
         raise ConfigError(f"--warm-start {folder}: no weight of that model fits this recipe's pipeline")
     for name, r in report.items():
         extra = f" (shapes changed: {', '.join(r.skipped[:3])}{'...' if len(r.skipped) > 3 else ''})"
-        say(f"[warm-start] {name}: {r.copied}/{r.total} tensors{extra if r.skipped else ''}")
-    if report.get("vae") is not None and report["vae"].status == "all":
-        say(f"[warm-start] vae: latent scaling_factor {pipe.codec.vae.config.scaling_factor:.4f}")
+        taken = "".join(f", {k} {v:.4f}" for k, v in r.config.items())
+        say(f"[warm-start] {name}: {r.copied}/{r.total} tensors{extra if r.skipped else ''}{taken}")
     return report
