@@ -164,6 +164,7 @@ def score(args: argparse.Namespace) -> None:
 
     from foleykit.encoders.audio import load_aisfx
     from foleykit.evaluation import evaluate, paired_difference
+    from foleykit.evaluation.metrics.envelope import e_l1
 
     recs = _records(args.data, args.limit)
     ref_dir, vid_dir = _links(recs, Path(args.out))
@@ -182,6 +183,13 @@ def score(args: argparse.Namespace) -> None:
     table["ground truth"] = {
         "av_align": gt.means()["av_align"],
         **category_accuracy(ref, truth, names, cents, model),
+        "n": len(recs),
+    }
+    # the floor E-L1 puts under every row: a silent output scores the reference's mean envelope (it is
+    # peak-normalised per clip), so a row above it places its energy worse than saying nothing at all
+    sr_ref = sf.info(str(recs[0].sidecar_wav)).samplerate
+    table["silent output"] = {
+        "e_l1": float(np.mean([e_l1(np.zeros_like(y), y, sr_ref) for y in ref.values()])),
         "n": len(recs),
     }
     for row in args.rows.split(","):

@@ -304,8 +304,9 @@ def follow_envelope(
     overlap, so the gain moves smoothly). ``strength`` 0 is a no-op, 1 follows fully.
 
     Args:
-        wav: Waveform ``(T,)`` or ``(C, T)`` in [-1, 1] (the envelope is measured on the channel mean and
-            the same gain applied to every channel).
+        wav: Waveform ``(T,)`` or ``(C, T)`` (the envelope is measured on the channel mean and the same gain
+            applied to every channel). The result is not clipped: a boost may pass full scale, and the caller
+            keeps the headroom (the pipeline scales the whole clip, :func:`foleykit.media.fit_headroom`).
         sample_rate: Rate of ``wav`` in Hz.
         target: ``TemporalControl`` of kind ``rms`` (or ``rms_class``, decoded with :func:`classes_to_rms`),
             its time axis relative to the start of ``wav``.
@@ -343,4 +344,4 @@ def follow_envelope(
     gain = np.where(want >= rms_min, want / measured, np.minimum(1.0, rms_min / measured))
     gain = np.clip(gain, 0.0, 10.0 ** (max_gain_db / 20.0)) ** float(strength)
     per_sample = np.interp((np.arange(x.shape[-1]) + 0.5) / sample_rate, centres, gain)
-    return np.clip(x * per_sample, -1.0, 1.0).astype(np.float32)
+    return (x * per_sample).astype(np.float32)

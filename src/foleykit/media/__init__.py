@@ -12,7 +12,7 @@ Every error a user can cause is a subclass of ``foleykit.errors.MediaError``. Se
 """
 
 from foleykit.media._core import MediaInfo, MediaLimits, probe
-from foleykit.media.audio import read_audio, write_audio
+from foleykit.media.audio import PEAK_CEILING, fit_headroom, read_audio, write_audio
 from foleykit.media.encode import AAC_RATES, MUX_SAMPLE_RATE, write_video
 from foleykit.media.mux import MuxPlan, mux, mux_video, plan_mux
 from foleykit.media.video import VideoClip, read_video
@@ -20,10 +20,12 @@ from foleykit.media.video import VideoClip, read_video
 __all__ = [
     "AAC_RATES",
     "MUX_SAMPLE_RATE",
+    "PEAK_CEILING",
     "MediaInfo",
     "MediaLimits",
     "MuxPlan",
     "VideoClip",
+    "fit_headroom",
     "mux",
     "mux_video",
     "plan_mux",

@@ -35,6 +35,7 @@ from torch import nn
 
 from foleykit.config import SequenceConfig
 from foleykit.errors import ConfigError, ControlError
+from foleykit.media.audio import PEAK_CEILING
 from foleykit.models.control_adapter import ControlAdapter, adapter_active, check_window
 from foleykit.models.layers import Conditions
 from foleykit.pipelines import timing
@@ -62,6 +63,7 @@ class VideoToAudioOutput:
         controls: The timing controls actually used, by adapter name (after resampling to their grid).
         timings: Seconds spent per stage (and ``total``).
         latents: Final latents ``Tensor[1 x ...]`` (for regeneration / inpainting), on the CPU.
+        gain: The headroom gain applied to the decoded audio (1.0: its peak was below ``peak_ceiling``).
     """
 
     audio: np.ndarray
@@ -69,6 +71,7 @@ class VideoToAudioOutput:
     controls: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     latents: torch.Tensor | None = None
+    gain: float = 1.0
 
 
 @dataclass
@@ -469,6 +472,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         init_latents: torch.Tensor | None = None,
         inpaint_mask: torch.Tensor | None = None,
         follow_envelope: float | None = None,
+        peak_ceiling: float | None = PEAK_CEILING,
         condition_cache: ConditionCache | None = None,
     ) -> VideoToAudioOutput:
         """Generate audio for a video (or ``frames`` at ``seq.video_fps``, or text only + ``duration``).
@@ -492,6 +496,10 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             follow_envelope: Strength in [0, 1] of the gain stage that makes the output's loudness follow the
                 RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0, off).
                 Needs a model with an RMS adapter.
+            peak_ceiling: When the decoded audio's sample peak passes this level (default -1 dBFS), the clip is
+                scaled down as a whole to it (:func:`foleykit.media.fit_headroom`); None: the decoder's output
+                as is (it may pass full scale; the product layer uses None per window and one gain for the
+                assembled soundtrack).
             condition_cache: A :class:`ConditionCache` for the whole run (prompt / reference sound encoded once).
         """
         timings: dict[str, float] = {}
@@ -608,13 +616,18 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         tick("denoise")
         # 8. Decode and trim to the clip (mel codecs: VAE decoder, then vocoder; timed apart)
         wav = self._decode_timed(latents, timings)[..., : seq.num_samples]
-        wav = wav[0].float().clamp(-1, 1).cpu().numpy()
+        wav = wav[0].float().cpu().numpy()
         tick("decode")
         if follow > 0:  # follow_on is set (checked above); the control's frame 0 is the window's start
             from foleykit.controls import follow_envelope as follow_rms
 
             wav = follow_rms(wav, seq.sample_rate, used[follow_on].replace(start=0.0), strength=follow)
             tick("follow_envelope")
+        gain = 1.0
+        if peak_ceiling is not None:  # one gain for the clip, never a clamp (it would flatten the transients)
+            from foleykit.media import fit_headroom
+
+            wav, gain = fit_headroom(wav, peak_ceiling)
         if "decode_vae" in timings:
             timings["decode_vocoder"] = timings["decode"] - timings["decode_vae"]
         timings["total"] = time.perf_counter() - t_all
@@ -624,6 +637,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             controls=used,
             timings=timings,
             latents=latents.cpu(),
+            gain=gain,
         )
 
     # --- save / load ------------------------------------------------------------------------------------

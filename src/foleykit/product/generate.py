@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from foleykit.errors import ConfigError, MediaError, NoVideoStreamError, ZeroDurationError, ZeroFramesError
+from foleykit.media import fit_headroom
 from foleykit.product.inputs import (
     assign_controls,
     controls_from_audio,
@@ -128,6 +129,8 @@ class GenerationResult:
         timings: Seconds per stage (summed over windows) and ``total``.
         regenerated: ``{"from", "region", "fade"}`` for a regeneration, else None.
         precision: The arithmetic of the denoiser and decoders (``fp32``, ``bf16``, ``fp16``).
+        gain: The headroom gain applied to the generated audio (< 1 when its peak passed -1 dBFS,
+            :func:`foleykit.media.fit_headroom`; 1.0 otherwise).
     """
 
     audio: np.ndarray
@@ -148,6 +151,7 @@ class GenerationResult:
     timings: dict[str, float] = field(default_factory=dict)
     regenerated: dict[str, Any] | None = None
     precision: str = "fp32"
+    gain: float = 1.0
 
 
 def check_video(video: str | os.PathLike) -> Any:
@@ -410,6 +414,7 @@ def generate_audio(
             inpaint_mask=mask,
             follow_envelope=opts.follow_envelope,
             condition_cache=conditions,
+            peak_ceiling=None,  # one headroom gain for the assembled soundtrack, below
         )
         timeline.place(w, out.audio if out.audio.ndim == 1 else out.audio.mean(axis=0))
         for key, v in out.timings.items():
@@ -419,6 +424,8 @@ def generate_audio(
             progress(k + 1, len(plan))
     for key, v in video_timings.items():
         timings[key] = timings.get(key, 0.0) + v
+    # one gain for the whole new audio, so windows keep their relative levels and no peak is clamped
+    timeline.audio, gain = fit_headroom(timeline.audio)
     regenerated = None
     if base is not None:
         audio, fade = _splice(base, timeline, start, region, sr)
@@ -449,6 +456,7 @@ def generate_audio(
         timings=timings,
         regenerated=regenerated,
         precision=str(getattr(pipe, "precision", "fp32")),
+        gain=gain,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -268,6 +269,8 @@ def sidecar(
             "segment": [round(result.start, 6), round(result.end, 6)],
             "sample_rate": result.sample_rate,
             "samples": len(result.audio),
+            # the headroom gain (one factor for the whole soundtrack, < 1 when its peak passed -1 dBFS)
+            "gain_db": round(20 * math.log10(getattr(result, "gain", 1.0)), 3),
             "files": {k: p.name for k, p in files.items()},
             "video": video_plan.to_dict() if video_plan is not None else None,
         },
