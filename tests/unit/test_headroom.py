@@ -126,3 +126,13 @@ def test_follow_envelope_boost_is_not_clipped_and_the_pipeline_keeps_headroom():
     z, gain = fit_headroom(y)
     np.testing.assert_allclose(z, y * gain, rtol=1e-6)
     assert np.max(np.abs(z)) == pytest.approx(PEAK_CEILING, rel=1e-6)
+
+
+def test_non_finite_decoder_output_is_one_model_error(pipe, monkeypatch):
+    from foleykit.errors import ModelError
+
+    monkeypatch.setattr(
+        pipe, "_decode_timed", lambda latents, timings: torch.full((1, pipe.seq.num_samples), float("nan"))
+    )
+    with pytest.raises(ModelError, match="NaN or infinite"):
+        pipe(frames=np.zeros((25, 32, 32, 3), np.uint8), num_inference_steps=1, seed=0)

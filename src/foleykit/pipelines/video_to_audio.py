@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from foleykit.config import SequenceConfig
-from foleykit.errors import ConfigError, ControlError
+from foleykit.errors import ConfigError, ControlError, ModelError
 from foleykit.media.audio import PEAK_CEILING
 from foleykit.models.control_adapter import ControlAdapter, adapter_active, check_window
 from foleykit.models.layers import Conditions
@@ -623,6 +623,11 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
 
             wav = follow_rms(wav, seq.sample_rate, used[follow_on].replace(start=0.0), strength=follow)
             tick("follow_envelope")
+        if not np.all(np.isfinite(wav)):
+            raise ModelError(
+                "the decoded audio has NaN or infinite samples: the model's arithmetic overflowed "
+                "(a half-precision run of a model that needs fp32, or broken weights)"
+            )
         gain = 1.0
         if peak_ceiling is not None:  # one gain for the clip, never a clamp (it would flatten the transients)
             from foleykit.media import fit_headroom
