@@ -18,11 +18,14 @@ Commands::
         [--silence-threshold T | --decoding expected|median]   # decoded-class accuracy, log-RMS L1 and
                                   # per-clip log-RMS correlation with another decoding rule
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
+    python benchmarks/eval_demo.py prompts --data SYNTH/validation [--limit 16] [--model DIR]   # prompt swap:
+                                  # does the caption move the sound towards its category (see prompts())
 
 ``generate`` writes ``OUT/<row>/<stem>.wav`` (16 kHz) and ``OUT/<row>/timings.json``. ``score`` computes with
 ``foleykit.evaluation.evaluate`` (reference protocols; onsets in strict mode over the whole 10 s clip):
 Onset Acc / AP, AV-Align of the generated audio against the test video (and the ground truth's own AV-Align),
-energy MAE, E-L1, FD_aisfx, and the nearest-category accuracy (protocol in :func:`category_accuracy`).
+energy MAE, E-L1 (with the floor a silent output scores), FD_aisfx, and the nearest-category accuracy
+(protocol in :func:`category_accuracy`).
 Row differences on the temporal metrics and the category accuracies come with a paired bootstrap 95% interval
 over clips (``foleykit.evaluation.paired_difference``): a margin is called clear when the interval excludes 0.
 Prompts: each clip's caption (``--prompt none`` generates without text, as the README demo does).
@@ -362,6 +365,85 @@ def _proxy_scores(log_rms: list[np.ndarray], n: int, control_rate: float, rate: 
     }
 
 
+# --- does the prompt decide WHAT? ----------------------------------------------------------------------------
+def prompts(args: argparse.Namespace) -> None:
+    """Prompt swap: each clip is generated with its own caption and with the caption of a clip of another
+    family (same seed, same video features, same predicted timing). The sound's aisfx embedding is compared
+    with the bank centroids of the prompt's category and of the picture's category (``bank_centroids``):
+    ``shift`` = [sim(prompt cat) - sim(picture cat)] with the other caption minus the same with the clip's own
+    caption. A model whose prompt decides WHAT moves towards the prompt's category (shift > 0); one that
+    ignores the text does not move. ``truth_shift`` is the same swap done on the ground-truth recordings of
+    the two clips: what the instrument reads when the sound really is of the other category. Also: how often
+    the nearest category is the prompt's."""
+    import soundfile as sf
+    import torch
+
+    from foleykit.data.bank import SoundBank
+    from foleykit.data.ufoai import default_bank_dir
+    from foleykit.encoders.audio import aisfx_embed, load_aisfx
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+    torch.set_num_threads(args.threads)
+    embedder = load_aisfx()
+    bank = SoundBank(Path(args.bank) if args.bank else default_bank_dir(), sample_rate=16000)
+    recs = [r for r in _records(args.data, args.limit) if r.category in set(bank.categories)]
+    names, cents = bank_centroids(args.bank, sorted({r.category for r in recs}), embedder)
+    index = {n: i for i, n in enumerate(names)}
+    pipe = VideoToAudioPipeline.from_pretrained(args.model)
+
+    def embed(wav: np.ndarray, rate: int) -> np.ndarray:
+        v = aisfx_embed(np.asarray(wav, np.float32).reshape(-1), rate, model=embedder).mean(0).numpy()
+        return v / (np.linalg.norm(v) + 1e-9)
+
+    def truth(rec) -> np.ndarray:
+        y, rate = sf.read(rec.sidecar_wav, dtype="float32")
+        return embed(y if y.ndim == 1 else y.mean(1), rate)
+
+    shifts, truth_shifts, own_hits, other_hits = [], [], [], []
+    for i, r in enumerate(recs):
+        others = [o for o in recs if o.category.split("/")[0] != r.category.split("/")[0]]
+        if not others:
+            continue
+        o = others[i % len(others)]
+        feats = pipe.encode_video(str(r.path))
+        emb = {"truth_own": truth(r), "truth_other": truth(o)}
+        for tag, caption in (("own", r.caption), ("other", o.caption)):
+            kw = {"guidance_scale": args.guidance} if args.guidance is not None else {}
+            res = pipe(str(r.path), video_features=feats, prompt=caption, seed=_seed(i), **kw)
+            emb[tag] = embed(res.audio, res.sample_rate)
+        toward = {
+            t: float(v @ cents[index[o.category]] - v @ cents[index[r.category]]) for t, v in emb.items()
+        }
+        shifts.append(toward["other"] - toward["own"])
+        truth_shifts.append(toward["truth_other"] - toward["truth_own"])
+        own_hits.append(names[int(np.argmax(cents @ emb["own"]))] == r.category)
+        other_hits.append(names[int(np.argmax(cents @ emb["other"]))] == o.category)
+        print(
+            f"{r.key} picture {r.category}, other prompt {o.category}: shift {shifts[-1]:+.4f} "
+            f"(recordings {truth_shifts[-1]:+.4f})",
+            flush=True,
+        )
+    rng = np.random.default_rng(0)
+
+    def interval(x: np.ndarray) -> list[float]:
+        boot = np.sort([x[rng.integers(0, x.size, x.size)].mean() for _ in range(10000)])
+        return [float(boot[249]), float(boot[9749])]
+
+    x, t = np.asarray(shifts), np.asarray(truth_shifts)
+    res = {
+        "clips": int(x.size),
+        "shift": float(x.mean()),
+        "shift_interval": interval(x),
+        "truth_shift": float(t.mean()),
+        "truth_shift_interval": interval(t),
+        "nearest_is_caption_category_own": float(np.mean(own_hits)),
+        "nearest_is_prompt_category_other": float(np.mean(other_hits)),
+    }
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
 # --- spectrograms ---------------------------------------------------------------------------------------------
 def spectrograms(args: argparse.Namespace) -> None:
     import matplotlib
@@ -456,6 +538,14 @@ def main(argv=None) -> int:
     )
     m.add_argument("--decoding", choices=("argmax", "expected", "median"), help="decode with this rule")
     m.add_argument("--proxy", action="store_true", help="also score envelope-shaped noise (_proxy_scores)")
+    pr = sub.add_parser("prompts", help="prompt swap: does the prompt decide WHAT (see prompts())")
+    pr.add_argument("--data", required=True)
+    pr.add_argument("--model", default=None)
+    pr.add_argument("--limit", type=int, default=16)
+    pr.add_argument("--bank", default=None)
+    pr.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    pr.add_argument("--threads", type=int, default=2)
+    pr.add_argument("--json", default=None)
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)
     sp.add_argument("--out", required=True)
@@ -463,7 +553,13 @@ def main(argv=None) -> int:
     sp.add_argument("--clips", required=True)
     sp.add_argument("--png-dir", default="docs/images")
     args = p.parse_args(argv)
-    {"generate": generate, "score": score, "mapper": mapper, "spectrograms": spectrograms}[args.cmd](args)
+    {
+        "generate": generate,
+        "score": score,
+        "mapper": mapper,
+        "spectrograms": spectrograms,
+        "prompts": prompts,
+    }[args.cmd](args)
     return 0
 
 
