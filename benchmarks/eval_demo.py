@@ -378,17 +378,15 @@ def prompts(args: argparse.Namespace) -> None:
     import soundfile as sf
     import torch
 
-    from foleykit.data.bank import SoundBank
-    from foleykit.data.ufoai import default_bank_dir
     from foleykit.encoders.audio import aisfx_embed, load_aisfx
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
 
     torch.set_num_threads(args.threads)
     embedder = load_aisfx()
-    bank = SoundBank(Path(args.bank) if args.bank else default_bank_dir(), sample_rate=16000)
-    recs = [r for r in _records(args.data, args.limit) if r.category in set(bank.categories)]
-    names, cents = bank_centroids(args.bank, sorted({r.category for r in recs}), embedder)
+    recs = _records(args.data, args.limit)
+    names, cents = bank_centroids(args.bank, sorted({r.category for r in recs if r.category}), embedder)
     index = {n: i for i, n in enumerate(names)}
+    recs = [r for r in recs if r.category in index]  # categories the bank has a centroid for
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
 
     def embed(wav: np.ndarray, rate: int) -> np.ndarray:

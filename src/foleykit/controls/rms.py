@@ -306,7 +306,7 @@ def follow_envelope(
     Args:
         wav: Waveform ``(T,)`` or ``(C, T)`` (the envelope is measured on the channel mean and the same gain
             applied to every channel). The result is not clipped: a boost may pass full scale, and the caller
-            keeps the headroom (the pipeline scales the whole clip, :func:`foleykit.media.fit_headroom`).
+            keeps the headroom (the pipeline scales the whole clip, :func:`foleykit.media.headroom_gain`).
         sample_rate: Rate of ``wav`` in Hz.
         target: ``TemporalControl`` of kind ``rms`` (or ``rms_class``, decoded with :func:`classes_to_rms`),
             its time axis relative to the start of ``wav``.

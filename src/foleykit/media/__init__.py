@@ -12,7 +12,7 @@ Every error a user can cause is a subclass of ``foleykit.errors.MediaError``. Se
 """
 
 from foleykit.media._core import MediaInfo, MediaLimits, probe
-from foleykit.media.audio import PEAK_CEILING, fit_headroom, read_audio, write_audio
+from foleykit.media.audio import PEAK_CEILING, headroom_gain, read_audio, write_audio
 from foleykit.media.encode import AAC_RATES, MUX_SAMPLE_RATE, write_video
 from foleykit.media.mux import MuxPlan, mux, mux_video, plan_mux
 from foleykit.media.video import VideoClip, read_video
@@ -25,7 +25,7 @@ __all__ = [
     "MediaLimits",
     "MuxPlan",
     "VideoClip",
-    "fit_headroom",
+    "headroom_gain",
     "mux",
     "mux_video",
     "plan_mux",

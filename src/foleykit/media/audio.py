@@ -29,30 +29,27 @@ _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
 PEAK_CEILING = 10.0 ** (-1.0 / 20.0)
 
 
-def fit_headroom(wav: np.ndarray, ceiling: float = PEAK_CEILING) -> tuple[np.ndarray, float]:
-    """Scale a waveform down, as a whole, so that its sample peak is at most ``ceiling``.
+def headroom_gain(wav: np.ndarray, ceiling: float = PEAK_CEILING) -> float:
+    """The gain (<= 1) that brings a waveform's sample peak down to ``ceiling``, to be applied to it as a whole.
 
     A decoder's output can pass full scale on loud transients; clamping it there flattens exactly the peaks
     that make an impact sound like one (and distorts). One gain for the whole waveform keeps its dynamics as
-    generated. Quieter waveforms are returned unchanged (never boosted).
+    generated. A quieter waveform gets 1.0 (never boosted).
 
     Args:
         wav: Float waveform, any shape.
         ceiling: Largest allowed ``max|wav|``, in (0, 1].
 
-    Returns:
-        ``(float32 waveform, gain)``, ``gain <= 1`` the factor applied.
+    Raises:
+        ValueError: ``ceiling`` out of range, or NaN / infinite samples.
     """
     if not 0 < ceiling <= 1:
         raise ValueError(f"ceiling must be in (0, 1], got {ceiling}")
-    x = np.asarray(wav, dtype=np.float32)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("fit_headroom: the waveform has NaN or infinite samples")
+    x = np.asarray(wav)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak <= ceiling:
-        return x, 1.0
-    gain = ceiling / peak
-    return (x * np.float32(gain)).astype(np.float32), gain
+    if not math.isfinite(peak):
+        raise ValueError("headroom_gain: the waveform has NaN or infinite samples")
+    return 1.0 if peak <= ceiling else ceiling / peak
 
 
 def _frame_to_float(frame: Any) -> np.ndarray:

@@ -35,7 +35,7 @@ from torch import nn
 
 from foleykit.config import SequenceConfig
 from foleykit.errors import ConfigError, ControlError, ModelError
-from foleykit.media.audio import PEAK_CEILING
+from foleykit.media.audio import PEAK_CEILING, headroom_gain
 from foleykit.models.control_adapter import ControlAdapter, adapter_active, check_window
 from foleykit.models.layers import Conditions
 from foleykit.pipelines import timing
@@ -497,7 +497,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
                 RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0, off).
                 Needs a model with an RMS adapter.
             peak_ceiling: When the decoded audio's sample peak passes this level (default -1 dBFS), the clip is
-                scaled down as a whole to it (:func:`foleykit.media.fit_headroom`); None: the decoder's output
+                scaled down as a whole to it (:func:`foleykit.media.headroom_gain`); None: the decoder's output
                 as is (it may pass full scale; the product layer uses None per window and one gain for the
                 assembled soundtrack).
             condition_cache: A :class:`ConditionCache` for the whole run (prompt / reference sound encoded once).
@@ -628,11 +628,10 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
                 "the decoded audio has NaN or infinite samples: the model's arithmetic overflowed "
                 "(a half-precision run of a model that needs fp32, or broken weights)"
             )
-        gain = 1.0
-        if peak_ceiling is not None:  # one gain for the clip, never a clamp (it would flatten the transients)
-            from foleykit.media import fit_headroom
-
-            wav, gain = fit_headroom(wav, peak_ceiling)
+        # one gain for the clip, never a clamp (it would flatten the transients)
+        gain = 1.0 if peak_ceiling is None else headroom_gain(wav, peak_ceiling)
+        if gain < 1.0:
+            wav = wav * np.float32(gain)
         if "decode_vae" in timings:
             timings["decode_vocoder"] = timings["decode"] - timings["decode_vae"]
         timings["total"] = time.perf_counter() - t_all

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from foleykit.errors import ConfigError, MediaError, NoVideoStreamError, ZeroDurationError, ZeroFramesError
-from foleykit.media import fit_headroom
+from foleykit.media import headroom_gain
 from foleykit.product.inputs import (
     assign_controls,
     controls_from_audio,
@@ -130,7 +130,7 @@ class GenerationResult:
         regenerated: ``{"from", "region", "fade"}`` for a regeneration, else None.
         precision: The arithmetic of the denoiser and decoders (``fp32``, ``bf16``, ``fp16``).
         gain: The headroom gain applied to the generated audio (< 1 when its peak passed -1 dBFS,
-            :func:`foleykit.media.fit_headroom`; 1.0 otherwise).
+            :func:`foleykit.media.headroom_gain`; 1.0 otherwise).
     """
 
     audio: np.ndarray
@@ -424,8 +424,10 @@ def generate_audio(
             progress(k + 1, len(plan))
     for key, v in video_timings.items():
         timings[key] = timings.get(key, 0.0) + v
-    # one gain for the whole new audio, so windows keep their relative levels and no peak is clamped
-    timeline.audio, gain = fit_headroom(timeline.audio)
+    # one gain for the new audio, so windows keep their relative levels and no peak is clamped; measured on
+    # what is written (a regeneration keeps only the region: its context windows do not count)
+    gain = headroom_gain(timeline.audio if region is None else timeline.span(*region))
+    timeline.audio *= np.float32(gain)
     regenerated = None
     if base is not None:
         audio, fade = _splice(base, timeline, start, region, sr)
