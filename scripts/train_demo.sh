@@ -40,8 +40,10 @@ foleykit data synth --output "$SYNTH" --num-clips 60 --split test --seed 3 --wor
 # 2. decode every clip window once into the store; the video encoder (`scene`: camera-compensated motion,
 #    pose contacts, detector classes and embedding) is frozen, so its features are stored. 900 of the 1200
 #    training clips (the store took 31 min for those on 2 cores).
+#    This store gave the walkers' pose from the generator's exact joints (`--pose keypoints`; the default
+#    before `--pose` existed); the shipped RMS-Mapper is trained on a second store in step 5.
 foleykit train prepare --data "$SYNTH" --store "$STORE" --recipe foleykit_demo --config full --workers 2 \
-  --threads 1 --limit 900
+  --threads 1 --limit 900 --pose keypoints
 
 # 3a. lane A: predictor (RMS-Mapper on the scene features; vision features dropped for 20 % of the windows so
 #     that it also works from motion alone), autoencoder fine-tuned on the new sounds, reference-audio tokens,
@@ -89,8 +91,24 @@ foleykit train --recipe foleykit_demo --config full --store "$STORE" --output "$
   predictor.windows_per_clip=2 predictor.vision_dropout=0.2 predictor.ckpt_every=500 predictor.val_every=500 \
   predictor.val_batches=8 > "$WORK/predictor_timing.log" 2>&1
 
-# 5. ship: fp16 safetensors + model card; the adapter weight and the RMS-Mapper's decoding rule were chosen
-#    on the validation split (benchmarks/eval_demo.py mapper --proxy / generate / score on SYNTH/validation)
+#    That model was shipped at git commit 3f15805:
 foleykit train ship --model "$WORK/run_mapper/predictor/model" --vocoder "$RUN/vocoder/model" \
+  --output "$WORK/ship_3f15805" --adapter-weight 3.0 --silence-threshold 0.35 \
+  --card docs/demonstrator_model_card.md
+
+# 5. the shipped RMS-Mapper is trained on what inference sees: a second store of the same clips whose pose
+#    comes from BlazePose run on the picture (`--pose model`), not from exact joints (model card, "Pose in
+#    training"), warm-started from the release of step 4 (only the mapper's weights change; 20 min + 7 min)
+foleykit train prepare --data "$SYNTH" --store "$WORK/store_pose" --recipe foleykit_demo --config full \
+  --workers 2 --threads 1 --limit 900 --pose model
+foleykit train --recipe foleykit_demo --config full --store "$WORK/store_pose" --output "$WORK/run_pose" \
+  --threads 1 --stage predictor --warm-start "$WORK/ship_3f15805" \
+  predictor.max_steps=3000 predictor.batch_size=8 predictor.category_weight=0.5 predictor.window_frames=100 \
+  predictor.windows_per_clip=2 predictor.vision_dropout=0.2 predictor.ckpt_every=500 predictor.val_every=500 \
+  predictor.val_batches=8 > "$WORK/predictor_pose.log" 2>&1
+
+# 6. ship: fp16 safetensors + model card; the adapter weight and the RMS-Mapper's decoding rule were chosen
+#    on the validation split (benchmarks/eval_demo.py mapper --proxy / generate / score on SYNTH/validation)
+foleykit train ship --model "$WORK/run_pose/predictor/model" \
   --output src/foleykit/weights/foleykit-demo --adapter-weight 3.0 --silence-threshold 0.35 \
   --card docs/demonstrator_model_card.md

@@ -106,3 +106,48 @@ def test_scene_encoder_pickles_without_its_models() -> None:
     copy = pickle.loads(pickle.dumps(enc))
     assert not copy._loaded and copy._models is None
     assert torch.equal(copy.encode(frames), first)
+
+
+class _KeypointSpy:
+    """A frozen encoder that takes keypoints and records what it was given."""
+
+    frozen, accepts_keypoints, input_size, dim = True, True, 32, 3
+
+    def __init__(self) -> None:
+        self.given: list[object] = []
+
+    def encode(self, frames, keypoints=None):
+        self.given.append(keypoints)
+        return torch.zeros(1, len(frames), self.dim)
+
+
+class _Clip:
+    def __init__(self, record: ClipRecord) -> None:
+        self.record = record
+
+    def frames(self, size: int):
+        import numpy as np
+
+        return np.zeros((4, size, size, 3), np.uint8)
+
+
+def test_stored_video_features_take_the_pose_model_unless_keypoints_are_asked_for(tmp_path: Path) -> None:
+    from foleykit.data.cache import VideoInputsExtractor
+    from foleykit.errors import DataError
+
+    kp = {"fps": 20.0, "names": ["left_ankle"], "people": [{"points": [[[0.5, 0.5, 0.9]]] * 20}]}
+    clip = _Clip(_record(tmp_path, 0.0, kp))
+    spy = _KeypointSpy()
+    default = VideoInputsExtractor(encoder=spy)
+    assert default.config()["pose"] == "model" and not default.takes_keypoints
+    assert default(clip)["video_features"].shape == (4, 3)
+    assert spy.given == [None]  # the pose model runs, as at inference, although the clip has keypoints
+    exact = VideoInputsExtractor(encoder=spy, pose="keypoints")
+    assert exact.config()["pose"] == "keypoints" and exact.config() != default.config()
+    exact(clip)
+    assert spy.given[-1] == kp
+    with pytest.raises(DataError, match="pose"):
+        VideoInputsExtractor(encoder=spy, pose="exact")
+    # an encoder that cannot take keypoints keeps its old store settings (no pose entry)
+    spy.accepts_keypoints = False
+    assert "pose" not in VideoInputsExtractor(encoder=spy, pose="keypoints").config()

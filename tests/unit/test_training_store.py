@@ -499,6 +499,11 @@ def test_train_cli_store_path_end_to_end(tmp_path, capsys):
     store, run = tmp_path / "store", tmp_path / "run"
     common = ["--recipe", "foleykit_demo", "--config", "debug", "--threads", "1"]
     assert main(["train", "prepare", "--data", str(data), "--store", str(store), *common]) == 0
+    from foleykit.data.cache import read_store_index
+
+    assert (
+        read_store_index(store)["extractors"]["video"]["pose"] == "model"
+    )  # the pose model, as at inference
     assert {"audio", "rms", "rms_classes", "video_features"} <= {
         p.stem for p in (store / "train").glob("*.npy")
     }

@@ -91,6 +91,13 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
         metavar="NAMES",
         help="further registered extractors to store per clip, comma-separated (e.g. onsets)",
     )
+    p.add_argument(
+        "--pose",
+        choices=("model", "keypoints"),
+        default="model",
+        help="where the stored video features' pose comes from: the pose model run on the picture, as at "
+        "inference (model, default), or the synthetic clips' exact keypoints where they have them (keypoints)",
+    )
     p.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     p.add_argument("--limit", type=positive_int, help="only the first N clips of each split")
     p = out["tokens"] = parser(
@@ -241,6 +248,7 @@ def run_action(args: argparse.Namespace) -> int:
             args.store,
             pipe=_pipeline(args),
             extract=extract,
+            pose=args.pose,
             workers=args.workers,
             limit=args.limit,
             say=_say,

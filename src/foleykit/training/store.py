@@ -42,10 +42,11 @@ def weights_tag(*modules: Any) -> str:
 
 
 # --- preparation ----------------------------------------------------------------------------------------------
-def prepare_extractors(pipe: Any, *, extract: Iterable[str] = ()) -> list[Any]:
+def prepare_extractors(pipe: Any, *, extract: Iterable[str] = (), pose: str = "model") -> list[Any]:
     """The per-clip arrays a store for ``pipe`` holds: ``audio``; ``rms`` / ``energy`` when a predictor or
-    adapter of the pipeline works on them; the video encoder's inputs (``VideoInputsExtractor``); and the
-    registered extractors named in ``extract`` (e.g. per-clip metadata read from the clip's json)."""
+    adapter of the pipeline works on them; the video encoder's inputs (``VideoInputsExtractor``, its pose
+    from ``pose``: ``"model"`` as at inference, or the clips' ``"keypoints"``); and the registered extractors
+    named in ``extract`` (e.g. per-clip metadata read from the clip's json)."""
     from foleykit.data.cache import VideoInputsExtractor, make_extractors
 
     seq = pipe.seq
@@ -57,7 +58,7 @@ def prepare_extractors(pipe: Any, *, extract: Iterable[str] = ()) -> list[Any]:
     enc = pipe.video_encoder
     if enc is not None:
         tag = weights_tag(enc) if getattr(enc, "frozen", True) else ""
-        out.append(VideoInputsExtractor(encoder=enc, seq=seq, tag=tag))
+        out.append(VideoInputsExtractor(encoder=enc, seq=seq, tag=tag, pose=pose))
     return out
 
 
@@ -67,6 +68,7 @@ def prepare_store(
     *,
     pipe: Any,
     extract: Iterable[str] = (),
+    pose: str = "model",
     workers: int = 1,
     limit: int | None = None,
     say: Callable[[str], None] = lambda s: None,
@@ -75,7 +77,7 @@ def prepare_store(
     resumable)."""
     from foleykit.data.cache import prepare_arrays
 
-    exts = prepare_extractors(pipe, extract=extract)
+    exts = prepare_extractors(pipe, extract=extract, pose=pose)
     say(f"[prepare] per clip: {', '.join(e.name for e in exts)}")
     return prepare_arrays(data, store, extractors=exts, seq=pipe.seq, workers=workers, limit=limit, say=say)
 

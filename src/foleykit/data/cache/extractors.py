@@ -262,6 +262,10 @@ def make_extractors(
     return out
 
 
+#: Where the stored video features' pose comes from (``VideoInputsExtractor(pose=...)``).
+POSE_SOURCES = ("model", "keypoints")
+
+
 @register("extractor", "video")
 class VideoInputsExtractor(Extractor):
     """What training needs of a video encoder, once per clip; the encoder decides what that is:
@@ -276,22 +280,49 @@ class VideoInputsExtractor(Extractor):
     pipeline decodes it. :func:`encode_prepared` turns the arrays back into the encoder's features, equal
     to ``encoder.encode(frames)`` on the decoded clip.
 
+    Where the pose comes from, for an encoder that can take keypoints (``encoder.accepts_keypoints``: the scene
+    encoder), is ``pose``:
+
+    - ``"model"`` (default): its pose model runs on the picture, exactly as at inference, so a predictor
+      trained on the features learns from the keypoints it will be given;
+    - ``"keypoints"``: the clip's pose ground truth (:func:`clip_keypoints`, the synthetic generator's exact
+      joints) replaces the pose model where the clip has one. A predictor trained so learns timing from exact
+      feet and loses it on the pose model's keypoints (the model card, "Pose in training").
+
     Args:
         encoder: The video encoder (``foleykit.encoders.video``).
         seq: Rates.
         tag: Identifies the encoder's weights in the cache index (a frozen encoder with weights).
+        pose: ``"model"`` or ``"keypoints"`` (see above; recorded in the store's index).
+
+    Raises:
+        DataError: no encoder object, or an unknown ``pose``.
     """
 
     name = "video"
 
-    def __init__(self, *, encoder: Any = None, seq: SequenceConfig | None = None, tag: str = "") -> None:
+    def __init__(
+        self, *, encoder: Any = None, seq: SequenceConfig | None = None, tag: str = "", pose: str = "model"
+    ) -> None:
         super().__init__(seq=seq)
         if encoder is None or not hasattr(encoder, "encode"):
             raise DataError(
                 "the video extractor needs a video encoder object (from Python: "
                 "VideoInputsExtractor(encoder=pipe.video_encoder)); it cannot be built from a name alone"
             )
-        self.encoder, self.tag = encoder, tag
+        if pose not in POSE_SOURCES:
+            raise DataError(f"pose must be one of {', '.join(POSE_SOURCES)}, got {pose!r}")
+        self.encoder, self.tag, self.pose = encoder, tag, pose
+
+    @property
+    def takes_keypoints(self) -> bool:
+        """The clip's pose ground truth is given to the encoder (``pose="keypoints"`` and an encoder that
+        takes keypoints, whose features are stored)."""
+        return (
+            self.pose == "keypoints"
+            and self.layout()[1] is None
+            and bool(getattr(self.encoder, "accepts_keypoints", False))
+        )
 
     def layout(self) -> tuple[list[int], int | None]:
         """(indices of the parts whose features are stored, square side of the stored frames or None)."""
@@ -314,6 +345,7 @@ class VideoInputsExtractor(Extractor):
             "parts": parts,
             "frame_size": size,
             "tag": self.tag,
+            **({"pose": self.pose} if getattr(self.encoder, "accepts_keypoints", False) else {}),
         }
 
     def __call__(self, clip: ClipData) -> dict[str, np.ndarray]:
@@ -323,7 +355,7 @@ class VideoInputsExtractor(Extractor):
         parts, size = self.layout()
         out: dict[str, np.ndarray] = {}
         kw = {}
-        if size is None and getattr(self.encoder, "accepts_keypoints", False):
+        if self.takes_keypoints:
             kp = clip_keypoints(clip.record)
             if kp is not None:
                 kw["keypoints"] = kp
@@ -341,8 +373,8 @@ def clip_keypoints(record: Any) -> dict[str, Any] | None:
     """The pose ground truth a clip's json carries (``keypoints``, written by the synthetic generator), cut to
     the record's window (``record.start``); None when the clip has none.
 
-    A frozen encoder that ``accepts_keypoints`` (the scene encoder) takes them in place of its pose model, so
-    that contacts are learnt from exact feet and applied to the pose model's output at inference.
+    With ``VideoInputsExtractor(pose="keypoints")`` a frozen encoder that ``accepts_keypoints`` (the scene
+    encoder) takes them in place of its pose model.
     """
     import json
 
