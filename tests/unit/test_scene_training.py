@@ -151,3 +151,15 @@ def test_stored_video_features_take_the_pose_model_unless_keypoints_are_asked_fo
     # an encoder that cannot take keypoints keeps its old store settings (no pose entry)
     spy.accepts_keypoints = False
     assert "pose" not in VideoInputsExtractor(encoder=spy, pose="keypoints").config()
+
+
+def test_prepare_pose_choices_are_the_extractors() -> None:
+    import argparse
+
+    from foleykit.cli.train import _actions
+    from foleykit.data.cache.extractors import POSE_SOURCES
+
+    prepare = _actions("foleykit train")["prepare"]
+    pose = next(a for a in prepare._actions if "--pose" in a.option_strings)
+    assert isinstance(pose, argparse.Action)
+    assert tuple(pose.choices) == POSE_SOURCES and pose.default == POSE_SOURCES[0]

@@ -93,6 +93,8 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
     )
     p.add_argument(
         "--pose",
+        # foleykit.data.cache.extractors.POSE_SOURCES (a test keeps them equal), not imported: every foleykit
+        # command builds this parser, and the store's modules would add 60 ms to each start
         choices=("model", "keypoints"),
         default="model",
         help="where the stored video features' pose comes from: the pose model run on the picture, as at "
