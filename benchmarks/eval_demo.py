@@ -12,6 +12,7 @@ Commands::
     python benchmarks/eval_demo.py generate --row demo --data SYNTH/test --out OUT [--model DIR] [--limit N]
         [--control-scale W]     # adapter weight of the demo / gtcontrol rows (choose it on SYNTH/validation)
         [--follow-envelope S]   # demo / gtcontrol rows with the envelope-following gain stage (-fS suffix)
+        [--reference category]  # reference sound: a training recording of the clip's category (-refcat)
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
         [--compare demo:nocontrol,demo:gtcontrol]   # paired bootstrap 95% intervals of the differences
     python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
@@ -58,6 +59,25 @@ def _seed(i: int) -> int:
     return 1000 + i
 
 
+def _category_references(bank: str | None):
+    """``(category, i) -> audio``: the i-th (cyclically) training-split recording of the category in the bank
+    (split seed 0, as ``foleykit data synth`` uses), 16 kHz mono; never a validation or test recording."""
+    from foleykit.data.bank import SoundBank, split_bank
+    from foleykit.data.ufoai import default_bank_dir
+    from foleykit.media import read_audio
+
+    root = Path(bank) if bank else default_bank_dir()
+    split = split_bank(SoundBank(root, sample_rate=16000), seed=0)
+
+    def reference(category: str, i: int) -> np.ndarray:
+        files = split.files("train", category)
+        if not files:
+            raise SystemExit(f"the bank has no training recording of {category!r}")
+        return np.asarray(read_audio(str(root / files[i % len(files)]), sample_rate=16000))
+
+    return reference
+
+
 def generate(args: argparse.Namespace) -> None:
     import soundfile as sf
     import torch
@@ -72,6 +92,9 @@ def generate(args: argparse.Namespace) -> None:
         name += f"-cs{args.control_scale:g}"
     if args.follow_envelope is not None and args.row != "nocontrol":
         name += f"-f{args.follow_envelope:g}"
+    references = _category_references(args.bank) if args.reference == "category" else None
+    if references is not None:
+        name += "-refcat"
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -97,6 +120,9 @@ def generate(args: argparse.Namespace) -> None:
         if args.row == "gtcontrol":
             kw["control_audio"] = read_audio(r.sidecar_wav, sample_rate=pipe.seq.sample_rate)
             kw["control_audio_sample_rate"] = pipe.seq.sample_rate
+        if references is not None:
+            kw["reference_audio"] = references(r.category, i)
+            kw["reference_sample_rate"] = 16000
         t0 = time.perf_counter()
         res = pipe(str(r.path), **kw)
         times[r.key] = time.perf_counter() - t0
@@ -495,6 +521,16 @@ def main(argv=None) -> int:
     g.add_argument("--limit", type=int, default=None)
     g.add_argument("--steps", type=int, default=None)
     g.add_argument("--prompt", choices=("caption", "none"), default="caption")
+    g.add_argument(
+        "--reference",
+        choices=("none", "category"),
+        default="none",
+        help="category: each clip's reference sound is a training-split bank recording of its own category "
+        "(an oracle of WHAT: can the generator render a kind of sound it is told?); rows get a -refcat suffix",
+    )
+    g.add_argument(
+        "--bank", default=None, help="the sound bank of --reference category (default: the fetched one)"
+    )
     g.add_argument("--shard", default=None, help="k/n: every n-th clip from k")
     g.add_argument("--threads", type=int, default=1)
     g.add_argument(

@@ -108,7 +108,9 @@ foleykit train --recipe foleykit_demo --config full --store "$WORK/store_pose" -
   predictor.val_batches=8 > "$WORK/predictor_pose.log" 2>&1
 
 # 6. ship: fp16 safetensors + model card; the adapter weight and the RMS-Mapper's decoding rule were chosen
-#    on the validation split (benchmarks/eval_demo.py mapper --proxy / generate / score on SYNTH/validation)
+#    on the validation split (benchmarks/eval_demo.py generate / score on SYNTH/validation against the previous
+#    release: the expected class, the rule with no temporal metric worse and the most better; model card,
+#    "Settings chosen on the validation split")
 foleykit train ship --model "$WORK/run_pose/predictor/model" \
-  --output src/foleykit/weights/foleykit-demo --adapter-weight 3.0 --silence-threshold 0.35 \
+  --output src/foleykit/weights/foleykit-demo --adapter-weight 3.0 --decoding expected \
   --card docs/demonstrator_model_card.md
