@@ -61,7 +61,7 @@ def _seed(i: int) -> int:
 
 def _category_references(bank: str | None):
     """``(category, i) -> audio``: the i-th (cyclically) training-split recording of the category in the bank
-    (split seed 0, as ``foleykit data synth`` uses), 16 kHz mono; never a validation or test recording."""
+    (split seed 0, ``foleykit data synth``'s default), 16 kHz mono; never a validation or test recording."""
     from foleykit.data.bank import SoundBank, split_bank
     from foleykit.data.ufoai import default_bank_dir
     from foleykit.media import read_audio
