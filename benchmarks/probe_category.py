@@ -24,20 +24,18 @@ import numpy as np
 
 
 def pooled_features(store: str, split: str) -> tuple[np.ndarray, list[str]]:
-    """Per clip: mean embedding, mean and max object scores (``foleykit.vision.encoder.GROUPS``), and the
-    clip categories."""
+    """Per clip: mean embedding, mean and max object scores (``foleykit.vision.encoder.group_slices``), and
+    the clip categories."""
     from foleykit.data.cache import ArrayDataset
-    from foleykit.vision.encoder import GROUPS
+    from foleykit.vision.encoder import group_slices
 
-    start, cols = 0, {}
-    for name, group in GROUPS.items():
-        cols[name] = slice(start, start + len(group))
-        start += len(group)
+    cols = group_slices()
+    width = max(s.stop for s in cols.values())
     ds = ArrayDataset(store, split, fields=["video_features"])
     feats = ds.arrays()["video_features"]
-    if feats.shape[-1] != start:
+    if feats.shape[-1] != width:
         raise SystemExit(
-            f"{store}: video_features have {feats.shape[-1]} channels, the scene encoder {start}"
+            f"{store}: video_features have {feats.shape[-1]} channels, the scene encoder {width}"
         )
     rows = []
     for i in range(len(ds)):
