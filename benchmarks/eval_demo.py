@@ -13,12 +13,15 @@ Commands::
         [--control-scale W]     # adapter weight of the demo / gtcontrol rows (choose it on SYNTH/validation)
         [--follow-envelope S]   # demo / gtcontrol rows with the envelope-following gain stage (-fS suffix)
         [--reference category]  # reference sound: a training recording of the clip's category (-refcat)
+        [--init category [--init-strength S]]  # start from such a recording (init_audio; -initcat[-sS])
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
         [--compare demo:nocontrol,demo:gtcontrol]   # paired bootstrap 95% intervals of the differences
     python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
         [--silence-threshold T | --decoding expected|median]   # decoded-class accuracy, log-RMS L1 and
                                   # per-clip log-RMS correlation with another decoding rule
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
+    python benchmarks/eval_demo.py ceiling --data SYNTH/test [--model DIR]   # category accuracy of bank
+                                  # recordings, of their VAE+vocoder resynthesis and of the ground truth
     python benchmarks/eval_demo.py prompts --data SYNTH/validation [--limit 16] [--model DIR]   # prompt swap:
                                   # does the caption move the sound towards its category (see prompts())
 
@@ -92,9 +95,12 @@ def generate(args: argparse.Namespace) -> None:
         name += f"-cs{args.control_scale:g}"
     if args.follow_envelope is not None and args.row != "nocontrol":
         name += f"-f{args.follow_envelope:g}"
-    references = _category_references(args.bank) if args.reference == "category" else None
-    if references is not None:
+    uses_bank = "category" in (args.reference, args.init)
+    references = _category_references(args.bank) if uses_bank else None
+    if args.reference == "category":
         name += "-refcat"
+    if args.init == "category":
+        name += "-initcat" + (f"-s{args.init_strength:g}" if args.init_strength is not None else "")
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -120,9 +126,14 @@ def generate(args: argparse.Namespace) -> None:
         if args.row == "gtcontrol":
             kw["control_audio"] = read_audio(r.sidecar_wav, sample_rate=pipe.seq.sample_rate)
             kw["control_audio_sample_rate"] = pipe.seq.sample_rate
-        if references is not None:
+        if args.reference == "category":
             kw["reference_audio"] = references(r.category, i)
             kw["reference_sample_rate"] = 16000
+        if args.init == "category":
+            kw["init_audio"] = references(r.category, i)
+            kw["init_sample_rate"] = 16000
+            if args.init_strength is not None:
+                kw["init_strength"] = args.init_strength
         t0 = time.perf_counter()
         res = pipe(str(r.path), **kw)
         times[r.key] = time.perf_counter() - t0
@@ -158,6 +169,14 @@ def bank_centroids(bank: str | None, categories: list[str], model) -> tuple[list
     return names, np.stack(cents)
 
 
+def nearest_category(wav: np.ndarray, names: list[str], cents: np.ndarray, model) -> str:
+    """The bank category whose centroid is closest (cosine) to the clip's mean aisfx embedding (16 kHz)."""
+    from foleykit.encoders.audio import aisfx_embed
+
+    v = aisfx_embed(np.asarray(wav, np.float32).reshape(-1), 16000, model=model).mean(0).numpy()
+    return names[int(np.argmax(cents @ (v / (np.linalg.norm(v) + 1e-9))))]
+
+
 def category_accuracy(
     wavs: dict[str, np.ndarray],
     truth: dict[str, str],
@@ -171,13 +190,10 @@ def category_accuracy(
     the categories the test clips have (e.g. footsteps/gravel, animal/dog). ``category_acc``: exact category;
     ``family_acc``: the part before the slash (footsteps / impact / break / animal ...). ``per_clip`` (when
     given) receives ``{"category_acc": {stem: 0/1}, "family_acc": {stem: 0/1}}`` for paired comparisons."""
-    from foleykit.encoders.audio import aisfx_embed
-
     hits: dict[str, float] = {}
     fam: dict[str, float] = {}
     for k, wav in wavs.items():
-        v = aisfx_embed(wav, 16000, model=model).mean(0).numpy()
-        pred = names[int(np.argmax(cents @ (v / (np.linalg.norm(v) + 1e-9))))]
+        pred = nearest_category(wav, names, cents, model)
         hits[k] = float(pred == truth[k])
         fam[k] = float(pred.split("/")[0] == truth[k].split("/")[0])
     if per_clip is not None:
@@ -391,6 +407,52 @@ def _proxy_scores(log_rms: list[np.ndarray], n: int, control_rate: float, rate: 
     }
 
 
+# --- what bounds the category accuracy? ------------------------------------------------------------------
+def ceiling(args: argparse.Namespace) -> None:
+    """The category accuracy (:func:`category_accuracy`, the score's protocol) of three references per clip:
+    a training-split bank recording of the clip's own category as it is (``recording``), the same recording
+    through the model's VAE and vocoder (``resynthesis``: what the codec keeps of a sound's kind), and the
+    clip's ground-truth soundtrack (``ground_truth``: the events mixed with distractors and the ambience bed);
+    with the categories each is most often taken for. A generated sound can at best be as recognisable as what
+    the codec lets through."""
+    import collections
+
+    import soundfile as sf
+    import torch
+
+    from foleykit.encoders.audio import load_aisfx
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+    torch.set_num_threads(args.threads)
+    recs = _records(args.data, args.limit)
+    embedder = load_aisfx()
+    names, cents = bank_centroids(args.bank, sorted({r.category for r in recs if r.category}), embedder)
+    recs = [r for r in recs if r.category in set(names)]
+    truth = {r.key: r.category for r in recs}
+    pipe = VideoToAudioPipeline.from_pretrained(args.model)
+    reference = _category_references(args.bank)
+    wavs: dict[str, dict[str, np.ndarray]] = {"recording": {}, "resynthesis": {}, "ground_truth": {}}
+    for i, r in enumerate(recs):
+        rec = reference(r.category, i)
+        wavs["recording"][r.key] = rec
+        z = pipe.encode_audio(rec, 16000)
+        wavs["resynthesis"][r.key] = pipe.decode_latents(z, len(rec))[0].float().cpu().numpy()
+        wavs["ground_truth"][r.key] = sf.read(r.sidecar_wav, dtype="float32")[0]
+    out = {}
+    for name, group in wavs.items():
+        hits: dict = {}
+        acc = category_accuracy(group, truth, names, cents, embedder, hits)
+        taken = collections.Counter(
+            nearest_category(w, names, cents, embedder) for w in group.values()
+        ).most_common(3)
+        out[name] = {**acc, "most_taken_for": taken}
+        print(
+            f"{name:12s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f} | taken for {taken}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"clips": len(recs), **out}, indent=1))
+
+
 # --- does the prompt decide WHAT? ----------------------------------------------------------------------------
 def prompts(args: argparse.Namespace) -> None:
     """Prompt swap: each clip is generated with its own caption and with the caption of a clip of another
@@ -529,7 +591,22 @@ def main(argv=None) -> int:
         "(an oracle of WHAT: can the generator render a kind of sound it is told?); rows get a -refcat suffix",
     )
     g.add_argument(
-        "--bank", default=None, help="the sound bank of --reference category (default: the fetched one)"
+        "--init",
+        choices=("none", "category"),
+        default="none",
+        help="category: each clip starts from a training-split bank recording of its own category (init_audio: "
+        "a sound designer who hands in a recording of the right kind); rows get an -initcat suffix",
+    )
+    g.add_argument(
+        "--init-strength",
+        type=float,
+        default=None,
+        help="init_strength of --init category (default: the pipeline's); rows get an -sS suffix",
+    )
+    g.add_argument(
+        "--bank",
+        default=None,
+        help="the sound bank of --reference / --init category (default: the fetched one)",
     )
     g.add_argument("--shard", default=None, help="k/n: every n-th clip from k")
     g.add_argument("--threads", type=int, default=1)
@@ -580,6 +657,13 @@ def main(argv=None) -> int:
     pr.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     pr.add_argument("--threads", type=int, default=2)
     pr.add_argument("--json", default=None)
+    ce = sub.add_parser("ceiling", help="category accuracy of bank recordings, their resynthesis, the truth")
+    ce.add_argument("--data", required=True)
+    ce.add_argument("--model", default=None)
+    ce.add_argument("--limit", type=int, default=None)
+    ce.add_argument("--bank", default=None)
+    ce.add_argument("--threads", type=int, default=2)
+    ce.add_argument("--json", default=None)
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)
     sp.add_argument("--out", required=True)
@@ -593,6 +677,7 @@ def main(argv=None) -> int:
         "mapper": mapper,
         "spectrograms": spectrograms,
         "prompts": prompts,
+        "ceiling": ceiling,
     }[args.cmd](args)
     return 0
 

@@ -11,7 +11,8 @@ Rows, each giving onset times per clip:
 
 - ``model:<DIR>``: the model's own soundtrack, ``foleykit generate`` defaults with no prompt (seed 0), onsets
   of the generated audio by the onset metric's detector (``librosa.onset.onset_detect``, delta 0.3, 22.05
-  kHz: :func:`foleykit.evaluation.metrics.onset.detect_onsets`);
+  kHz: :func:`foleykit.evaluation.metrics.onset.detect_onsets`); with ``--init-audio SOUND`` generated from
+  that recording (``foleykit generate --init-audio``, the sound designer's route to WHAT);
 - ``control:<DIR>``: peaks of the RMS envelope the model predicts from the picture (no audio generated):
   local maxima of the decoded envelope at least 6 dB above the minimum since the previous peak;
 - ``motion``: the optical-flow heuristic: peaks of the AV-Align flow trajectory
@@ -145,12 +146,15 @@ def prf(hits: int, n_pred: int, n_true: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def model_onsets(model: str, clip: Path, threads: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+def model_onsets(
+    model: str, clip: Path, threads: int, init_audio: str | None = None
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """(onsets of the generated audio, peaks of the predicted envelope, clip seconds, the audio at 16 kHz) for
-    one clip."""
+    one clip; ``init_audio``: generated from that recording (``generate --init-audio``)."""
     import librosa
     import torch
 
+    from foleykit.controls.rms import envelope_peaks
     from foleykit.evaluation.metrics.onset import detect_onsets
     from foleykit.media import probe
     from foleykit.product.generate import GenerateOptions, generate_audio
@@ -158,26 +162,14 @@ def model_onsets(model: str, clip: Path, threads: int) -> tuple[np.ndarray, np.n
 
     torch.set_num_threads(threads)
     pipe = load_model(model)
-    res = generate_audio(pipe, clip, GenerateOptions(seed=0))
+    res = generate_audio(pipe, clip, GenerateOptions(seed=0, init_audio=init_audio))
     wav, sr = np.asarray(res.audio, np.float32), int(res.sample_rate)
     wav = wav if wav.ndim == 1 else wav.mean(0)
     y = librosa.resample(wav, orig_sr=sr, target_sr=22050)
     onsets = detect_onsets(y) / 22050.0
     rms = next((c for c in res.controls.values() if c.kind == "rms"), None) if res.controls else None
-    peaks = envelope_peaks(rms) if rms is not None else np.zeros(0)
+    peaks = envelope_peaks(rms) if rms is not None else np.zeros(0)  # 6 dB rises
     return onsets, peaks, float(probe(clip).duration), librosa.resample(wav, orig_sr=sr, target_sr=16000)
-
-
-def envelope_peaks(control, peak_db: float = 6.0) -> np.ndarray:
-    """Times of local maxima of an RMS envelope that rise ``peak_db`` above the minimum since the last peak."""
-    v = 20 * np.log10(np.maximum(np.asarray(control.values, float).reshape(-1), 1e-5))
-    out, low = [], v[0] if len(v) else 0.0
-    for i in range(1, len(v) - 1):
-        low = min(low, v[i])
-        if v[i] >= v[i - 1] and v[i] > v[i + 1] and v[i] - low >= peak_db:
-            out.append(control.start + (i + 0.5) / control.rate)
-            low = v[i]
-    return np.asarray(out)
 
 
 def motion_onsets(clip: Path, z: float) -> np.ndarray:
@@ -199,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, default=None, help="the source vtest.avi: cut the clips from it")
     ap.add_argument("--clips", type=Path, default=None, help="clip folder (with --video: cache of cut clips)")
     ap.add_argument("--rows", default="motion", help="comma-separated: model:DIR, control:DIR, motion")
+    ap.add_argument(
+        "--init-audio",
+        default=None,
+        metavar="SOUND",
+        help="model rows start from this recording (generate --init-audio, default strength)",
+    )
     ap.add_argument("--tolerance", type=float, default=0.1)
     ap.add_argument("--motion-z", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
@@ -250,7 +248,7 @@ def evaluate(
             if row.startswith(("model:", "control:")):
                 model = row.split(":", 1)[1]
                 if name not in cache.setdefault(model, {}):
-                    cache[model][name] = model_onsets(model, clip, args.threads)
+                    cache[model][name] = model_onsets(model, clip, args.threads, args.init_audio)
                 onsets, peaks, dur, _ = cache[model][name]
                 pred = onsets if row.startswith("model:") else peaks
             elif row == "motion":

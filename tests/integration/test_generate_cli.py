@@ -241,6 +241,50 @@ def test_follow_envelope_pins_the_loudness_to_the_edited_curve(media, tmp_path, 
     assert not (tmp_path / "bad.wav").exists()
 
 
+def test_init_audio_starts_every_window_from_the_recording_on_its_curve(media, tmp_path, capsys, monkeypatch):
+    from foleykit.pipelines import VideoToAudioPipeline
+
+    seen = []
+    real = VideoToAudioPipeline.init_latents_from_audio
+
+    def spy(self, audio, sample_rate, seq, *, envelope=None):
+        seen.append((np.asarray(audio).copy(), envelope is not None))
+        return real(self, audio, sample_rate, seq, envelope=envelope)
+
+    monkeypatch.setattr(VideoToAudioPipeline, "init_latents_from_audio", spy)
+    out = tmp_path / "take.wav"
+    rc, _, err = gen(
+        capsys,
+        media,
+        media["long"],
+        out,
+        "--init-audio",
+        media["clicks"],
+        "--init-strength",
+        "0.5",
+        "--seed",
+        "1",
+    )
+    assert rc == 0, err
+    # 3.2 s in 1 s windows: every window lays the whole recording along its own timing curve
+    assert len(seen) >= 3 and all(has_env for _, has_env in seen)
+    clicks = read_audio(media["clicks"], sample_rate=SR)
+    for audio, _ in seen:
+        np.testing.assert_allclose(audio, clicks, atol=1e-6)
+    side = json.loads(sidecar_path(out).read_text())
+    assert side["parameters"]["init_strength"] == 0.5 and "--init-audio" in side["reproduce"]
+    assert side["inputs"]["init_audio"]["sha256"]
+    bad = tmp_path / "bad.wav"
+    rc, _, err = gen(
+        capsys, media, media["clip"], bad, "--init-audio", media["clicks"], "--init-strength", "1.5"
+    )
+    assert rc == 2 and err.count("foleykit: error:") == 1 and "init-strength" in err and not bad.exists()
+    rc, _, err = gen(capsys, media, media["clip"], bad, "--init-strength", "0.5")
+    assert rc == 2 and "needs --init-audio" in err and not bad.exists()
+    rc, _, err = gen(capsys, media, media["clip"], bad, "--init-audio", tmp_path / "missing.wav")
+    assert rc != 0 and err.count("foleykit: error:") == 1 and not bad.exists()
+
+
 def test_control_with_another_rate_and_length_is_fitted_with_notes(media, tmp_path, capsys):
     ctl = tmp_path / "slow.csv"
     TemporalControl("rms", np.full(64, 0.2, np.float32), 50.0).save(ctl)  # 1.28 s of 1.6 s, at 50 Hz

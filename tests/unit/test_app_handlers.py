@@ -16,7 +16,7 @@ gr = pytest.importorskip("gradio")
 from foleykit.app import AppConfig, FoleyApp
 from foleykit.cli import main
 from foleykit.controls import TemporalControl
-from foleykit.testing import make_moving_square_video, make_not_media_file
+from foleykit.testing import make_moving_square_video, make_not_media_file, write_click_track
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,17 @@ def test_predict_edit_upload_and_generate(setup):
     assert "seed 9" in status and "3 steps" in status and "guidance 2.5" in status
     side = json.loads(Path(files[0] + ".json").read_text())  # result.mp4 -> result.mp4.json
     assert side["parameters"]["follow_envelope"] == 1.0
+    start_from = setup["wd"] / "uploads" / "start.wav"
+    write_click_track(start_from, [0.2, 0.7], sample_rate=16000, duration=1.0)
+    *_, files, _status, _plot, _timing, state = app.generate(
+        video, "", "", None, state, 1.0, 0.0, 0.0, 1.0, 2, None, 4, None, str(start_from), 0.6
+    )
+    side = json.loads(Path(files[0] + ".json").read_text())
+    assert side["parameters"]["init_strength"] == 0.6 and side["inputs"]["init_audio"]["sha256"]
+    with pytest.raises(gr.Error, match="outside the app's working folder"):
+        app.generate(
+            video, "", "", None, state, 1.0, 0.0, 0.0, 1.0, 2, None, 4, None, str(setup["clip"]), 0.6
+        )
 
 
 def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
@@ -129,6 +140,8 @@ def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
             "guidance",
             "seed",
             "follow_envelope",
+            "init_audio",
+            "init_strength",
         } <= ids
     finally:
         demo.close()

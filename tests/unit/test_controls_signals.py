@@ -355,3 +355,40 @@ def test_follow_envelope_classes_stereo_and_errors():
         follow_envelope(x, SR, classes, strength=1.5)
     with pytest.raises(ControlError, match="waveform"):
         follow_envelope(np.zeros((1, 2, 100), np.float32), SR, classes)
+
+
+def test_envelope_peaks_are_the_hits_that_rise_6_db():
+    from foleykit.controls.rms import envelope_peaks, rms_to_classes
+
+    v = np.full(125, 0.01, np.float32)
+    v[[20, 60, 61, 100]] = [0.1, 0.05, 0.06, 0.015]  # 20 dB, 15.6 dB (two frames, one hit), 3.5 dB
+    env = TemporalControl("rms", v, 125.0, start=2.0)
+    np.testing.assert_allclose(envelope_peaks(env), [2.0 + 20.5 / 125, 2.0 + 61.5 / 125])
+    assert envelope_peaks(env, rise_db=25.0).size == 0
+    classes = TemporalControl("rms_class", rms_to_classes(v), 125.0)
+    assert envelope_peaks(classes).size == 2
+    with pytest.raises(ControlError, match="RMS envelope"):
+        envelope_peaks(TemporalControl("energy", v, 125.0))
+
+
+def test_spot_recording_lands_the_loudest_moment_on_every_hit_and_loops_between():
+    from foleykit.controls.rms import spot_recording
+
+    sr = 16000
+    step = np.zeros(4000, np.float32)  # a 0.25 s one-shot whose click sits 0.1 s in
+    step[1600:1680] = 0.8
+    v = np.full(250, 0.001, np.float32)
+    v[[50, 150]] = 0.2  # hits at 0.404 s and 1.204 s
+    env = TemporalControl("rms", v, 125.0)
+    out = spot_recording(step, sr, 2 * sr, env)
+    assert out.shape == (2 * sr,) and out.dtype == np.float32
+    loud = np.flatnonzero(np.abs(out) > 0.5) / sr
+    clicks = loud[np.r_[True, np.diff(loud) > 0.01]]  # first sample of each click
+    for hit in (50.5 / 125, 150.5 / 125):
+        assert np.min(np.abs(clicks - hit)) < 0.01  # a copy's click on each hit
+    # between hits the copy loops (every 0.25 s) and the loop runs into the first copy
+    np.testing.assert_allclose(np.diff(clicks[clicks < 1.1]), 0.25, atol=1e-3)
+    looped = spot_recording(step, sr, sr)  # no envelope: plain loop from the start
+    np.testing.assert_array_equal(looped, np.tile(step, 4))
+    quiet = TemporalControl("rms", np.full(125, 0.05, np.float32), 125.0)  # no hits: plain loop
+    np.testing.assert_array_equal(spot_recording(step, sr, sr, quiet), looped)

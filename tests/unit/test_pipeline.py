@@ -184,6 +184,88 @@ def test_inpainting_keeps_the_known_region(pipe, frames):
         pipe.denoise(cond, num_inference_steps=2, init_latents=init, inpaint_mask=torch.ones(24))
 
 
+def test_start_latents_run_only_the_last_share_of_the_schedule(pipe, frames):
+    cond, uncond, _ = _inputs(pipe, frames)
+    start = torch.randn(1, *pipe.codec.latent_shape(), generator=_gen(9)) * 3
+    seen = []
+
+    def run(strength, **kw):
+        seen.clear()
+        return pipe.denoise(
+            cond,
+            uncond=uncond,
+            generator=_gen(),
+            num_inference_steps=10,
+            start_latents=start,
+            strength=strength,
+            callback=lambda i, t, x: seen.append(int(t)),
+            **kw,
+        )
+
+    full = run(1.0)
+    assert len(seen) == 10
+    plain = pipe.denoise(cond, uncond=uncond, generator=_gen(), num_inference_steps=10)
+    assert torch.equal(full, plain)  # strength 1: sampled from noise, the start latents play no part
+    timesteps = list(seen)
+    near = run(0.3)
+    assert seen == timesteps[7:]  # the last 3 of the 10 steps
+    far = run(0.8)
+    assert seen == timesteps[2:]
+
+    def dist(x):
+        return float((x - start).pow(2).mean())
+
+    assert dist(near) < dist(far) < dist(full)
+    with pytest.raises(ConfigError, match="strength"):
+        run(0.0)
+
+
+def test_init_audio_is_spotted_on_the_envelope_retimed_and_encoded(pipe, frames, monkeypatch):
+    from foleykit.controls import rms_envelope
+
+    seq = pipe.seq.with_duration(1.0)
+    rec = (np.random.default_rng(0).standard_normal(4000) * 0.3).astype(np.float32)  # 0.25 s of noise
+    rms = TemporalControl("rms", np.where(np.arange(125) < 60, 0.0, 0.05).astype(np.float32), 125.0)
+    encoded = []
+    monkeypatch.setattr(pipe, "encode_audio", lambda wav, sr: encoded.append(wav) or torch.zeros(1))
+    pipe.init_latents_from_audio(rec, 16000, seq, envelope=rms)
+    wav = encoded[-1]
+    assert wav.shape == (16000,)
+    env = rms_envelope(wav, 16000).values
+    assert env[10:50].max() < 0.0125 and np.allclose(env[75:115], 0.05, rtol=0.2)  # re-timed to the curve
+    pipe.init_latents_from_audio(rec, 16000, seq)
+    np.testing.assert_array_equal(encoded[-1][4000:8000], rec)  # no envelope: the recording looped as it is
+    click = np.zeros(8000, np.float32)
+    click[2000:2040] = 0.9
+    hit = np.full(125, 0.002, np.float32)
+    hit[80] = 0.2  # one hit at 0.644 s
+    pipe.init_latents_from_audio(click, 16000, seq, envelope=TemporalControl("rms", hit, 125.0))
+    assert abs(np.argmax(np.abs(encoded[-1])) / 16000 - 80.5 / 125) < 0.01  # spotted: the click on the hit
+    pipe.init_latents_from_audio(np.tile(rec, 2), 8000, seq)  # resampled to the model's rate
+    assert encoded[-1].shape == (16000,)
+    with pytest.raises(ConfigError, match="silent"):
+        pipe.init_latents_from_audio(np.zeros(4000, np.float32), 16000, seq)
+
+
+def test_generation_from_a_recording(pipe, frames):
+    rms = TemporalControl("rms", np.full(125, 0.05, np.float32), 125.0)
+    rec = (np.random.default_rng(1).standard_normal(16000) * 0.1).astype(np.float32)
+    base = pipe(frames=frames, controls={"rms": rms}, seed=2)
+    near = pipe(
+        frames=frames,
+        controls={"rms": rms},
+        seed=2,
+        init_audio=rec,
+        init_sample_rate=16000,
+        init_strength=0.2,
+    )
+    start = pipe.init_latents_from_audio(rec, 16000, pipe.seq.with_duration(1.0), envelope=rms)
+    assert "init_audio" in near.timings and "init_audio" not in base.timings
+    assert float((near.latents - start).pow(2).mean()) < float((base.latents - start).pow(2).mean())
+    with pytest.raises(ConfigError, match="init_strength"):
+        pipe(frames=frames, controls={"rms": rms}, init_audio=rec, init_sample_rate=16000, init_strength=1.5)
+
+
 def test_encode_audio_resamples_and_matches_the_latent_grid(pipe):
     z = pipe.encode_audio(np.zeros(22050, np.float32), 22050)
     assert z.shape == (1, 8, 25, 16)

@@ -52,6 +52,12 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                     sources=["upload"],
                     elem_id="reference",
                 )
+                init_audio = gr.Audio(
+                    label="Start from a recording (optional: its sound, re-timed to the curve)",
+                    type="filepath",
+                    sources=["upload"],
+                    elem_id="init_audio",
+                )
                 with gr.Accordion("Timing curve", open=True):
                     predict_btn = gr.Button("Predict timing", elem_id="predict_btn")
                     with gr.Row():
@@ -97,6 +103,14 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                         label="Follow the curve exactly (loudness gain after generation)",
                         elem_id="follow_envelope",
                     )
+                    init_strength = gr.Slider(
+                        0.05,
+                        1.0,
+                        value=defaults["init_strength"],
+                        step=0.05,
+                        label="How much of the recording is regenerated (with a recording to start from)",
+                        elem_id="init_strength",
+                    )
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate_btn")
             with gr.Column():
                 result = gr.Video(label="Result", interactive=False, elem_id="result_video")
@@ -131,7 +145,21 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
         video.change(lambda s: (None, None, None), [state], [plot, timing_csv, state])
         generate_btn.click(
             app.generate,
-            [video, prompt, negative, reference, state, *edits, weight, steps, guidance, seed, follow],
+            [
+                video,
+                prompt,
+                negative,
+                reference,
+                state,
+                *edits,
+                weight,
+                steps,
+                guidance,
+                seed,
+                follow,
+                init_audio,
+                init_strength,
+            ],
             [result, downloads, status, plot, timing_csv, state],
             concurrency_id="model",
             concurrency_limit=1,
@@ -147,6 +175,8 @@ def _defaults(app: FoleyApp) -> dict[str, float]:
     Guidance is the scale the model uses when none is given, in the standard form (``pipe.guidance()``; a
     ``1 + w`` recipe's stored w = 3 shows as 4), so the page's default gives the CLI's audio.
     """
+    from foleykit.pipelines.video_to_audio import INIT_STRENGTH
+
     pipe = app.pipe
     weight = next((a.weight for a in pipe.adapters.values()), 1.0)
     return {
@@ -154,6 +184,7 @@ def _defaults(app: FoleyApp) -> dict[str, float]:
         "steps": int(pipe.defaults["num_inference_steps"]),
         "guidance": app.guidance_default(),
         "follow": float(pipe.defaults.get("follow_envelope", 0.0)),
+        "init_strength": INIT_STRENGTH,
     }
 
 

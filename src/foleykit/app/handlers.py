@@ -295,6 +295,8 @@ class FoleyApp:
         guidance: float | None = None,
         seed: float | None = -1,
         follow_envelope: float | None = None,
+        init_audio: str | None = None,
+        init_strength: float | None = None,
     ) -> tuple[str, list[str], str, str | None, str | None, dict[str, Any]]:
         """Generate the sound of the uploaded video.
 
@@ -304,6 +306,7 @@ class FoleyApp:
         state = self._session(state)
         v = self.check_video(video, state)
         ref = self.accept(reference, "audio", state)[0] if reference else None
+        start_from = self.accept(init_audio, "audio", state)[0] if init_audio else None
         seed_value = None if seed is None or float(seed) < 0 else int(seed)
         if guidance is not None and math.isclose(float(guidance), self.guidance_default(), abs_tol=1e-9):
             guidance = None  # the model's default, recorded as such in the sidecar (as the CLI does)
@@ -330,6 +333,8 @@ class FoleyApp:
                 seed=seed_value,
                 save_controls=control is not None,
                 follow_envelope=None if follow_envelope is None else float(follow_envelope),
+                init_audio=str(start_from) if start_from else None,
+                init_strength=float(init_strength) if start_from and init_strength is not None else None,
             )
             result = generate_audio(pipe, v, opts)
             state["count"] += 1

@@ -1,7 +1,8 @@
 """``foleykit generate``: give a video (or a folder / CSV list of videos) its sound.
 
     foleykit generate VIDEO -o OUT.mp4|OUT.wav [--prompt TEXT] [--negative-prompt TEXT] [--audio-prompt SOUND]
-        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--follow-envelope S] [--steps N]
+        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--follow-envelope S]
+        [--init-audio SOUND [--init-strength S]] [--steps N]
         [--guidance F] [--seed N]
         [--start S] [--duration S] [--model NAME_OR_DIR | --backbone DIR] [--recipe NAME]
         [--keep-original-audio] [--device auto|cpu|cuda|mps]
@@ -73,6 +74,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="S",
         help="0..1: after generation, make the loudness follow the RMS timing curve exactly "
         "(a gain stage; 1 = fully, default: the model's, 0 = off)",
+    )
+    p.add_argument(
+        "--init-audio",
+        metavar="SOUND",
+        help="start from this recording instead of noise: a copy lands on every hit of the timing curve and "
+        "its loudness follows the curve, so the recording decides WHAT and the picture WHEN",
+    )
+    p.add_argument(
+        "--init-strength",
+        type=number(float, minimum=0, strict=True),
+        metavar="S",
+        help="with --init-audio: how much is regenerated, 0..1 (default 0.8; 1 keeps only the timing, "
+        "lower keeps more of the recording)",
     )
     p.add_argument(
         "--steps", type=number(int, minimum=1), metavar="N", help="sampling steps (default: the model's)"
@@ -173,6 +187,8 @@ _INHERITED = (
     "control",
     "control_from_audio",
     "control_scale",
+    "init_audio",
+    "init_strength",
     "follow_envelope",
     "steps",
     "guidance",

@@ -345,3 +345,57 @@ def follow_envelope(
     gain = np.clip(gain, 0.0, 10.0 ** (max_gain_db / 20.0)) ** float(strength)
     per_sample = np.interp((np.arange(x.shape[-1]) + 0.5) / sample_rate, centres, gain)
     return (x * per_sample).astype(np.float32)
+
+
+def envelope_peaks(envelope: TemporalControl, *, rise_db: float = 6.0) -> np.ndarray:
+    """Times (seconds, on the control's time axis: frame centres) of the envelope's local maxima that rise
+    ``rise_db`` above the lowest level since the previous such peak: the hits of an RMS curve.
+
+    ``rms_class`` controls are decoded first (:func:`classes_to_rms`); levels are floored at 1e-5 (-100 dB)."""
+    if envelope.kind == "rms_class":
+        envelope = classes_to_rms(envelope)
+    if envelope.kind != "rms":
+        raise ControlError(f"envelope_peaks needs an RMS envelope control, got {envelope.kind!r}")
+    v = 20 * np.log10(np.maximum(np.asarray(envelope.values, np.float64).reshape(-1), 1e-5))
+    out, low = [], v[0] if v.size else 0.0
+    for i in range(1, v.size - 1):
+        low = min(low, v[i])
+        if v[i] >= v[i - 1] and v[i] > v[i + 1] and v[i] - low >= rise_db:
+            out.append(envelope.start + (i + 0.5) / envelope.rate)
+            low = v[i]
+    return np.asarray(out, np.float64)
+
+
+def spot_recording(
+    recording: np.ndarray, sample_rate: int, num_samples: int, envelope: TemporalControl | None = None
+) -> np.ndarray:
+    """Lay a recording along a clip the way a Foley editor spots it: a fresh copy at every hit of the envelope.
+
+    Without ``envelope`` (or with no hits) the recording is looped from the clip's start. Otherwise each hit
+    (:func:`envelope_peaks`, the envelope's time axis relative to the clip) starts a copy placed so that the
+    recording's loudest moment lands on the hit; a copy plays (looping if needed) until the next copy starts,
+    and the stretch before the first copy is the loop's end leading into it. A one-shot (a step, a knock) so
+    lands on every contact; a long texture (an engine, rain) restarts at the hits and continues between them.
+    Loudness is not touched: :func:`follow_envelope` brings it to the curve.
+
+    Returns:
+        float32 ``(num_samples,)``.
+    """
+    x = np.asarray(recording, np.float32).reshape(-1)
+    if x.size == 0:
+        raise ControlError("spot_recording needs a non-empty recording")
+    hits = envelope_peaks(envelope) if envelope is not None else np.zeros(0)
+    if hits.size == 0:
+        return np.tile(x, -(-num_samples // x.size))[:num_samples]
+    from scipy.ndimage import uniform_filter1d
+
+    # the centre of the recording's loudest 10 ms lands on the hit
+    lead = int(np.argmax(uniform_filter1d(x.astype(np.float64) ** 2, max(1, sample_rate // 100))))
+    starts = sorted({int(round(t * sample_rate)) - lead for t in hits})
+    starts = [s for s in starts if s < num_samples]
+    # every sample plays the copy that started last before it, looping; before the first copy: the loop,
+    # phased so that it runs into the first copy's start
+    n = np.arange(num_samples)
+    k = np.searchsorted(np.asarray(starts), n, side="right") - 1
+    origin = np.asarray(starts)[np.maximum(k, 0)]
+    return x[(n - origin) % x.size]

@@ -44,6 +44,10 @@ from foleykit.pipelines.fast import FastInferenceMixin
 from foleykit.pipelines.guidance import combine
 from foleykit.pipelines.stages import PipelineStagesMixin
 
+#: Default share of the sampling schedule re-run from a recording (``init_audio``): chosen on the photo-real
+#: validation split (docs/demonstrator_model_card.md, "Starting from a recording").
+INIT_STRENGTH = 0.8
+
 DEFAULTS: dict[str, Any] = {
     "num_inference_steps": 25,
     "guidance_scale": 3.0,
@@ -328,6 +332,42 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             x = resample(x, int(sample_rate), self.seq.sample_rate)
         return self.codec.encode_audio(x[None].float().to(self.device))
 
+    def init_latents_from_audio(
+        self, audio: Any, sample_rate: int | None, seq: SequenceConfig, *, envelope: Any = None
+    ) -> torch.Tensor:
+        """The starting latents of a clip from a recording, ``Tensor[1 x ...]`` (VAE-encoded).
+
+        Without ``envelope`` the recording is looped (or cut) to ``seq.num_samples``. With one (an ``rms`` /
+        ``rms_class`` control on the clip's time axis, frame 0 at the clip's start) it is spotted on the
+        envelope's hits (:func:`foleykit.controls.rms.spot_recording`: a copy whose loudest moment lands on each
+        hit) and its loudness brought to the envelope (:func:`foleykit.controls.follow_envelope`, full
+        strength).
+
+        Raises:
+            ConfigError: a file that cannot be read, an empty or silent recording.
+        """
+        from foleykit.audio import resample, to_mono
+
+        if isinstance(audio, (str, os.PathLike)):
+            from foleykit.media import read_audio
+
+            audio, sample_rate = read_audio(audio, sample_rate=seq.sample_rate), seq.sample_rate
+        x = to_mono(np.asarray(audio, dtype=np.float32))
+        if int(sample_rate or seq.sample_rate) != seq.sample_rate:
+            x = resample(x, int(sample_rate), seq.sample_rate)
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        if x.size == 0 or not np.all(np.isfinite(x)) or float(np.max(np.abs(x))) == 0.0:
+            raise ConfigError("the init recording is empty, silent or has non-finite samples")
+        if envelope is None:
+            x = np.tile(x, -(-seq.num_samples // x.size))[: seq.num_samples]
+        else:
+            from foleykit.controls.rms import follow_envelope, spot_recording
+
+            envelope = envelope.replace(start=0.0)
+            x = spot_recording(x, seq.sample_rate, seq.num_samples, envelope)
+            x = follow_envelope(x, seq.sample_rate, envelope, strength=1.0)
+        return self.encode_audio(x, seq.sample_rate)
+
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
         """Latents -> waveform ``Tensor[B x T]`` (or ``B x C x T``), trimmed to ``num_samples`` when given."""
@@ -349,6 +389,8 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         latents: torch.Tensor | None = None,
         init_latents: torch.Tensor | None = None,
         inpaint_mask: torch.Tensor | None = None,
+        start_latents: torch.Tensor | None = None,
+        strength: float = 1.0,
         callback: Callable[[int, Any, torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
         """The sampling loop: noise -> latents ``Tensor[B x latent_shape(seq)]``.
@@ -367,6 +409,10 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
                 ``init_latents`` are kept; at every step the kept region is replaced by ``init_latents``
                 noised to
                 the next noise level (mask blending, as diffusers' inpainting with non-inpainting models).
+            start_latents, strength: Start from ``start_latents`` instead of pure noise (SDEdit; diffusers'
+                image-to-image ``strength``): they are noised to the level of the step that leaves
+                ``round(strength * steps)`` steps (at least one) and only those are run. ``strength`` 1 (or
+                no ``start_latents``) samples from noise as usual.
             callback: ``callback(step, timestep, latents)`` after each step.
         """
         seq = seq or self.seq
@@ -388,6 +434,15 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         timesteps = self.scheduler.timesteps
         noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(device, dtype)
         x = (noise if latents is None else latents.to(device, dtype)) * self.scheduler.init_noise_sigma
+        if start_latents is not None and not 0.0 < strength <= 1.0:
+            raise ConfigError(f"strength must be in (0, 1], got {strength}")
+        if start_latents is not None and strength < 1.0:
+            skip = steps - max(1, int(round(steps * strength)))
+            timesteps = timesteps[skip:]
+            if hasattr(self.scheduler, "set_begin_index"):
+                self.scheduler.set_begin_index(skip * getattr(self.scheduler, "order", 1))
+            start = start_latents.to(device, dtype).expand(shape)
+            x = self.scheduler.add_noise(start, noise, timesteps[:1])
         mask = None
         if init_latents is not None:
             mask = self._latent_mask(inpaint_mask, shape, device, dtype)
@@ -471,6 +526,9 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         generator: torch.Generator | None = None,
         init_latents: torch.Tensor | None = None,
         inpaint_mask: torch.Tensor | None = None,
+        init_audio: Any = None,
+        init_sample_rate: int | None = None,
+        init_strength: float | None = None,
         follow_envelope: float | None = None,
         peak_ceiling: float | None = PEAK_CEILING,
         condition_cache: ConditionCache | None = None,
@@ -493,6 +551,13 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             adapter_weights, adapter_windows: Per-adapter weight / ``(start, end)`` overrides.
             seed / generator: Random state of the initial noise (same seed -> same audio).
             init_latents, inpaint_mask: Regenerate only the masked latent frames of a previous result.
+            init_audio, init_sample_rate, init_strength: Start from a recording (array at ``init_sample_rate``,
+                or a file) instead of pure noise. With an RMS adapter it is laid along the RMS control (a copy
+                at each hit, loudness brought to the curve: :meth:`init_latents_from_audio`), else looped or
+                cut to the clip; it is then VAE-encoded and denoised from ``init_strength`` of the way
+                (:meth:`denoise`; None: ``INIT_STRENGTH``; 1: from noise, only the timing survives; lower keeps
+                more of the recording's sound). The recording decides WHAT far more than a reference sound's
+                embedding does (docs/product.md).
             follow_envelope: Strength in [0, 1] of the gain stage that makes the output's loudness follow the
                 RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0, off).
                 Needs a model with an RMS adapter.
@@ -518,6 +583,9 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         follow = float(
             self.defaults.get("follow_envelope", 0.0) if follow_envelope is None else follow_envelope
         )
+        strength = INIT_STRENGTH if init_strength is None else float(init_strength)
+        if init_audio is not None and not (math.isfinite(strength) and 0.0 < strength <= 1.0):
+            raise ConfigError(f"init_strength must be in (0, 1], got {init_strength}")
         if not (math.isfinite(follow) and 0.0 <= follow <= 1.0):
             raise ConfigError(f"follow_envelope must be in [0, 1], got {follow_envelope}")
         follow_on = next((n for n, a in self.adapters.items() if a.control_kind == "rms"), None)
@@ -599,9 +667,15 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             used, seq=seq, local_features=local, weights=adapter_weights, windows=adapter_windows
         )
         tick("control_features")
-        # 7. Denoising
+        # 7. Denoising (from noise, or from a recording re-timed to the RMS control)
         if generator is None and seed is not None:
             generator = torch.Generator("cpu").manual_seed(int(seed))
+        start_latents = None
+        if init_audio is not None:
+            start_latents = self.init_latents_from_audio(
+                init_audio, init_sample_rate, seq, envelope=used.get(follow_on) if follow_on else None
+            )
+            tick("init_audio")
         latents = self.denoise(
             cond,
             uncond=uncond,
@@ -612,6 +686,8 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             generator=generator,
             init_latents=init_latents,
             inpaint_mask=inpaint_mask,
+            start_latents=start_latents,
+            strength=strength if start_latents is not None else 1.0,
         )
         tick("denoise")
         # 8. Decode and trim to the clip (mel codecs: VAE decoder, then vocoder; timed apart)

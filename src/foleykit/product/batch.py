@@ -29,6 +29,8 @@ CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
     "control_from_audio": str,
     "control_scale": float,
     "follow_envelope": float,
+    "init_audio": str,
+    "init_strength": float,
     "steps": int,
     "guidance": float,
     "seed": int,
@@ -40,6 +42,7 @@ CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
 _CELL_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "control_scale": (0.0, math.inf, False, "a number >= 0"),
     "follow_envelope": (0.0, 1.0, False, "a number from 0 to 1"),
+    "init_strength": (0.0, 1.0, True, "a number in (0, 1]"),
     "steps": (1, math.inf, False, "a whole number >= 1"),
     "guidance": (0.0, math.inf, False, "a number >= 0"),
     "seed": (0, 2**63 - 1, False, "a whole number from 0 to 2^63 - 1"),
@@ -47,7 +50,7 @@ _CELL_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "duration": (0.0, math.inf, True, "a number of seconds > 0"),
 }
 #: Columns holding file names (relative to the CSV's folder).
-_PATH_COLUMNS = ("audio_prompt", "control", "control_from_audio")
+_PATH_COLUMNS = ("audio_prompt", "control", "control_from_audio", "init_audio")
 
 
 @dataclass

@@ -117,6 +117,8 @@ def check_inputs(
     notes: list[str] = []
     if opts.audio_prompt:
         check_sound(opts.audio_prompt, "reference sound")
+    if opts.init_audio:
+        check_sound(opts.init_audio, "init recording")
     if opts.control_from_audio:
         check_sound(opts.control_from_audio, "timing recording")
         if kinds is not None and not kinds:

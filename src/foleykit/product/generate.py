@@ -46,6 +46,9 @@ class GenerateOptions:
         control: Timing-control file (``.csv`` / ``.json``) or a ``TemporalControl``.
         control_from_audio: Recording whose measured timing drives the adapters.
         control_scale: Weight of the timing-control adapters (None: the model's).
+        init_audio: Recording to start from instead of noise (laid along each window's RMS curve, a copy at
+            every hit, then denoised from ``init_strength``; ``VideoToAudioPipeline.__call__(init_audio=)``).
+        init_strength: Share in (0, 1] of the sampling re-run from ``init_audio`` (None: the pipeline's).
         follow_envelope: Strength in [0, 1] of the gain stage that makes the loudness follow the RMS curve
             (None: the model's, 0 for the demonstrator).
         steps, guidance: Sampling steps and classifier-free guidance scale (None: the model's defaults).
@@ -66,6 +69,8 @@ class GenerateOptions:
     control: Any = None
     control_from_audio: str | None = None
     control_scale: float | None = None
+    init_audio: str | None = None
+    init_strength: float | None = None
     follow_envelope: float | None = None
     steps: int | None = None
     guidance: float | None = None
@@ -96,6 +101,12 @@ class GenerateOptions:
             math.isfinite(self.follow_envelope) and 0 <= self.follow_envelope <= 1
         ):
             raise ConfigError(f"--follow-envelope must be a number from 0 to 1, got {self.follow_envelope}")
+        if self.init_strength is not None and not (
+            math.isfinite(self.init_strength) and 0 < self.init_strength <= 1
+        ):
+            raise ConfigError(f"--init-strength must be a number in (0, 1], got {self.init_strength}")
+        if self.init_strength is not None and self.init_audio is None:
+            raise ConfigError("--init-strength needs --init-audio (the recording to start from)")
         if not (math.isfinite(self.start) and self.start >= 0):
             raise ConfigError(f"--start must be >= 0 seconds, got {self.start}")
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
@@ -394,6 +405,8 @@ def generate_audio(
     )
 
     timeline = Timeline(start=span[0], num_samples=round((span[1] - span[0]) * sr), sample_rate=sr)
+    # every window lays the recording along its own timing curve (VideoToAudioPipeline.init_latents_from_audio)
+    init_wav = read_reference_sound(opts.init_audio, sr, what="init recording") if opts.init_audio else None
     for k, w in enumerate(plan):
         init, mask = _known_latents(pipe, w, plan[k - 1] if k else None, timeline, base, start, region, grid)
         out = pipe(
@@ -412,6 +425,9 @@ def generate_audio(
             seed=seed,
             init_latents=init,
             inpaint_mask=mask,
+            init_audio=init_wav,
+            init_sample_rate=sr,
+            init_strength=opts.init_strength,
             follow_envelope=opts.follow_envelope,
             condition_cache=conditions,
             peak_ceiling=None,  # one headroom gain for the assembled soundtrack, below

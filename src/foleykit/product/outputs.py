@@ -171,8 +171,8 @@ class _Outputs:
 
 
 #: Options naming files (recorded as absolute paths).
-_FILE_OPTIONS = ("audio_prompt", "control", "control_from_audio", "previous")
-_FILE_FLAGS = ("--audio-prompt", "--control", "--control-from-audio")
+_FILE_OPTIONS = ("audio_prompt", "control", "control_from_audio", "init_audio", "previous")
+_FILE_FLAGS = ("--audio-prompt", "--control", "--control-from-audio", "--init-audio")
 
 
 def reproduce_command(
@@ -202,6 +202,8 @@ def reproduce_command(
         ("--control-from-audio", opts.control_from_audio),
         ("--control-scale", opts.control_scale),
         ("--follow-envelope", opts.follow_envelope),
+        ("--init-audio", opts.init_audio),
+        ("--init-strength", opts.init_strength),
     ):
         if value not in (None, ""):
             args += [flag, absolute(value) if flag in _FILE_FLAGS else str(value)]
@@ -307,7 +309,7 @@ def sidecar(
 
 
 #: Inputs whose content the sidecar fingerprints: the video and these options (files).
-FINGERPRINTED = ("audio_prompt", "control", "control_from_audio", "previous")
+FINGERPRINTED = ("audio_prompt", "control", "control_from_audio", "init_audio", "previous")
 
 
 def input_fingerprints(
