@@ -88,6 +88,7 @@ def test_reference_sound_checks(tmp_path):
 
 def test_options_check():
     GenerateOptions().check()
+    GenerateOptions(init_audio="steps.wav", init_strength=1.0).check()
     bad = [
         {"control": "a.csv", "control_from_audio": "b.wav"},
         {"steps": 0},
@@ -98,6 +99,9 @@ def test_options_check():
         {"previous": "x.wav"},
         {"regenerate": (2.0, 1.0), "previous": "x.wav"},
         {"control_scale": float("nan")},
+        {"init_audio": "steps.wav", "init_strength": 0.0},
+        {"init_audio": "steps.wav", "init_strength": 1.5},
+        {"init_strength": 0.5},  # without a recording to start from
     ]
     for kw in bad:
         with pytest.raises(ConfigError):
@@ -225,6 +229,16 @@ def test_write_outputs_is_all_or_nothing(tmp_path, monkeypatch):
         "old.wav.timing.csv",
         "old.wav.timing.png",
     ]
+
+
+def test_batch_csv_takes_a_recording_to_start_from(tmp_path):
+    lst = tmp_path / "list.csv"
+    lst.write_text(
+        "path,init_audio,init_strength\na.mp4,steps/gravel.wav,0.6\nb.mp4,x.wav,0\n", encoding="utf-8"
+    )
+    items = collect_items(lst, tmp_path / "out")
+    assert items[0].overrides == {"init_audio": str(tmp_path / "steps/gravel.wav"), "init_strength": 0.6}
+    assert items[1].error == "column init_strength: '0' is not a number in (0, 1]"
 
 
 def test_bad_batch_rows_fail_alone(tmp_path):

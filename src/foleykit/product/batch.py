@@ -120,7 +120,8 @@ def collect_items(
         source: A folder (every video file directly inside it, sorted by name) or a CSV file with a header and a
             ``path`` column (relative paths start at the CSV's folder) and optional columns
             ``prompt, negative_prompt, audio_prompt, control, control_from_audio, control_scale, follow_envelope,
-            steps, guidance, seed, start, duration, output``; empty cells keep the command-line value.
+            init_audio, init_strength, steps, guidance, seed, start, duration, output``; empty cells keep the
+            command-line value.
         out_dir: Output folder (outputs are ``<video stem>.<fmt>`` unless the CSV names them).
         fmt: Output suffix: mp4, mov, mkv, webm, wav or flac.
 
