@@ -184,16 +184,20 @@ def category_accuracy(
     cents: np.ndarray,
     model,
     per_clip: dict[str, dict[str, float]] | None = None,
+    predicted: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Nearest-category accuracy: a clip's aisfx block embeddings (16 kHz input, resampled by the embedder) are
     averaged and L2-normalised; its prediction is the bank category with the highest cosine similarity among
     the categories the test clips have (e.g. footsteps/gravel, animal/dog). ``category_acc``: exact category;
     ``family_acc``: the part before the slash (footsteps / impact / break / animal ...). ``per_clip`` (when
-    given) receives ``{"category_acc": {stem: 0/1}, "family_acc": {stem: 0/1}}`` for paired comparisons."""
+    given) receives ``{"category_acc": {stem: 0/1}, "family_acc": {stem: 0/1}}`` for paired comparisons;
+    ``predicted`` (when given) the nearest category per stem."""
     hits: dict[str, float] = {}
     fam: dict[str, float] = {}
     for k, wav in wavs.items():
         pred = nearest_category(wav, names, cents, model)
+        if predicted is not None:
+            predicted[k] = pred
         hits[k] = float(pred == truth[k])
         fam[k] = float(pred.split("/")[0] == truth[k].split("/")[0])
     if per_clip is not None:
@@ -440,11 +444,9 @@ def ceiling(args: argparse.Namespace) -> None:
         wavs["ground_truth"][r.key] = sf.read(r.sidecar_wav, dtype="float32")[0]
     out = {}
     for name, group in wavs.items():
-        hits: dict = {}
-        acc = category_accuracy(group, truth, names, cents, embedder, hits)
-        taken = collections.Counter(
-            nearest_category(w, names, cents, embedder) for w in group.values()
-        ).most_common(3)
+        predicted: dict[str, str] = {}
+        acc = category_accuracy(group, truth, names, cents, embedder, predicted=predicted)
+        taken = collections.Counter(predicted.values()).most_common(3)
         out[name] = {**acc, "most_taken_for": taken}
         print(
             f"{name:12s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f} | taken for {taken}"

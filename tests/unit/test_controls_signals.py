@@ -392,3 +392,5 @@ def test_spot_recording_lands_the_loudest_moment_on_every_hit_and_loops_between(
     np.testing.assert_array_equal(looped, np.tile(step, 4))
     quiet = TemporalControl("rms", np.full(125, 0.05, np.float32), 125.0)  # no hits: plain loop
     np.testing.assert_array_equal(spot_recording(step, sr, sr, quiet), looped)
+    late = TemporalControl("rms", v, 125.0, start=1.5)  # its hits (1.9 s, 2.7 s) lie past the 1 s clip
+    np.testing.assert_array_equal(spot_recording(step, sr, sr, late), looped)

@@ -384,15 +384,15 @@ def spot_recording(
     x = np.asarray(recording, np.float32).reshape(-1)
     if x.size == 0:
         raise ControlError("spot_recording needs a non-empty recording")
-    hits = envelope_peaks(envelope) if envelope is not None else np.zeros(0)
-    if hits.size == 0:
-        return np.tile(x, -(-num_samples // x.size))[:num_samples]
     from scipy.ndimage import uniform_filter1d
 
+    hits = envelope_peaks(envelope) if envelope is not None else np.zeros(0)
     # the centre of the recording's loudest 10 ms lands on the hit
     lead = int(np.argmax(uniform_filter1d(x.astype(np.float64) ** 2, max(1, sample_rate // 100))))
     starts = sorted({int(round(t * sample_rate)) - lead for t in hits})
-    starts = [s for s in starts if s < num_samples]
+    starts = [s for s in starts if s < num_samples]  # hits past the clip's end start nothing
+    if not starts:
+        return np.tile(x, -(-num_samples // x.size))[:num_samples]
     # every sample plays the copy that started last before it, looping; before the first copy: the loop,
     # phased so that it runs into the first copy's start
     n = np.arange(num_samples)
