@@ -17,8 +17,10 @@ Commands::
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
         [--compare demo:nocontrol,demo:gtcontrol]   # paired bootstrap 95% intervals of the differences
     python benchmarks/eval_demo.py mapper --store STORE [--model DIR]         # RMS-Mapper acc@1/5/10, tol
-        [--silence-threshold T | --decoding expected|median]   # decoded-class accuracy, log-RMS L1 and
-                                  # per-clip log-RMS correlation with another decoding rule
+        [--silence-threshold T | --decoding expected|median] [--expansion G] [--proxy]  # decoded-class
+                                  # accuracy, log-RMS L1, per-clip log-RMS correlation with another decoding
+                                  # rule; --proxy: envelope-shaped noise scored against the truth (onsets,
+                                  # energy MAE, E-L1 against the clip's own audio and a silent output's)
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
     python benchmarks/eval_demo.py ceiling --data SYNTH/test [--model DIR]   # category accuracy of bank
                                   # recordings, of their VAE+vocoder resynthesis and of the ground truth
@@ -340,8 +342,8 @@ def mapper(args: argparse.Namespace) -> None:
     # the prepared video inputs: frames + frozen parts' features (a trainable encoder), else the features
     names = sorted(p.stem for p in (Path(args.store) / args.split).glob("*.npy"))
     video = [n for n in names if n == "frames" or n.startswith("video_part")] or ["video_features"]
-    ds = ArrayDataset(args.store, args.split, fields=video)
-    scores, targets = [], []
+    ds = ArrayDataset(args.store, args.split, fields=[*video, *(["audio"] if args.proxy else [])])
+    scores, targets, audio = [], [], []
     with torch.no_grad():
         for i in range(len(ds)):
             it = ds[i]
@@ -349,16 +351,20 @@ def mapper(args: argparse.Namespace) -> None:
             logits = pipe.predictors["rms"](feats, pipe.seq.num_control_frames)[0]
             scores.append(logits.numpy())
             targets.append(it["rms_class"].numpy())
+            if args.proxy:
+                audio.append(it["audio"].numpy().reshape(-1))
     s, t = np.concatenate(scores), np.concatenate(targets)
     res = {f"acc@{k}": topk_accuracy(s, t, k) for k in (1, 5, 10)}
     res.update({f"tol{k}": tolerance_accuracy(s.argmax(-1), t, k) for k in (1, 2, 5)})
-    # the classes the pipeline actually uses (RMSMapper.decode_classes: argmax or the silence threshold)
+    # the classes the pipeline actually uses (RMSMapper.decode_classes: its rule and expansion, clip by clip)
     predictor = pipe.predictors["rms"]
     if args.silence_threshold is not None or args.decoding is not None:
         predictor.silence_threshold = None
         predictor.decoding = args.decoding or "argmax"
         predictor.silence_threshold = args.silence_threshold
-    d = predictor.decode_classes(torch.from_numpy(s)).numpy()
+    if args.expansion is not None:
+        predictor.expansion = args.expansion
+    d = np.concatenate([predictor.decode_classes(torch.from_numpy(c)).numpy() for c in scores])  # per clip
     log_rms = [np.log(classes_to_rms(c) + 1e-3) for c in (d, t)]
     # per clip: Pearson correlation of the decoded and true log-RMS curves (clips whose decoded curve is flat
     # count as 0: a constant control carries no timing)
@@ -367,11 +373,12 @@ def mapper(args: argparse.Namespace) -> None:
     for a, b in zip(log_rms[0].reshape(-1, n), log_rms[1].reshape(-1, n)):
         corr.append(float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-6 and b.std() > 1e-6 else 0.0)
     if args.proxy:
-        res.update(_proxy_scores(log_rms, n, pipe.seq.control_rate))
+        res.update(_proxy_scores(log_rms, n, pipe.seq.control_rate, audio=audio, rate=pipe.seq.sample_rate))
     res.update(
         {
             "decoding": predictor.decoding,
             "silence_threshold": predictor.silence_threshold,
+            "expansion": predictor.expansion,
             "clip_log_rms_corr": float(np.mean(corr)),
             "decoded_acc": float(np.mean(d == t)),
             "decoded_tol2": tolerance_accuracy(d, t, 2),
@@ -386,16 +393,26 @@ def mapper(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(res, indent=1))
 
 
-def _proxy_scores(log_rms: list[np.ndarray], n: int, control_rate: float, rate: int = 16000) -> dict:
+def _proxy_scores(
+    log_rms: list[np.ndarray],
+    n: int,
+    control_rate: float,
+    rate: int = 16000,
+    audio: list[np.ndarray] | None = None,
+) -> dict:
     """Onset Acc / AP (strict, whole clip) and energy MAE of envelope-shaped noise: the decoded envelope
     against the true one, each imposed on the same white noise. The generator follows a given envelope
-    closely (correlation 0.95), so this ranks decoding rules by their timing without running the diffusion."""
+    closely (correlation 0.95), so this ranks decoding rules by their timing without running the diffusion.
+    With each clip's ``audio`` (at ``rate``): also the E-L1 of the decoded envelope's noise against that audio,
+    and of a silent output (E-L1 is peak-normalised: an envelope whose valleys sit too close to its peaks
+    scores worse than silence)."""
     from foleykit.evaluation.metrics.energy import energy_mae
+    from foleykit.evaluation.metrics.envelope import e_l1
     from foleykit.evaluation.metrics.onset import onset_metrics
 
-    acc, ap, mae = [], [], []
+    acc, ap, mae, el1, el1_silent = [], [], [], [], []
     rng = np.random.default_rng(0)
-    for a, b in zip(log_rms[0].reshape(-1, n), log_rms[1].reshape(-1, n)):
+    for k, (a, b) in enumerate(zip(log_rms[0].reshape(-1, n), log_rms[1].reshape(-1, n))):
         samples = int(round(n / control_rate * rate))
         noise = rng.standard_normal(samples).astype(np.float32)
         t = np.arange(samples) / rate * control_rate
@@ -404,11 +421,17 @@ def _proxy_scores(log_rms: list[np.ndarray], n: int, control_rate: float, rate: 
         acc.append(s.acc)
         ap.append(s.ap)
         mae.append(energy_mae(wav[0], wav[1], rate))
-    return {
+        if audio:
+            el1.append(e_l1(wav[0], audio[k], rate))
+            el1_silent.append(e_l1(np.zeros_like(audio[k]), audio[k], rate))
+    out = {
         "proxy_onset_acc": float(np.mean(acc)),
         "proxy_onset_ap": float(np.nanmean(ap)),
         "proxy_energy_mae": float(np.mean(mae)),
     }
+    if audio:
+        out.update({"proxy_e_l1": float(np.mean(el1)), "silent_e_l1": float(np.mean(el1_silent))})
+    return out
 
 
 # --- what bounds the category accuracy? ------------------------------------------------------------------
@@ -650,6 +673,7 @@ def main(argv=None) -> int:
         help="decode with this RMSMapper silence threshold instead of the model's",
     )
     m.add_argument("--decoding", choices=("argmax", "expected", "median"), help="decode with this rule")
+    m.add_argument("--expansion", type=float, default=None, help="decode with this RMSMapper expansion")
     m.add_argument("--proxy", action="store_true", help="also score envelope-shaped noise (_proxy_scores)")
     pr = sub.add_parser("prompts", help="prompt swap: does the prompt decide WHAT (see prompts())")
     pr.add_argument("--data", required=True)

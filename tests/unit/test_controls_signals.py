@@ -394,3 +394,15 @@ def test_spot_recording_lands_the_loudest_moment_on_every_hit_and_loops_between(
     np.testing.assert_array_equal(spot_recording(step, sr, sr, quiet), looped)
     late = TemporalControl("rms", v, 125.0, start=1.5)  # its hits (1.9 s, 2.7 s) lie past the 1 s clip
     np.testing.assert_array_equal(spot_recording(step, sr, sr, late), looped)
+
+
+def test_framed_rms_is_librosas_rms_without_its_import():
+    from foleykit.controls.rms import framed_rms
+
+    rng = np.random.default_rng(0)
+    for n, frame, hop in ((16000, 512, 128), (1000, 64, 64), (777, 100, 7)):
+        x = rng.standard_normal(n).astype(np.float32) * np.linspace(0, 1, n, dtype=np.float32)
+        want = librosa.feature.rms(y=x, frame_length=frame, hop_length=hop, center=False)[0]
+        got = framed_rms(x, frame, hop)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

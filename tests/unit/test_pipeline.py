@@ -145,6 +145,18 @@ def test_follow_envelope_after_decoding(pipe, frames, monkeypatch):
     assert rms_envelope(pinned.audio, 16000).values[5:50].max() < 0.0125
     with pytest.raises(ConfigError, match="follow_envelope"):
         pipe(frames=frames, follow_envelope=2.0)
+    # a model default (the shipped model sets one) follows like an explicit strength, but not while the
+    # RMS adapter is turned off ("no control"); an explicit strength still applies then
+    monkeypatch.setitem(pipe.defaults, "follow_envelope", 1.0)
+    default = pipe(frames=frames, prompt="steps", controls={"rms": rms}, seed=1)
+    np.testing.assert_allclose(default.audio, pinned.audio, atol=1e-6)
+    off = {"rms": 0.0}
+    free = pipe(frames=frames, prompt="steps", controls={"rms": rms}, seed=1, adapter_weights=off)
+    assert "follow_envelope" not in free.timings
+    forced = pipe(
+        frames=frames, prompt="steps", controls={"rms": rms}, seed=1, adapter_weights=off, follow_envelope=1.0
+    )
+    np.testing.assert_allclose(forced.audio, follow_envelope(free.audio, 16000, rms), atol=1e-6)
     monkeypatch.setattr(pipe.adapters["rms"], "control_kind", "energy")  # a model without an RMS adapter
     with pytest.raises(ConfigError, match="RMS timing adapter"):
         pipe(frames=frames, follow_envelope=0.5)

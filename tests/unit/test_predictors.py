@@ -153,6 +153,30 @@ def test_rms_expected_and_median_decoding():
         RMSMapper.preset("debug", decoding="expected", silence_threshold=0.3)
 
 
+def test_rms_expansion_deepens_the_valleys_below_each_clips_peak():
+    # clip 0: expected classes 4.0 (peak), 3.0, 2.5, 1.0; clip 1: a quieter clip, peak 2.0
+    onehot = torch.eye(5).clamp(min=1e-9)
+    half = torch.tensor([0.0, 0.0, 0.5, 0.5, 0.0]).clamp(min=1e-9)  # expected 2.5
+    clip0 = torch.stack([onehot[4], onehot[3], half, onehot[1]])
+    clip1 = torch.stack([onehot[2], onehot[2], onehot[1], onehot[0]])
+    logits = torch.stack([clip0, clip1]).log()
+    plain = RMSMapper.preset("debug", num_classes=5, decoding="expected")
+    assert plain.expansion == 1.0
+    assert plain.decode_classes(logits).tolist() == [[4, 3, 2, 1], [2, 2, 1, 0]]  # 2.5 rounds to even
+    two = RMSMapper.preset("debug", num_classes=5, decoding="expected", expansion=2.0)
+    # peak - 2 * (peak - c): 4, 2, 1, -2 -> 0; the quieter clip keeps its own peak: 2, 2, 0, -2 -> 0
+    assert two.decode_classes(logits).tolist() == [[4, 2, 1, 0], [2, 2, 0, 0]]
+    # one clip at a time gives the same (the peak is the clip's, never the batch's)
+    assert two.decode_classes(logits[1]).tolist() == [2, 2, 0, 0]
+    argmax = RMSMapper.preset("debug", num_classes=5, expansion=3.0)
+    assert argmax.decode_classes(logits[0]).tolist() == [4, 1, 0, 0]  # argmax 4, 3, 2 (tie -> 2), 1
+    c = two.to_control(logits[0], SEQ.with_duration(4 / SEQ.control_rate))
+    np.testing.assert_allclose(c.values, classes_to_rms(np.array([4, 2, 1, 0]), n_classes=5))
+    for bad in (0.5, 11.0, "2"):
+        with pytest.raises(ConfigError, match="expansion"):
+            RMSMapper.preset("debug", expansion=bad)
+
+
 def test_rms_loss_matches_eq10_and_overfits():
     model = RMSMapper.preset("debug", num_classes=8)
     classes = torch.tensor([[3, 0]])

@@ -558,7 +558,25 @@ def test_train_cli_store_path_end_to_end(tmp_path, capsys):
         main(["train", "ship", "--model", str(model), "--output", str(rule), "--decoding", "expected"]) == 0
     )
     mapper = VideoToAudioPipeline.from_pretrained(rule).predictors["rms"]
-    assert mapper.decoding == "expected" and mapper.silence_threshold is None
+    assert mapper.decoding == "expected" and mapper.silence_threshold is None and mapper.expansion == 1.0
+    expand = ["--decoding", "expected", "--expansion", "2.5"]
+    assert main(["train", "ship", "--model", str(model), "--output", str(tmp_path / "ex"), *expand]) == 0
+    mapper = VideoToAudioPipeline.from_pretrained(tmp_path / "ex").predictors["rms"]
+    assert (mapper.decoding, mapper.expansion) == ("expected", 2.5)  # stored in the spec, rebuilt on load
+    follow = ["--follow-envelope", "1"]
+    assert main(["train", "ship", "--model", str(model), "--output", str(tmp_path / "fo"), *follow]) == 0
+    assert VideoToAudioPipeline.from_pretrained(tmp_path / "fo").defaults["follow_envelope"] == 1.0
+    assert "follow_envelope" not in VideoToAudioPipeline.from_pretrained(model).defaults
+    bad = ["--follow-envelope", "1.5"]
+    assert main(["train", "ship", "--model", str(model), "--output", str(tmp_path / "fo2"), *bad]) == 2
+    assert not (tmp_path / "fo2").exists()
+    assert (
+        main(
+            ["train", "ship", "--model", str(model), "--output", str(tmp_path / "ex0"), "--expansion", "0.5"]
+        )
+        == 2
+    )
+    assert not (tmp_path / "ex0").exists()
     both = ["--decoding", "median", "--silence-threshold", "0.3"]
     assert main(["train", "ship", "--model", str(model), "--output", str(tmp_path / "both"), *both]) == 2
     assert not (tmp_path / "both").exists()

@@ -8,7 +8,8 @@
     foleykit train merge   --run RUN --output DIR
     foleykit train cache   --store STORE --model DIR [--no-scale]
     foleykit train ship    --model DIR --output DIR [--vocoder DIR] [--adapter-weight W]
-                           [--silence-threshold T | --decoding RULE] [--card FILE]
+                           [--silence-threshold T | --decoding RULE] [--expansion G]
+                           [--follow-envelope S] [--card FILE]
 
 Run in an empty folder with ``--config debug`` and nothing else, it makes its own tiny synthetic data,
 trains a few steps of every stage and writes ``runs/<recipe>-debug/`` (checkpoints with the resolved
@@ -138,6 +139,16 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
         "--decoding",
         choices=("argmax", "expected", "median"),
         help="RMS-Mapper decoding rule: most likely class, rounded expected class, or median class",
+    )
+    p.add_argument(
+        "--expansion",
+        type=float,
+        help="RMS-Mapper dynamic-range expansion about each clip's loudest frame (1: none; default 1)",
+    )
+    p.add_argument(
+        "--follow-envelope",
+        type=float,
+        help="default strength (0-1) of the gain stage that makes the output's loudness follow the RMS curve",
     )
     return out
 
@@ -284,6 +295,8 @@ def run_action(args: argparse.Namespace) -> int:
             adapter_weight=args.adapter_weight,
             silence_threshold=args.silence_threshold,
             decoding=args.decoding,
+            expansion=args.expansion,
+            follow_envelope=args.follow_envelope,
         )
         _say(f"[ship] {folder}: {folder_size(folder) / 1e6:.1f} MB")
     _say(f"[{action}] done in {time.time() - t0:.0f} s")

@@ -281,6 +281,11 @@ class RMSMapper(TimingPredictor):
             sounding classes 1..C-1. Trained with eq. 9's smoothing, class 0 is one-hot but every sounding
             target is spread over 5 neighbouring classes, so the argmax picks silence on frames where sound
             is more likely than not; a threshold chosen on validation data undoes that bias.
+        decoding: The rule of :meth:`decode_classes` (``argmax``, ``expected``, ``median``).
+        expansion: Dynamic-range expansion of the decoded envelope, in mu-law classes (:meth:`decode_classes`;
+            1: none). An expected class under uncertainty lies between the silent and the sounding mode, so
+            the valleys between events decode too loud; ``g`` > 1 moves every frame ``g`` times as far below
+            the clip's peak class (the peak keeps its level; below class 0 is silence).
 
     Shapes:
         ``forward(feats: Tensor[B x T_v x D], num_frames: int)`` -> logits
@@ -308,12 +313,14 @@ class RMSMapper(TimingPredictor):
         upsample_mode: str = "nearest",
         silence_threshold: float | None = None,
         decoding: str = "argmax",
+        expansion: float = 1.0,
         ignore_channels: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
         self.ignore_channels = _channel_ranges(ignore_channels, in_dim, "RMSMapper")
         self.silence_threshold = silence_threshold
         self.decoding = decoding
+        self.expansion = expansion
         if kernel_size % 2 == 0:
             raise ConfigError(f"RMSMapper: kernel_size must be odd, got {kernel_size}")
         if upsample_mode not in ("nearest", "linear"):
@@ -419,24 +426,43 @@ class RMSMapper(TimingPredictor):
             raise ConfigError("RMSMapper: silence_threshold applies to decoding 'argmax' only")
         self._decoding = value
 
+    @property
+    def expansion(self) -> float:
+        """Dynamic-range expansion of :meth:`decode_classes` about the clip's peak class (1: none)."""
+        return self._expansion
+
+    @expansion.setter
+    def expansion(self, value: float) -> None:
+        if not (isinstance(value, (int, float)) and 1.0 <= float(value) <= 10.0):
+            raise ConfigError(f"RMSMapper: expansion must be a number in [1, 10], got {value!r}")
+        self._expansion = float(value)
+
     def decode_classes(self, logits: Tensor) -> Tensor:
-        """Class per frame of logits ``Tensor[... x C]`` by the :attr:`decoding` rule.
+        """Class per frame of logits ``Tensor[... x N x C]`` (N frames of a clip) by the :attr:`decoding` rule.
 
         ``argmax``: the most likely class, or with ``silence_threshold`` tau: silence when P(0) >= tau, else
         the most likely sounding class. ``expected``: the rounded expected class index (a level that moves
         with the whole distribution, so an uncertain frame decodes quieter rather than silent). ``median``: the
-        class where the cumulative probability reaches 0.5.
+        class where the cumulative probability reaches 0.5. Then :attr:`expansion` ``g``: class
+        ``peak - g * (peak - c)`` with ``peak`` the clip's loudest decoded class, 0 below 0 (mu-law classes are
+        nearly logarithmic in RMS, so this is ``rms ~ peak_rms * (rms / peak_rms) ** g``).
         """
         if self.decoding == "argmax" and self.silence_threshold is None:
-            return logits.argmax(-1)
-        p = logits.float().softmax(-1)
-        if self.decoding == "expected":
-            index = torch.arange(p.shape[-1], dtype=p.dtype, device=p.device)
-            return (p * index).sum(-1).round().long()
-        if self.decoding == "median":
-            return (p.cumsum(-1) < 0.5).sum(-1).clamp(max=p.shape[-1] - 1)
-        sounding = 1 + p[..., 1:].argmax(-1)
-        return torch.where(p[..., 0] >= self.silence_threshold, torch.zeros_like(sounding), sounding)
+            level = logits.argmax(-1).float()
+        else:
+            p = logits.float().softmax(-1)
+            if self.decoding == "expected":
+                index = torch.arange(p.shape[-1], dtype=p.dtype, device=p.device)
+                level = (p * index).sum(-1)
+            elif self.decoding == "median":
+                level = (p.cumsum(-1) < 0.5).sum(-1).clamp(max=p.shape[-1] - 1).float()
+            else:
+                sounding = 1 + p[..., 1:].argmax(-1)
+                level = torch.where(p[..., 0] >= self.silence_threshold, 0, sounding).float()
+        if self.expansion != 1.0 and level.shape[-1] > 0:
+            peak = level.amax(-1, keepdim=True)
+            level = (peak - self.expansion * (peak - level)).clamp(min=0)
+        return level.round().long()
 
     def to_control(self, output: Tensor, seq: SequenceConfig) -> TemporalControl:
         """Class per frame (:meth:`decode_classes`), mu-law decoded to an RMS envelope at ``seq.control_rate``

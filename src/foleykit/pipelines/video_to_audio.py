@@ -105,7 +105,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             ``rms``: ``RMSMapper``, ``onsets``: ``OnsetHead``, ``events``: ``EventDetector``).
         adapters: Control adapters, applied together.
         defaults: Sampling defaults (``num_inference_steps``, ``guidance_scale``, ``guidance_form``,
-            ``guide_on``, ``eta``).
+            ``guide_on``, ``eta``; optionally ``follow_envelope``).
         recipe: The recipe dict this pipeline was built from (saved for provenance).
         specs: Build specs of the conditioning-area components, by component name (for saving).
     """
@@ -559,8 +559,9 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
                 more of the recording's sound). The recording decides WHAT far more than a reference sound's
                 embedding does (docs/product.md).
             follow_envelope: Strength in [0, 1] of the gain stage that makes the output's loudness follow the
-                RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0, off).
-                Needs a model with an RMS adapter.
+                RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0 unless the
+                model sets one; a default is not applied while ``adapter_weights`` turns the RMS adapter off, so
+                "no control" stays no control). Needs a model with an RMS adapter.
             peak_ceiling: When the decoded audio's sample peak passes this level (default -1 dBFS), the clip is
                 scaled down as a whole to it (:func:`foleykit.media.headroom_gain`); None: the decoder's output
                 as is (it may pass full scale; the product layer uses None per window and one gain for the
@@ -589,6 +590,8 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         if not (math.isfinite(follow) and 0.0 <= follow <= 1.0):
             raise ConfigError(f"follow_envelope must be in [0, 1], got {follow_envelope}")
         follow_on = next((n for n, a in self.adapters.items() if a.control_kind == "rms"), None)
+        if follow_envelope is None and follow_on is not None and (adapter_weights or {}).get(follow_on) == 0:
+            follow = 0.0  # the model's default follows the control only while the control is on
         if follow > 0 and follow_on is None:
             raise ConfigError(
                 "follow_envelope needs a model with an RMS timing adapter; this one has "

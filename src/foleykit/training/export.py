@@ -90,6 +90,8 @@ def ship(
     adapter_weight: float | None = None,
     silence_threshold: float | None = None,
     decoding: str | None = None,
+    expansion: float | None = None,
+    follow_envelope: float | None = None,
 ) -> Path:
     """Write the shipped folder: the model in fp16 safetensors (+ ``MODEL_CARD.md`` when given).
 
@@ -101,16 +103,26 @@ def ship(
         adapter_weight: The default weight of every control adapter (chosen on the validation split).
         silence_threshold: The RMS-Mapper's silence threshold (``RMSMapper``; chosen on the validation split).
         decoding: The RMS-Mapper's decoding rule (``argmax``, ``expected``, ``median``; chosen likewise).
+        expansion: The RMS-Mapper's dynamic-range expansion (``RMSMapper.expansion``; chosen likewise).
+        follow_envelope: The default strength of the envelope-following gain stage (``pipe.defaults``;
+            ``VideoToAudioPipeline.__call__(follow_envelope=)``; chosen likewise).
 
     Raises:
         ConfigError: a negative adapter weight, a silence threshold out of (0, 1), an unknown decoding rule,
-            both a threshold and a rule other than argmax, or either for a model without an RMS-Mapper.
+            both a threshold and a rule other than argmax, an expansion out of [1, 10], or any of these for a
+            model without an RMS-Mapper; a follow strength out of [0, 1] or for a model without an RMS adapter.
     """
     import torch
 
     if adapter_weight is not None and not adapter_weight >= 0:
         raise ConfigError(f"the adapter weight must be >= 0, got {adapter_weight}")
+    if follow_envelope is not None and not 0.0 <= follow_envelope <= 1.0:
+        raise ConfigError(f"the envelope-follow strength must be in [0, 1], got {follow_envelope}")
     pipe = load(model)
+    if follow_envelope is not None:
+        if not any(a.control_kind == "rms" for a in pipe.adapters.values()):
+            raise ConfigError("--follow-envelope needs a model with an RMS timing adapter")
+        pipe.defaults["follow_envelope"] = float(follow_envelope)
     if vocoder is not None:
         pipe.codec.vocoder.load_state_dict(load(vocoder).codec.vocoder.state_dict())
     if adapter_weight is not None:
@@ -121,16 +133,23 @@ def ship(
         rule["silence_threshold"] = float(silence_threshold)
     if decoding is not None:
         rule["decoding"] = decoding
+    if expansion is not None:
+        rule["expansion"] = float(expansion)
     if rule:
         if "rms" not in pipe.predictors:
-            raise ConfigError("--silence-threshold / --decoding need a model with an RMS-Mapper")
+            raise ConfigError(
+                "--silence-threshold / --decoding / --expansion need a model with an RMS-Mapper"
+            )
         mapper = pipe.predictors["rms"]
         mapper.silence_threshold = None
         mapper.decoding = rule.get("decoding", "argmax")  # each setter checks its value
         mapper.silence_threshold = rule.get("silence_threshold")
+        mapper.expansion = rule.get("expansion", 1.0)
         spec = pipe.specs["predictor_rms"]
         kwargs = {
-            k: v for k, v in spec.get("kwargs", {}).items() if k not in ("silence_threshold", "decoding")
+            k: v
+            for k, v in spec.get("kwargs", {}).items()
+            if k not in ("silence_threshold", "decoding", "expansion")
         }
         pipe.specs["predictor_rms"] = {**spec, "kwargs": {**kwargs, **rule}}
     folder = save(pipe, out, dtype=torch.float16)
