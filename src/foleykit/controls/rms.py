@@ -3,7 +3,8 @@
 Stable-V2A (Gramaccioni et al.) sec. III-B/C and Video-Foley (Lee et al.), as in the specification's
 REFERENCE.md ("E-L1 and RMS classes"):
 
-- envelope: reflect-pad ``(frame - hop) / 2`` samples, ``librosa.feature.rms(center=False)`` (eq. 7:
+- envelope: reflect-pad ``(frame - hop) / 2`` samples, ``librosa.feature.rms(center=False)`` (computed by
+  :func:`framed_rms`, equal to it; eq. 7:
   ``r_i = sqrt(1/W sum y^2)`` with W = 512, h = 128 at 16 kHz -> 1250 frames for 10 s), zero-phase
   elliptic low-pass ``ellip(4, 0.01, 120, 0.125)`` with ``filtfilt(method="gust")``, clamped at 0;
 - mu-law classes (eq. 8): 64 classes, mu = 63, rms_min = 0.01; bin edges

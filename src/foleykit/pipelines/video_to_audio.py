@@ -332,6 +332,15 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             x = resample(x, int(sample_rate), self.seq.sample_rate)
         return self.codec.encode_audio(x[None].float().to(self.device))
 
+    def _read_audio_input(self, audio: Any, sample_rate: int | None) -> tuple[Any, int | None]:
+        """A sound given as a file path is read at the model's rate: ``(array, seq.sample_rate)``; an array (or
+        None) comes back with its ``sample_rate`` as given."""
+        if isinstance(audio, (str, os.PathLike)):
+            from foleykit.media import read_audio
+
+            return read_audio(audio, sample_rate=self.seq.sample_rate), self.seq.sample_rate
+        return audio, sample_rate
+
     def init_latents_from_audio(
         self, audio: Any, sample_rate: int | None, seq: SequenceConfig, *, envelope: Any = None
     ) -> torch.Tensor:
@@ -348,10 +357,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         """
         from foleykit.audio import resample, to_mono
 
-        if isinstance(audio, (str, os.PathLike)):
-            from foleykit.media import read_audio
-
-            audio, sample_rate = read_audio(audio, sample_rate=seq.sample_rate), seq.sample_rate
+        audio, sample_rate = self._read_audio_input(audio, sample_rate)
         x = to_mono(np.asarray(audio, dtype=np.float32))
         if int(sample_rate or seq.sample_rate) != seq.sample_rate:
             x = resample(x, int(sample_rate), seq.sample_rate)
@@ -647,13 +653,9 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             )
         tick("controls")
         # 5. Conditions
-        if isinstance(reference_audio, (str, os.PathLike)):
-            from foleykit.media import read_audio
-
-            reference_audio, reference_sample_rate = (
-                read_audio(reference_audio, sample_rate=self.seq.sample_rate),
-                self.seq.sample_rate,
-            )
+        reference_audio, reference_sample_rate = self._read_audio_input(
+            reference_audio, reference_sample_rate
+        )
         cond, uncond = self.encode_conditions(
             prompt=prompt,
             negative_prompt=negative_prompt,
