@@ -20,7 +20,10 @@ What it does:
    wall and CPU time (``time.process_time``), real-time factor, peak RSS (and CUDA max allocated on GPUs),
    the load average and the CPUs busy with other work at the start of each run;
 5. ``--cli-runs`` runs of the ``foleykit generate`` command itself (wall time as a user sees it: interpreter,
-   imports, model load, generation, mux, sidecar), with the children's CPU time.
+   imports, model load, generation, mux, sidecar), with the children's CPU time; ``--compare-early`` alternates
+   them with runs that compute the video features after the model load (``FOLEYKIT_EARLY_FEATURES=0``; by
+   default the command computes the first window's in a second process during its start-up,
+   ``foleykit.product.early``).
 
 Prints a Markdown table (median, min, max over the runs) and writes the JSON report (``--json``; default
 ``<cache-dir>/bench_e2e.json``) and the table next to it (``.md``). Thread count: as the product chooses it
@@ -353,6 +356,14 @@ def markdown(report: dict[str, Any]) -> str:
         for key, label in (("wall", "**`foleykit generate` command (wall)**"), ("cpu", "command CPU time")):
             s = summary([r[key] for r in cli])
             lines.append(f"| {label} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | |")
+    late = report.get("cli_runs_no_early") or []
+    if late:
+        for key, label in (
+            ("wall", "command without early video features (wall)"),
+            ("cpu", "command without early video features (CPU)"),
+        ):
+            s = summary([r[key] for r in late])
+            lines.append(f"| {label} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | |")
     st = report.get("startup")
     if st:
         lines.append(f"| start-up: interpreter + exit | {fmt(st['interpreter_and_rest'])} | | | |")
@@ -381,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="timed in-process generations")
     ap.add_argument("--warmup", type=int, default=1, help="untimed in-process generations first")
     ap.add_argument("--cli-runs", type=int, default=3, help="runs of the foleykit generate command")
+    ap.add_argument(
+        "--compare-early",
+        action="store_true",
+        help="alternate each command run with one without early video features (FOLEYKIT_EARLY_FEATURES=0)",
+    )
     ap.add_argument(
         "--no-startup",
         dest="startup",
@@ -455,15 +471,21 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         report["runs"] = runs
-        cli = []
+        cli, late = [], []
         for i in range(args.cli_runs):
-            rec = run_cli(model, clip, Path(tmp), steps=args.steps, seed=0, device=device, env=env)
-            cli.append(rec)
-            print(
-                f"cli {i}: {rec['wall']:.2f} s wall, {rec['cpu']:.2f} s CPU, load {rec['loadavg']}",
-                file=sys.stderr,
-            )
+            variants = [("", env, cli)]
+            if args.compare_early:
+                variants.append((" (no early features)", {**env, "FOLEYKIT_EARLY_FEATURES": "0"}, late))
+            for label, run_env, into in variants:
+                rec = run_cli(model, clip, Path(tmp), steps=args.steps, seed=0, device=device, env=run_env)
+                into.append(rec)
+                print(
+                    f"cli {i}{label}: {rec['wall']:.2f} s wall, {rec['cpu']:.2f} s CPU, load {rec['loadavg']}",
+                    file=sys.stderr,
+                )
         report["cli_runs"] = cli
+        if late:
+            report["cli_runs_no_early"] = late
     write_report(report, markdown(report), Path(args.json or args.cache_dir / "bench_e2e.json"))
     return 0
 

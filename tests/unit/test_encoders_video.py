@@ -286,11 +286,11 @@ def test_scene_encoder_groups_shapes_and_debug_twin():
 def test_scene_encoder_without_models_says_so_once_and_keeps_motion(tmp_path, monkeypatch, caplog):
     import logging
 
-    from foleykit.vision import encoder as scene
+    from foleykit.vision import scene
 
     monkeypatch.setattr(scene, "_noted", False)
     enc = registry.build("video_encoder", "scene", models_dir=str(tmp_path))
-    with caplog.at_level(logging.WARNING, logger="foleykit.vision.encoder"):
+    with caplog.at_level(logging.WARNING, logger="foleykit.vision.scene"):
         f = enc.encode(walking_blob())[0].numpy()
         registry.build("video_encoder", "scene", models_dir=str(tmp_path)).encode(walking_blob(10))
     notes = [r.getMessage() for r in caplog.records if "vision models not installed" in r.getMessage()]

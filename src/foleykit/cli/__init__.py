@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        apply_process_options(args)
+        if not getattr(args, "_own_process_options", False):  # else the command applies them itself
+            apply_process_options(args)
         with _library_warnings(shown=bool(args.verbose) or bool(sys.warnoptions)):
             return int(args._run(args) or 0)
     except FoleykitError as e:

@@ -88,16 +88,17 @@ def add_process_options(
     )
 
 
-def apply_process_options(args: argparse.Namespace) -> None:
+def apply_process_options(args: argparse.Namespace, *, busy: float | None = None) -> None:
     """What a ``foleykit`` command sets for its own process (library code sets none of it): the CPU thread
     count (``--threads``: a number, ``auto`` = ``foleykit.product.runtime.configure_threads``, or None = leave
-    torch's) and a garbage-collector freeze at exit (``freeze_gc_at_exit``: ~1 s off every command's exit)."""
+    torch's) and a garbage-collector freeze at exit (``freeze_gc_at_exit``: ~1 s off every command's exit).
+    ``busy``: the CPUs other work keeps busy, measured by the caller (default: measured here)."""
     from foleykit.product.runtime import configure_threads, freeze_gc_at_exit, set_threads
 
     freeze_gc_at_exit()
     value = getattr(args, "threads", None)
     if value == "auto":
-        configure_threads()
+        configure_threads(busy=busy)
     elif value is not None:
         set_threads(int(value))
 

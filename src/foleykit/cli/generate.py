@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from foleykit.cli._args import number
+from foleykit.cli._args import apply_process_options, number
 from foleykit.errors import ConfigError
 
 EXIT_BATCH_FAILURES = 1
@@ -175,7 +175,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="do not align window edges with detected scene cuts",
     )
     p.add_argument("--format", default="mp4", help="batch: output format (mp4, mov, mkv, webm, wav, flac)")
-    p.set_defaults(_run=run)
+    # the process options (threads: torch) are applied by run(), after the early video work has started
+    p.set_defaults(_run=run, _own_process_options=True)
     return p
 
 
@@ -241,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
     trusted = trusting_pickle() if getattr(args, "trust_pickle", False) else contextlib.nullcontext()
     with _terminate_like_interrupt(), trusted:
         if is_batch_input(args.video):
+            apply_process_options(args)
             return _run_batch(args)
         return _run_single(args)
 
@@ -265,7 +267,9 @@ def _terminate_like_interrupt() -> Iterator[None]:
 
 def _run_single(args: argparse.Namespace) -> int:
     from foleykit.product.checks import check_inputs, model_control_kinds
-    from foleykit.product.outputs import check_same_video, read_sidecar
+    from foleykit.product.early import EarlyFeatures
+    from foleykit.product.outputs import check_same_video, read_sidecar, write_outputs
+    from foleykit.product.runtime import busy_cpus, gc_paused_while_loading
 
     started = time.time()
     previous = None
@@ -288,20 +292,29 @@ def _run_single(args: argparse.Namespace) -> int:
         check_same_video(previous, args.video, args.previous)  # a take of another video is refused
     for n in checked.notes:
         _note(n)
-
-    from foleykit.product.generate import generate_audio
-    from foleykit.product.outputs import write_outputs
-    from foleykit.product.runtime import load_model, resolve_device
-
-    device = resolve_device(args.device)
-    pipe = load_model(model, device=device, recipe=recipe)
-    _load_note(pipe)
-    origin = float(((previous or {}).get("output") or {}).get("segment", [0.0])[0])
-    bar = _WindowBar(Path(args.video).name)
+    # the first window's video features are computed in a second process while this one imports torch and
+    # loads the model (foleykit.product.early; the result is used only when it is exactly what the model computes)
+    # (the busy CPUs are measured first: the child is this command's own work, not other work to leave room for)
+    busy = busy_cpus() if getattr(args, "threads", None) == "auto" else None
+    early = EarlyFeatures.start(model, args.video, opts, threads=_thread_count(args))
     try:
-        result = generate_audio(pipe, args.video, opts, previous_origin=origin, progress=bar)
+        with gc_paused_while_loading():
+            apply_process_options(args, busy=busy)
+            from foleykit.product.generate import generate_audio
+            from foleykit.product.runtime import load_model, resolve_device
+
+            device = resolve_device(args.device)
+            pipe = load_model(model, device=device, recipe=recipe)
+        _load_note(pipe)
+        origin = float(((previous or {}).get("output") or {}).get("segment", [0.0])[0])
+        bar = _WindowBar(Path(args.video).name)
+        try:
+            result = generate_audio(pipe, args.video, opts, previous_origin=origin, progress=bar, early=early)
+        finally:
+            bar.close()
     finally:
-        bar.close()
+        if early is not None:
+            early.close()
     for n in result.notes:
         _note(n)
     written = write_outputs(
@@ -325,6 +338,12 @@ def _run_single(args: argparse.Namespace) -> int:
         f"{result.timings['total']:.1f} s; {extra}"
     )
     return 0
+
+
+def _thread_count(args: argparse.Namespace) -> int | None:
+    """``--threads N`` as a number (None for ``auto`` / not given)."""
+    value = getattr(args, "threads", None)
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
 
 
 def _model_and_recipe(args: argparse.Namespace, previous: dict | None) -> tuple[str | None, str | None]:
@@ -377,7 +396,13 @@ class _WindowBar:
 def _run_batch(args: argparse.Namespace) -> int:
     from foleykit.product.batch import check_items, collect_items, run_batch
     from foleykit.product.checks import model_control_kinds
-    from foleykit.product.runtime import load_model, resolve_device, shard, shard_info
+    from foleykit.product.runtime import (
+        gc_paused_while_loading,
+        load_model,
+        resolve_device,
+        shard,
+        shard_info,
+    )
 
     if args.regenerate is not None or args.previous is not None:
         raise ConfigError("--regenerate works on one video at a time, not on a folder or a list")
@@ -406,7 +431,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         print(summary.text(rank, world))
         return EXIT_BATCH_FAILURES
     device = resolve_device(args.device)
-    pipe = load_model(model, device=device, recipe=recipe)
+    with gc_paused_while_loading():
+        pipe = load_model(model, device=device, recipe=recipe)
     _load_note(pipe)
     summary = run_batch(
         pipe,

@@ -329,6 +329,7 @@ def generate_audio(
     *,
     previous_origin: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    early: Any = None,
 ) -> GenerationResult:
     """Generate the soundtrack of a video (or of ``[opts.start, opts.start + opts.duration)``).
 
@@ -344,6 +345,8 @@ def generate_audio(
         opts: See :class:`GenerateOptions`.
         previous_origin: For a regeneration from an audio file: the video time of its first sample.
         progress: ``progress(done, total)`` after each window.
+        early: The first window's video features, already being computed in a second process
+            (:class:`foleykit.product.early.EarlyFeatures`, the command's start-up); used when they match.
 
     Returns:
         A :class:`GenerationResult` (nothing is written).
@@ -389,7 +392,9 @@ def generate_audio(
     timings["scene_cuts"] = time.perf_counter() - clock
     clock = time.perf_counter()
     video_timings: dict[str, float] = {"read_video": 0.0, "video_features": 0.0}
-    features = window_features(pipe, video, video_timings) if pipe.video_encoder is not None else None
+    features = (
+        window_features(pipe, video, video_timings, early=early) if pipe.video_encoder is not None else None
+    )
     controls, sources, notes = _resolve_controls(pipe, video, opts, (start, end), plan, features, timings)
     notes = segment_notes(opts, start, end, vdur) + notes
     # the rest of resolving the controls (files, recordings, stitching); decoding, features and the

@@ -178,15 +178,26 @@ def controls_from_audio(
     return out, notes
 
 
-def window_features(pipe: Any, video: str | os.PathLike, timings: dict[str, float] | None = None):
+def window_features(
+    pipe: Any, video: str | os.PathLike, timings: dict[str, float] | None = None, *, early: Any = None
+):
     """``features(window) -> Tensor[1 x T_v x D]``: the pipeline's :meth:`encode_video` features of each
     window, computed once (the frames are decoded at the encoder's size and not kept) and shared by the timing
     prediction and the generation of that window. ``timings`` accumulates ``read_video`` and
-    ``video_features`` seconds."""
+    ``video_features`` seconds. ``early``: a :class:`foleykit.product.early.EarlyFeatures` whose result is
+    used for the window it computed when it is what :meth:`encode_video` would give (``video_features`` then
+    counts the seconds spent waiting for it)."""
     cache: dict[tuple[float, float], Any] = {}
 
     def features(window: Any) -> Any:
         key = (round(float(window.start), 6), round(float(window.duration), 6))
+        got = early.take(pipe, video, window.start, window.duration) if early is not None else None
+        if got is not None and key not in cache:
+            import torch
+
+            cache[key] = torch.from_numpy(got)[None].to(pipe.device)
+            if timings is not None:
+                timings["video_features"] = timings.get("video_features", 0.0) + early.waited
         if key not in cache:
             cache[key] = pipe.encode_video(
                 video, start=window.start, duration=window.duration, timings=timings

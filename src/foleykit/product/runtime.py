@@ -213,6 +213,24 @@ def freeze_gc_at_exit() -> None:
         _EXIT_HOOK.append(True)
 
 
+@contextlib.contextmanager
+def gc_paused_while_loading() -> Iterator[None]:
+    """The cyclic garbage collector off while the libraries import and a model loads, then the objects that
+    survived frozen (``gc.freeze``: later collections skip them) and the collector back on. Importing torch,
+    diffusers and transformers creates about a million long-lived objects and almost no garbage, and the
+    collections triggered along the way cost a command ~1 s (docs/speed.md)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 #: Environment variables of the inference options (docs/speed.md).
 PRECISION_ENV, COMPILE_ENV = "FOLEYKIT_PRECISION", "FOLEYKIT_COMPILE"
 
