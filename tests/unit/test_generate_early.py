@@ -176,3 +176,19 @@ def test_the_command_measures_busy_cpus_before_it_starts_its_own_child(setup, tm
     out = tmp_path / "o.wav"
     assert main(["generate", str(video), "-o", str(out), "--model", str(model), "--threads", "auto"]) == 0
     assert events == ["busy", "start"] and seen == [0.25]
+
+
+def test_a_failed_model_load_stops_the_child(setup, tmp_path, capsys):
+    import multiprocessing
+    import shutil
+
+    from foleykit.cli import main
+
+    model, video = setup
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    (broken / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"not a safetensors file")
+    assert main(["generate", str(video), "-o", str(tmp_path / "o.wav"), "--model", str(broken)]) == 2
+    assert "foleykit: error:" in capsys.readouterr().err
+    assert not [p for p in multiprocessing.active_children() if p.name == "foleykit-early-video"]
+    assert not list(tmp_path.glob("o.wav*"))  # nothing written

@@ -208,6 +208,35 @@ def test_pickle_weights_need_trust_pickle(model, clip, tmp_path, capsys):
     assert out.is_file()
 
 
+@pytest.mark.parametrize(
+    ("component", "file"),
+    [
+        ("transformer", "diffusion_pytorch_model.safetensors"),  # diffusers layout
+        ("vocoder", "model.safetensors"),  # transformers layout
+        ("predictor_rms", "model.safetensors"),  # foleykit spec
+    ],
+)
+def test_a_damaged_weights_file_is_one_typed_error_that_names_the_component(
+    model, clip, tmp_path, capsys, component, file
+):
+    from foleykit.errors import ModelError
+    from foleykit.product.debug import save_debug_model
+
+    # the HiFi-GAN vocoder (transformers layout) is in the debug model saved with audible=False
+    folder = (
+        _copy(model, tmp_path) if component != "vocoder" else save_debug_model(tmp_path / "m", audible=False)
+    )
+    w = folder / component / file
+    assert w.is_file()
+    w.write_bytes(w.read_bytes()[: len(w.read_bytes()) // 2])  # truncated, as by a failed copy
+    with pytest.raises(ModelError, match=rf"component '{component}' .*cannot be loaded"):
+        _load(folder)
+    out = tmp_path / "out.wav"
+    assert main(["generate", str(clip), "-o", str(out), "--model", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and component in err[0] and "Traceback" not in err[0] and not out.exists()
+
+
 # --- what still loads ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "recipe", ["foleykit_demo", "rewas", "sta_v2a", "vta_ldm", "stable_v2a", "rhythmic_foley"]

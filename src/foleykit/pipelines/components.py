@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from foleykit.errors import ModelError, WeightsNotFoundError
+from foleykit.errors import FoleykitError, ModelError, WeightsNotFoundError
 from foleykit.utils.io import atomic_write_json
 
 DIFFUSERS_WEIGHTS = (
@@ -204,7 +204,24 @@ def load_component(
     Raises:
         WeightsNotFoundError: the sub-folder or its weights are missing (the message names what is expected).
         UntrustedModelError: the entry, spec or weights are not allowed (one line).
+        ModelError: the files are there but cannot be loaded (a truncated or damaged weights file, a config the
+            class refuses, weights of other shapes); the library's error is chained.
     """
+    try:
+        return _load_component(name, entry, folder, dtype=dtype, seq=seq)
+    except (FoleykitError, MemoryError):
+        raise
+    except Exception as err:  # whatever the library raises: one typed error that says where
+        raise ModelError(
+            f"component {name!r} ({_where(folder, '')[:-1]}): its files cannot be loaded "
+            f"({type(err).__name__}); the folder is damaged or was not written for this class; save or copy "
+            "it again"
+        ) from err
+
+
+def _load_component(
+    name: str, entry: list[str] | tuple[str, str], folder: Path, *, dtype: torch.dtype, seq: Any
+) -> Any:
     from foleykit.pipelines import trust
 
     where = _where(folder, "")[:-1]
