@@ -106,6 +106,11 @@ def test_early_features_start_only_where_they_can_be_used(setup, tmp_path, monke
     cfg = json.loads((other / "video_encoder" / "config.json").read_text())
     assert cfg["_foleykit_spec"].get("registry") != ["video_encoder", "scene"]
     assert EarlyFeatures.start(other, video, _opts()) is None
+    import multiprocessing.process
+
+    # inside a daemonic worker process, which may not have children: nothing is started, no error
+    monkeypatch.setitem(multiprocessing.process.current_process()._config, "daemon", True)
+    assert EarlyFeatures.start(model, video, _opts()) is None
 
 
 def test_a_failed_child_falls_back_to_the_normal_path(setup, pipe, monkeypatch):

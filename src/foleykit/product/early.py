@@ -87,7 +87,13 @@ class EarlyFeatures:
         for stream in (sys.stdout, sys.stderr):  # the child must not write a second copy of buffered text
             stream.flush()
         process = ctx.Process(target=_child, args=(child, job), daemon=True, name="foleykit-early-video")
-        process.start()
+        try:
+            process.start()
+        except (AssertionError, OSError) as err:  # a daemonic caller may not have children; no resources
+            log.debug("early video features not started: %s: %s", type(err).__name__, err)
+            parent.close()
+            child.close()
+            return None
         child.close()
         key = _key(video, window.start, window.duration)
         return cls(process, parent, key, float(seq.video_fps), int(settings["input_size"]), settings)
