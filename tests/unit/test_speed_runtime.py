@@ -69,6 +69,24 @@ def test_configure_threads(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_gc_is_paused_while_loading_then_the_survivors_are_frozen():
+    import gc
+
+    gc.unfreeze()
+    try:
+        with runtime.gc_paused_while_loading():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(1000)]  # objects created while loading
+        assert gc.isenabled() and gc.get_freeze_count() >= len(kept)
+        gc.disable()  # a caller that had it off keeps it off
+        with runtime.gc_paused_while_loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 def test_cli_registers_the_gc_exit_hook_once(monkeypatch):
     import atexit
     import gc

@@ -191,13 +191,14 @@ def window_features(
 
     def features(window: Any) -> Any:
         key = (round(float(window.start), 6), round(float(window.duration), 6))
-        got = early.take(pipe, video, window.start, window.duration) if early is not None else None
-        if got is not None and key not in cache:
-            import torch
+        if key not in cache and early is not None:
+            got = early.take(pipe, video, window.start, window.duration)
+            if got is not None:
+                import torch
 
-            cache[key] = torch.from_numpy(got)[None].to(pipe.device)
-            if timings is not None:
-                timings["video_features"] = timings.get("video_features", 0.0) + early.waited
+                cache[key] = torch.from_numpy(got)[None].to(pipe.device)
+                if timings is not None:
+                    timings["video_features"] = timings.get("video_features", 0.0) + early.waited
         if key not in cache:
             cache[key] = pipe.encode_video(
                 video, start=window.start, duration=window.duration, timings=timings
