@@ -197,3 +197,27 @@ def test_a_failed_model_load_stops_the_child(setup, tmp_path, capsys):
     assert "foleykit: error:" in capsys.readouterr().err
     assert not [p for p in multiprocessing.active_children() if p.name == "foleykit-early-video"]
     assert not list(tmp_path.glob("o.wav*"))  # nothing written
+
+
+def test_controls_predict_uses_the_early_features_and_writes_the_same_curve(setup, tmp_path, monkeypatch):
+    import foleykit.vision.scene
+    from foleykit.cli import main
+    from foleykit.product.early import ENV
+
+    model, video = setup
+    calls = []
+    real = foleykit.vision.scene.SceneFeatures.encode_clip
+    monkeypatch.setattr(
+        foleykit.vision.scene.SceneFeatures,
+        "encode_clip",
+        lambda self, frames, **kw: calls.append(len(frames)) or real(self, frames, **kw),
+    )
+    outs = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv(ENV, flag)
+        calls.clear()
+        out = tmp_path / f"curve{flag}.csv"
+        assert main(["controls", "predict", str(video), "-o", str(out), "--model", str(model)]) == 0
+        outs[flag] = (out.read_text(), list(calls))
+    assert outs["0"][0] == outs["1"][0]
+    assert len(outs["0"][1]) == 2 and outs["1"][1] == outs["0"][1][1:]  # the first window came from the child

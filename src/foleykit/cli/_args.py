@@ -103,6 +103,27 @@ def apply_process_options(args: argparse.Namespace, *, busy: float | None = None
         set_threads(int(value))
 
 
+def thread_count(args: argparse.Namespace) -> int | None:
+    """``--threads N`` as a number (None for ``auto`` / not given)."""
+    value = getattr(args, "threads", None)
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
+
+
+def start_early_features(
+    args: argparse.Namespace, model: Any, video: Any, opts: Any
+) -> tuple[Any, float | None]:
+    """For a command that sets its own process options (``_own_process_options``) and runs a model on one video:
+    measure the busy CPUs (before the child exists: it is this command's own work), then start computing the
+    first window's video features in a second process (:class:`foleykit.product.early.EarlyFeatures`; None
+    where it does not apply). Returns ``(early, busy)``: pass ``busy`` to :func:`apply_process_options`, load
+    the model, give ``early`` to the product function, and ``early.close()`` in a ``finally``."""
+    from foleykit.product.early import EarlyFeatures
+    from foleykit.product.runtime import busy_cpus
+
+    busy = busy_cpus() if getattr(args, "threads", None) == "auto" else None
+    return EarlyFeatures.start(model, video, opts, threads=thread_count(args)), busy
+
+
 def add_actions(
     parser: argparse.ArgumentParser, adders: Iterable[Callable[[Any], Any]], run: Callable
 ) -> None:

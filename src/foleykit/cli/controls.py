@@ -16,7 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from foleykit.cli._args import add_actions, non_negative_float, number, positive_float, run_action
+from foleykit.cli._args import (
+    add_actions,
+    apply_process_options,
+    non_negative_float,
+    number,
+    positive_float,
+    run_action,
+    start_early_features,
+)
 from foleykit.errors import ControlError
 
 #: Default short side (pixels) at which ``--kind motion`` decodes and analyses the picture: optical flow on
@@ -221,7 +229,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--start", type=non_negative_float, default=0.0, metavar="S", help="segment start (s)")
     p.add_argument("--duration", type=positive_float, metavar="S", help="segment duration (s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
-    p.set_defaults(_action=_run_predict)
+    # the process options (threads: torch) are applied by _run_predict, after the early video work has started
+    p.set_defaults(_action=_run_predict, _own_process_options=True)
     return p
 
 
@@ -229,11 +238,22 @@ def _run_predict(args: argparse.Namespace) -> int:
     out = _check_output(args.output, (".csv", ".json"), "output")
     plot = _check_output(args.plot, (".png",), "plot") if args.plot else None
     from foleykit.product.generate import GenerateOptions, check_video, predict_timing
-    from foleykit.product.runtime import load_model, resolve_device
+    from foleykit.product.runtime import gc_paused_while_loading
 
     check_video(args.input)
-    pipe = load_model(args.model, device=resolve_device(args.device))
-    controls = predict_timing(pipe, args.input, GenerateOptions(start=args.start, duration=args.duration))
+    opts = GenerateOptions(start=args.start, duration=args.duration)
+    # the first window's video features are computed while this process loads the model (as in generate)
+    early, busy = start_early_features(args, args.model, args.input, opts)
+    try:
+        with gc_paused_while_loading():
+            apply_process_options(args, busy=busy)
+            from foleykit.product.runtime import load_model, resolve_device
+
+            pipe = load_model(args.model, device=resolve_device(args.device))
+        controls = predict_timing(pipe, args.input, opts, early=early)
+    finally:
+        if early is not None:
+            early.close()
     _past_end_note(args, next(iter(controls.values())), f"the video {Path(args.input).name}")
     many = len(controls) > 1
     written = []

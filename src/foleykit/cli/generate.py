@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from foleykit.cli._args import apply_process_options, number
+from foleykit.cli._args import apply_process_options, number, start_early_features
 from foleykit.errors import ConfigError
 
 EXIT_BATCH_FAILURES = 1
@@ -267,9 +267,8 @@ def _terminate_like_interrupt() -> Iterator[None]:
 
 def _run_single(args: argparse.Namespace) -> int:
     from foleykit.product.checks import check_inputs, model_control_kinds
-    from foleykit.product.early import EarlyFeatures
     from foleykit.product.outputs import check_same_video, read_sidecar, write_outputs
-    from foleykit.product.runtime import busy_cpus, gc_paused_while_loading
+    from foleykit.product.runtime import gc_paused_while_loading
 
     started = time.time()
     previous = None
@@ -294,9 +293,7 @@ def _run_single(args: argparse.Namespace) -> int:
         _note(n)
     # the first window's video features are computed in a second process while this one imports torch and
     # loads the model (foleykit.product.early; the result is used only when it is exactly what the model computes)
-    # (the busy CPUs are measured first: the child is this command's own work, not other work to leave room for)
-    busy = busy_cpus() if getattr(args, "threads", None) == "auto" else None
-    early = EarlyFeatures.start(model, args.video, opts, threads=_thread_count(args))
+    early, busy = start_early_features(args, model, args.video, opts)
     try:
         with gc_paused_while_loading():
             apply_process_options(args, busy=busy)
@@ -338,12 +335,6 @@ def _run_single(args: argparse.Namespace) -> int:
         f"{result.timings['total']:.1f} s; {extra}"
     )
     return 0
-
-
-def _thread_count(args: argparse.Namespace) -> int | None:
-    """``--threads N`` as a number (None for ``auto`` / not given)."""
-    value = getattr(args, "threads", None)
-    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
 
 
 def _model_and_recipe(args: argparse.Namespace, previous: dict | None) -> tuple[str | None, str | None]:

@@ -279,11 +279,11 @@ def plan_for(
 
 
 def predict_timing(
-    pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None
+    pipe: Any, video: str | os.PathLike, opts: GenerateOptions | None = None, *, early: Any = None
 ) -> dict[str, Any]:
     """The timing controls the model predicts for a video segment (``opts.start`` / ``opts.duration``), by
     adapter name, over the same windows as :func:`generate_audio`: the curve a sound designer edits and feeds
-    back with ``--control``.
+    back with ``--control``. ``early``: as in :func:`generate_audio`.
 
     Raises:
         ConfigError: the model has no timing predictor (or no adapter). MediaError subclasses for bad videos.
@@ -291,7 +291,8 @@ def predict_timing(
     if not pipe.adapters:
         raise ConfigError("this model has no timing-control adapter, so there is no timing curve to predict")
     plan, _, _ = plan_for(pipe, video, opts)
-    return predict_over_windows(pipe, video, plan)
+    features = window_features(pipe, video, early=early) if early is not None else None
+    return predict_over_windows(pipe, video, plan, features=features)
 
 
 def read_previous(
