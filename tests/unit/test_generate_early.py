@@ -42,6 +42,27 @@ def _opts(**kw):
     return GenerateOptions(seed=0, **kw)
 
 
+def _both_ways(monkeypatch, run):
+    """``run(flag)`` with the early features on ("1") and off ("0"): ``{flag: (its result, the frame counts this
+    process encoded)}``."""
+    import foleykit.vision.scene
+    from foleykit.product.early import ENV
+
+    calls = []
+    real = foleykit.vision.scene.SceneFeatures.encode_clip
+    monkeypatch.setattr(
+        foleykit.vision.scene.SceneFeatures,
+        "encode_clip",
+        lambda self, frames, **kw: calls.append(len(frames)) or real(self, frames, **kw),
+    )
+    outs = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv(ENV, flag)
+        calls.clear()
+        outs[flag] = (run(flag), list(calls))
+    return outs
+
+
 def _windows(pipe, video):
     from foleykit.product.generate import plan_for
 
@@ -137,26 +158,17 @@ def test_a_failed_child_falls_back_to_the_normal_path(setup, pipe, monkeypatch):
 
 
 def test_generate_command_gives_the_same_result_with_and_without_early_features(setup, tmp_path, monkeypatch):
-    import foleykit.vision.scene
     from foleykit.cli import main
     from foleykit.media import read_audio
-    from foleykit.product.early import ENV
 
     model, video = setup
-    calls = []
-    real = foleykit.vision.scene.SceneFeatures.encode_clip
-    monkeypatch.setattr(
-        foleykit.vision.scene.SceneFeatures,
-        "encode_clip",
-        lambda self, frames, **kw: calls.append(len(frames)) or real(self, frames, **kw),
-    )
-    outs = {}
-    for flag in ("1", "0"):
-        monkeypatch.setenv(ENV, flag)
-        calls.clear()
+
+    def run(flag):
         out = tmp_path / f"o{flag}.wav"
         assert main(["generate", str(video), "-o", str(out), "--model", str(model), "--seed", "3"]) == 0
-        outs[flag] = (read_audio(out, sample_rate=16000), list(calls))
+        return read_audio(out, sample_rate=16000)
+
+    outs = _both_ways(monkeypatch, run)
     # two windows: with early features this process encodes only the second one
     assert len(outs["0"][1]) == 2 and outs["1"][1] == outs["0"][1][1:]
     np.testing.assert_array_equal(outs["1"][0], outs["0"][0])
@@ -200,24 +212,15 @@ def test_a_failed_model_load_stops_the_child(setup, tmp_path, capsys):
 
 
 def test_controls_predict_uses_the_early_features_and_writes_the_same_curve(setup, tmp_path, monkeypatch):
-    import foleykit.vision.scene
     from foleykit.cli import main
-    from foleykit.product.early import ENV
 
     model, video = setup
-    calls = []
-    real = foleykit.vision.scene.SceneFeatures.encode_clip
-    monkeypatch.setattr(
-        foleykit.vision.scene.SceneFeatures,
-        "encode_clip",
-        lambda self, frames, **kw: calls.append(len(frames)) or real(self, frames, **kw),
-    )
-    outs = {}
-    for flag in ("1", "0"):
-        monkeypatch.setenv(ENV, flag)
-        calls.clear()
+
+    def run(flag):
         out = tmp_path / f"curve{flag}.csv"
         assert main(["controls", "predict", str(video), "-o", str(out), "--model", str(model)]) == 0
-        outs[flag] = (out.read_text(), list(calls))
+        return out.read_text()
+
+    outs = _both_ways(monkeypatch, run)
     assert outs["0"][0] == outs["1"][0]
     assert len(outs["0"][1]) == 2 and outs["1"][1] == outs["0"][1][1:]  # the first window came from the child

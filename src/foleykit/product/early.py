@@ -42,9 +42,9 @@ class EarlyFeatures:
     Use :meth:`start`; then :meth:`take` once the model is loaded, and :meth:`close` in a ``finally``.
     """
 
-    def __init__(self, process: Any, conn: Any, key: tuple, fps: float, size: int, settings: dict) -> None:
+    def __init__(self, process: Any, conn: Any, key: tuple, fps: float, settings: dict) -> None:
         self._process, self._conn = process, conn
-        self.key, self.fps, self.size, self.settings = key, fps, size, settings
+        self.key, self.fps, self.settings = key, fps, settings
         self._done = False
         self.timings: dict[str, float] = {}
         self.waited = 0.0
@@ -96,7 +96,7 @@ class EarlyFeatures:
             return None
         child.close()
         key = _key(video, window.start, window.duration)
-        return cls(process, parent, key, float(seq.video_fps), int(settings["input_size"]), settings)
+        return cls(process, parent, key, float(seq.video_fps), settings)
 
     def take(self, pipe: Any, video: str | os.PathLike, start: float, duration: float) -> np.ndarray | None:
         """The child's ``(T, dim)`` float32 features when they are what ``pipe.encode_video(video,
@@ -110,7 +110,6 @@ class EarlyFeatures:
             callable(getattr(enc, "settings", None))
             and enc.settings() == self.settings
             and float(pipe.seq.video_fps) == self.fps
-            and getattr(enc, "input_size", None) == self.size
             and _key(video, start, duration) == self.key
         )
         if not same:
