@@ -4,6 +4,7 @@ the annotated frames (clip frame k = source frame start_frame + k, cropped) or t
 from __future__ import annotations
 
 import importlib.util
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 av = pytest.importorskip("av")
+sf = pytest.importorskip("soundfile")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_real_contacts.py"
 W, H, N = 64, 48, 30
@@ -78,8 +80,9 @@ def test_a_source_that_does_not_match_is_refused(bench, source, tmp_path):
     long = [{**SEGMENTS[0], "end_frame": N + 5}]
     with pytest.raises(ValueError, match=f"{N} frames"):
         bench.cut_clips(source, long, tmp_path)
+    vtest = bench.load_source(bench.DEFAULT_ANNOTATION)
     with pytest.raises(ValueError, match="annotation was made on 795 frames"):
-        bench.cut_clips(source, SEGMENTS, tmp_path, bench.VTEST)
+        bench.cut_clips(source, SEGMENTS, tmp_path, vtest)
     wide = [{**SEGMENTS[0], "crop": [0, 0, W + 2, 24]}]
     with pytest.raises(ValueError, match="does not hold"):
         bench.cut_clips(source, wide, tmp_path)
@@ -91,3 +94,89 @@ def test_without_clips_or_video_one_error_line_and_exit_2(bench, tmp_path, capsy
     assert bench.main(["--clips", str(tmp_path)]) == 2  # no clips there
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--video" in err[0] and "lacks" in err[1]
+
+
+def test_coin_annotation_is_real_footage_with_its_own_sound(bench):
+    folder = bench.DEFAULT_ANNOTATION.parent / "coin"
+    source = bench.load_source(folder)
+    assert (source["frames"], source["fps"], source["audio"]) == (242, 30, True)
+    segments, truth = bench.load_annotation(folder)
+    assert [s["name"] for s in segments] == ["coin_strikes"]
+    t = truth["coin_strikes"]
+    assert len(t) == 5 and np.all((t > 0) & (t < 242 / 30))
+
+
+CLICKS = (1.25, 2.25)  # source seconds of the sound's two bursts
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def sounding(tmp_path_factory) -> Path:
+    """A 10 fps, 30-frame video with a PCM track: silence with two 40 ms noise bursts at CLICKS."""
+    path = tmp_path_factory.mktemp("snd") / "src.mov"
+    wav = np.zeros(int(3.0 * SR), np.float32)
+    rng = np.random.default_rng(0)
+    for c in CLICKS:
+        i = int(c * SR)
+        wav[i : i + 640] = 0.5 * rng.standard_normal(640) * np.exp(-np.arange(640) / 160)
+    pcm = (wav * 32767).astype(np.int16)
+    with av.open(str(path), "w") as oc:
+        st = oc.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
+        st.time_base = Fraction(1, 10)
+        au = oc.add_stream("pcm_s16le", rate=SR)
+        au.layout = "mono"
+        for i in range(N):
+            vf = av.VideoFrame.from_ndarray(np.full((H, W, 3), _level(i), np.uint8), format="rgb24")
+            vf.pts = i
+            oc.mux(st.encode(vf))
+        oc.mux(st.encode())
+        for k in range(0, pcm.size, 1600):
+            af = av.AudioFrame.from_ndarray(pcm[None, k : k + 1600], format="s16", layout="mono")
+            af.sample_rate, af.pts = SR, k
+            oc.mux(au.encode(af))
+        oc.mux(au.encode())
+    return path
+
+
+def test_a_sounding_source_gives_each_clip_its_soundtrack_and_the_soundtrack_row(bench, sounding, tmp_path):
+    seg = [{"name": "b", "start_frame": 5, "end_frame": 30, "crop": [0, 0, W, H]}]
+    source = {"name": "test", "frames": N, "width": W, "height": H, "fps": 10, "audio": True}
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "source.json").write_text(json.dumps(source))
+    (tmp_path / "ann" / "segments.json").write_text(json.dumps(seg))
+    rel = [c - 0.5 for c in CLICKS]  # the segment starts at frame 5 = 0.5 s
+    rows = "".join(f"b,{int(r * 10) + 5},{r + 0.5},{r},strike,sure\n" for r in rel)
+    (tmp_path / "ann" / "contacts.csv").write_text("segment,frame,time_s,rel_s,event,confidence\n" + rows)
+    clips = tmp_path / "clips"
+    out = tmp_path / "r.json"
+    args = ["--annotation", str(tmp_path / "ann"), "--video", str(sounding), "--clips", str(clips)]
+    assert bench.main([*args, "--rows", "soundtrack", "--json", str(out)]) == 0
+    wav, sr = sf.read(clips / "b.wav", dtype="float32")
+    assert sr == bench.SOUNDTRACK_RATE and len(wav) == pytest.approx(2.5 * sr, abs=2)
+    bursts = np.flatnonzero(np.abs(wav) > 0.05)
+    assert bursts[0] / sr == pytest.approx(rel[0], abs=0.005)  # the clip's sound starts with the segment
+    res = json.loads(out.read_text())
+    assert res["soundtrack"]["f1"] == 1.0 and res["soundtrack"]["contacts"] == 2
+    own = bench.soundtrack_metrics(bench_resample(wav, sr), wav)  # the sound scored against itself
+    assert own["e_l1"] == pytest.approx(0.0, abs=1e-3) and own["onset_acc"] == 1.0
+    assert res["silent_output_e_l1"] > 10 * own["e_l1"]
+
+
+def bench_resample(wav: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+
+    return librosa.resample(wav, orig_sr=sr, target_sr=16000)
+
+
+def test_the_soundtrack_row_needs_footage_with_sound(bench, source, tmp_path, capsys):
+    clips = tmp_path / "clips"
+    args = ["--video", str(source), "--clips", str(clips), "--rows", "soundtrack"]
+    (tmp_path / "ann").mkdir()
+    src = {"name": "silent test", "frames": N, "width": W, "height": H, "fps": 10, "audio": False}
+    (tmp_path / "ann" / "source.json").write_text(json.dumps(src))
+    (tmp_path / "ann" / "segments.json").write_text(json.dumps(SEGMENTS))
+    (tmp_path / "ann" / "contacts.csv").write_text("segment,frame,time_s,rel_s\n")
+    assert bench.main([*args, "--annotation", str(tmp_path / "ann")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has none" in err[0]
