@@ -357,3 +357,50 @@ def test_cli_prepare_photos_and_synth(assets, tmp_path, capsys):
     assert {m["scene"] for m in metas} <= {"animal", "strike"} and all(
         m["style"] == "photoreal" for m in metas
     )
+    code = main(["data", "synth", "--bank", str(assets["bank"]), "--output", str(tmp_path / "l"), "--num-clips",
+                 "1", "--split", "train", "--photos", str(out), "--duration", "3", "--scenes", "launch",
+                 "--no-progress"])  # fmt: skip
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "l" / "train").glob("*.json")]
+    assert code == 0 and [m["scene"] for m in metas] == ["launch"]
+
+
+def test_launch_objects_start_moving_on_the_hit_and_slide_to_rest_silently(assets):
+    bank = SoundBank(assets["bank"])
+    c = cfg(assets, scene_weights={"launch": 1.0}, look_variation=0.0, distractor_prob=0.0,
+            multi_source_prob=0.0, width=320, height=240, duration=6.0)  # fmt: skip
+    checked = 0
+    for index in range(4):
+        clip = plan_clip(bank, split_bank(bank), "train", 3, index, c)
+        assert clip.meta["scene"] == "launch"
+        launch = next(a for a in clip.actors if type(a).__name__ == "SpriteLaunch")
+        tl, hits = clip.timeline, [k for k, _ in launch.contacts]
+        # one sound per hit, on the hit's first written frame; none where the object comes to rest
+        assert [e["frame"] for e in clip.meta["events"]] == [tl.first_written(k) for k in hits]
+        v = np.abs(np.diff(launch.x))  # world px per content frame; v[k - 1] is the motion into frame k
+        for j, (k, speed) in enumerate(launch.contacts):
+            assert np.all(v[max(0, k - 3) : k] == 0)  # still up to the hit
+            assert v[k] > 0 and speed > 0  # moving on the frame after it
+            assert launch.tip[k] == pytest.approx(launch.x[k] - launch.d * launch.r)  # the tool touches it
+            end = hits[j + 1] if j + 1 < len(hits) else len(launch.x) - 1
+            slide = v[k:end]
+            moving = slide[slide > 0]
+            assert np.all(np.diff(moving) <= 1e-9)  # friction: it only slows down
+            if slide[-1] == 0:  # at rest before the next hit (or the clip's end)
+                assert moving[-1] < 0.5 * moving[0]  # gently, not with a sudden stop
+            checked += 1
+        # the picture shows it: the object's pixels change on the hit, not in the frames before it
+        k = hits[0]
+        before = [
+            np.abs(clip.content(i).astype(int) - clip.content(i - 1).astype(int)).sum()
+            for i in (k - 1, k + 1)
+        ]
+        assert before[1] > before[0]
+    assert checked >= 4
+
+
+def test_launch_is_named_only_and_the_default_mix_keeps_the_published_splits(assets):
+    from foleykit.data.photoreal import DEFAULT_WEIGHTS, SCENE_WEIGHTS
+
+    assert "launch" not in DEFAULT_WEIGHTS and SCENE_WEIGHTS["launch"] > 0
+    assert {k: v for k, v in SCENE_WEIGHTS.items() if k != "launch"} == DEFAULT_WEIGHTS
+    assert "launch" not in cfg(assets).weights

@@ -215,7 +215,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=positive_int, default=1)
     p.add_argument("--scenes", help="comma-separated subset of the style's scenes (flat: footsteps,impact,"
-                   "break,door; photoreal: footsteps,impact,break,animal,strike)")  # fmt: skip
+                   "break,door; photoreal: footsteps,impact,break,animal,strike,launch; default: all but "
+                   "launch)")  # fmt: skip
     p.add_argument(
         "--no-audio-track", action="store_true", help="write silent mp4s (the wav still holds the sound)"
     )
@@ -237,7 +238,11 @@ def _run_synth(args: argparse.Namespace) -> int:
                 f"unknown scene(s) {bad or args.scenes!r} for --style {args.style}; "
                 f"choose among {', '.join(base.scene_names)}"
             )
-        kw["scene_weights"] = {s: base.weights[s] for s in names}
+        if args.style == "photoreal":
+            from foleykit.data.photoreal import SCENE_WEIGHTS as named
+        else:
+            named = base.weights
+        kw["scene_weights"] = {s: named[s] for s in names}
     size = args.size or (160, 120)
     cfg = SynthConfig(
         width=size[0],

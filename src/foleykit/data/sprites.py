@@ -6,6 +6,8 @@
   into textured fragments on their first contact.
 - ``SpriteStriker``: a hammer / mallet cut-out swung about its grip onto a plate (``scenes.Hammer``'s
   timing: accelerates down, strikes on the contact frame, rebounds).
+- ``SpriteLaunch``: a cut-out resting on the ground, struck by a tool cut-out pushed along the ground: it
+  starts sliding (or rolling) on the hit frame and slows to rest by friction, silently.
 - ``SoundingSprite``: an animal or object that shows WHEN it sounds: a jolt / head-bob / shake / squash
   starting exactly on each onset frame, then following the loudness of its own sound.
 - ``DriftSprite``: a silent cut-out moving smoothly (a distractor: motion without sound).
@@ -259,6 +261,23 @@ def tool_axis(sprite: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return grip, axis, float(proj.max() - proj.min())
 
 
+def canonical_tool(sprite: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """A tool cut-out rotated once so that its grip is at the left-middle and its axis points along +x to
+    its head: (RGBA sprite, row of the grip, tool length in pixels)."""
+    import cv2
+
+    grip, axis, length = tool_axis(sprite)
+    ang = math.degrees(math.atan2(axis[1], axis[0]))
+    h, w = sprite.shape[:2]
+    big = 2 * int(math.hypot(h, w)) + 8  # centred on the grip: room for the whole tool on each side
+    m = cv2.getRotationMatrix2D((float(grip[0]), float(grip[1])), ang, 1.0)
+    m[:, 2] += [big / 2 - grip[0], big / 2 - grip[1]]
+    rot = cv2.warpAffine(sprite, m, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    rows = np.nonzero(rot[..., 3].max(1) > 8)[0]
+    half = rot[rows.min() : rows.max() + 1, big // 2 : big // 2 + int(length) + 4]
+    return half, big // 2 - int(rows.min()), length
+
+
 class SpriteStriker:
     """A hammer / mallet cut-out swung about its grip onto a plate; strikes on ``contacts`` frames with the
     angle plan of ``scenes.Hammer`` (``theta`` radians above horizontal, 0 at the strike)."""
@@ -270,19 +289,7 @@ class SpriteStriker:
     ):
         self.stage, self.theta = stage, theta
         self.d = 1 if rng.random() < 0.5 else -1
-        grip, axis, length = tool_axis(sprite)
-        # canonical sprite: grip at the left-middle, axis along +x (rotate the cut-out once)
-        import cv2
-
-        ang = math.degrees(math.atan2(axis[1], axis[0]))
-        h, w = sprite.shape[:2]
-        big = 2 * int(math.hypot(h, w)) + 8  # centred on the grip: room for the whole tool on each side
-        m = cv2.getRotationMatrix2D((float(grip[0]), float(grip[1])), ang, 1.0)
-        m[:, 2] += [big / 2 - grip[0], big / 2 - grip[1]]
-        rot = cv2.warpAffine(sprite, m, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        rows = np.nonzero(rot[..., 3].max(1) > 8)[0]
-        half = rot[rows.min() : rows.max() + 1, big // 2 : big // 2 + int(length) + 4]
-        grip_row = big // 2 - rows.min()
+        half, grip_row, length = canonical_tool(sprite)
         self.anchor_y = grip_row / half.shape[0]
         self.sprite = half if self.d > 0 else np.ascontiguousarray(half[:, ::-1])
         self.length = length
@@ -302,6 +309,89 @@ class SpriteStriker:
         v = abs(dth) * self.length * 0.5
         paste(img, self.sprite, self.pivot[0] - cam, self.pivot[1], angle=-th * self.d, anchor=(0.0 if self.d > 0 else 1.0, self.anchor_y),
               blur=(0.0, v))  # fmt: skip
+
+
+class SpriteLaunch:
+    """A cut-out resting on the ground that a tool cut-out (a stick, a cue, a pen) pushed along the ground
+    strikes: still before each hit, it starts sliding (or rolling) ON the hit frame and slows to rest by
+    friction, without a sound; the tool comes in fast, stops on the hit and is drawn back. The sound is the
+    launch, never the stop (unlike a drop, whose sound is the sudden stop on the ground).
+
+    Args:
+        stage: World geometry (the object rests on ``ground_y``).
+        rng: Random source.
+        sprite: RGBA cut-out of the object at its drawn size.
+        tool: RGBA cut-out of the striking tool (any orientation; :func:`canonical_tool` aligns it).
+        x: World x where the object rests at first.
+        hits: Candidate content frames of the hits; a hit is kept only when the object is at rest by then
+            and the tool has time to come in (``contacts`` holds the kept ``(frame, speed)``, speed in
+            stage heights per second).
+        gains: Loudness (0..1) per candidate hit; a louder hit launches faster.
+        roll: A ball: it rolls (turns by its path over its radius) and slows down more slowly.
+    """
+
+    z = 8.0
+
+    def __init__(
+        self, *, stage: Stage, rng, sprite, tool, x: float, hits: list[int], gains: list[float], roll: bool
+    ):
+        self.stage, self.sprite, self.roll = stage, sprite, roll
+        T, fps, H = stage.num_frames, stage.fps, float(stage.height)
+        half, grip_row, self.length = canonical_tool(tool)
+        self.tool, self.tool_row = half, grip_row
+        self.r = sprite.shape[1] / 2.0
+        self.y = stage.ground_y - 0.5 * sprite.shape[0] * 0.95
+        margin = self.r + 0.1 * stage.width
+        self.x = np.full(T, float(x))
+        self.angle = np.zeros(T)
+        # the tool pushes towards the side with more room, the same way all clip long
+        self.d = d = 1.0 if x < stage.width / 2 else -1.0
+        tip = np.full(T, np.nan)  # world x of the tool's head; NaN: filled in below
+        self.contacts: list[tuple[int, float]] = []
+        rest_from, pos, spin = 0, float(x), float(rng.uniform(-1.0, 1.0))
+        for k, g in zip(hits, gains):
+            n_in = max(2, int(round((5 - 3 * g) * fps / 25)))  # frames the tool takes to come in
+            room = (stage.width - margin - pos) if d > 0 else (pos - margin)
+            if k - n_in - 2 < rest_from or k >= T - 2 or room < 2 * self.r:
+                continue
+            v0 = H * float(rng.uniform(0.5, 1.4)) * (0.5 + 0.5 * g)  # px / s
+            t_stop = float(rng.uniform(0.8, 2.0) if roll else rng.uniform(0.25, 0.8))
+            dist = min(0.5 * v0 * t_stop, room)
+            v0 = 2 * dist / t_stop
+            n_stop = max(2, int(math.ceil(t_stop * fps)))
+            t = (np.arange(k, min(T, k + n_stop + 1)) - k) / fps
+            tt = np.minimum(t, t_stop)
+            path = pos + d * (v0 * tt - 0.5 * (v0 / t_stop) * tt * tt)
+            self.x[k : k + len(t)] = path
+            self.x[k + len(t) :] = path[-1]
+            turn = (path - pos) / self.r * (1.0 if roll else 0.15 * spin)
+            self.angle[k : k + len(t)] = self.angle[k - 1] + d * turn
+            self.angle[k + len(t) :] = self.angle[k + len(t) - 1]
+            # the tool: in from 0.3-0.6 stage heights away at a constant speed, on the object at the hit,
+            # following through for two frames, then drawn back over ~0.4 s
+            back = float(rng.uniform(0.3, 0.6)) * H
+            edge = pos - d * self.r
+            tip[k - n_in : k + 1] = edge - d * back * (k - np.arange(k - n_in, k + 1)) / n_in
+            n_back = max(3, int(0.4 * fps))
+            after = np.arange(k + 1, min(T, k + 3 + n_back))
+            follow = edge + d * v0 / fps * 0.6 * np.minimum(after - k, 2)
+            tip[after] = follow - d * back * np.clip((after - k - 2) / n_back, 0, 1)
+            self.contacts.append((k, v0 / H))
+            pos, rest_from = float(path[-1]), k + n_stop + 1
+        # between hits the tool drifts slowly from where it was drawn back to where it starts the next hit
+        known = np.flatnonzero(np.isfinite(tip))
+        self.tip = np.interp(np.arange(T), known, tip[known]) if known.size else tip
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        x, y = float(self.x[k]) - cam, float(self.y)
+        vx = float(self.x[k] - self.x[k - 1]) if k else 0.0
+        shadow(img, x, self.stage.ground_y, 1.1 * self.r, 0.25 * self.r + 1, 0.45)
+        paste(img, self.sprite, x, y, angle=float(self.angle[k]), blur=(0.6 * vx, 0.0))
+        if self.contacts:
+            spr = self.tool if self.d > 0 else np.ascontiguousarray(self.tool[:, ::-1])
+            vt = float(self.tip[k] - self.tip[k - 1]) if k else 0.0
+            anchor = (1.0 if self.d > 0 else 0.0, self.tool_row / spr.shape[0])
+            paste(img, spr, float(self.tip[k]) - cam, y, anchor=anchor, blur=(0.6 * vt, 0.0))
 
 
 class SoundingSprite:
