@@ -404,3 +404,22 @@ def test_launch_is_named_only_and_the_default_mix_keeps_the_published_splits(ass
     assert "launch" not in DEFAULT_WEIGHTS and SCENE_WEIGHTS["launch"] > 0
     assert {k: v for k, v in SCENE_WEIGHTS.items() if k != "launch"} == DEFAULT_WEIGHTS
     assert "launch" not in cfg(assets).weights
+
+
+def test_launch_tools_are_long_thin_cutouts_of_the_split(assets, tmp_path):
+    from foleykit.data.photoreal import TOOL_ELONGATION, _elongation, _tool_ids
+
+    stick, disc = np.zeros((40, 200), np.uint8), _ellipse_alpha(90, 90)
+    stick[15:25, 10:190] = 255
+    _png(tmp_path / "stick.png", _photo(np.random.default_rng(0), 40, 200, stick))
+    _png(tmp_path / "disc.png", _photo(np.random.default_rng(0), 90, 90, disc))
+    assert (
+        _elongation(str(tmp_path / "stick.png")) >= TOOL_ELONGATION > _elongation(str(tmp_path / "disc.png"))
+    )
+    lib = PH.PhotoLibrary(assets["photos"])
+    ps = PH.split_photos(lib)
+    tools = {s: _tool_ids(lib, ps, s) for s in ("train", "validation", "test")}
+    everywhere = [i for ids in tools.values() for i in ids]
+    assert len(everywhere) == len(set(everywhere))  # split by photo like every other picture
+    assert "tuxpaint:household/tools/hammer.png" in everywhere  # the striking role always qualifies
+    assert not any("vehicles/" in i for i in everywhere)

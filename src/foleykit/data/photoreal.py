@@ -14,6 +14,7 @@ sound's attack is placed at ``first_written(k) / fps``. Pictures come from one s
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass, replace
@@ -223,6 +224,50 @@ class _PhotoPlanner:
         return tex.clip(0, 255).astype(np.uint8)
 
 
+#: Cut-outs that can strike in a ``launch`` scene: long, thin things (PCA of the alpha: the long axis at
+#: least this many times the short one), not vehicles, instruments, plants, people or buildings.
+TOOL_ELONGATION = 3.0
+_NOT_TOOLS = (
+    "vehicles/",
+    "hobbies/music/",
+    "plants/",
+    "people/",
+    "naturalforces/",
+    "space/",
+    "town/",
+    "animals/",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _elongation(path: str) -> float:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.thumbnail((160, 160))
+        a = np.asarray(im.convert("RGBA"))[..., 3]
+    ys, xs = np.nonzero(a > 100)
+    if xs.size < 20:
+        return 0.0
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    sv = np.linalg.svd(pts - pts.mean(0), compute_uv=False)
+    return float(sv[0] / max(sv[1], 1e-6))
+
+
+def _tool_ids(lib: PhotoLibrary, psplit: PhotoSplit, split_name: str) -> list[str]:
+    """This split's cut-outs that can strike in a ``launch`` scene (the hammer / mallet and other long, thin
+    things: pens, thermometers, wrenches, candles ...)."""
+    out = []
+    for role in ("strike", "prop", "drop"):
+        for i in psplit.ids(split_name, "cutout", role):
+            ph = lib.get(i)
+            if any(k in i for k in _NOT_TOOLS):
+                continue
+            if role == "strike" or _elongation(str(lib.root / ph.path)) >= TOOL_ELONGATION:
+                out.append(i)
+    return sorted(out)
+
+
 def _content_frames(times, fps: float, min_gap: int, lo: int, hi: int) -> list[int]:
     out: list[int] = []
     for t in times:
@@ -259,7 +304,7 @@ def plan_photoreal(
         "break": "break/glass" in P.available and any(psplit.ids(split_name, "cutout", "drop")),
         "animal": any(lib.get(i).sound in split.assignment for i in psplit.ids(split_name, "cutout", "animal") + psplit.ids(split_name, "cutout", "object")),
         "strike": bool(psplit.ids(split_name, "cutout", "strike")),
-        "launch": bool(psplit.ids(split_name, "cutout", "strike")) and any(lib.get(i).drop_category in P.available & {"impact/thud", "impact/metal"} for i in psplit.ids(split_name, "cutout", "drop")),
+        "launch": bool(_tool_ids(lib, psplit, split_name)) and any(lib.get(i).drop_category in P.available & {"impact/thud", "impact/metal"} for i in psplit.ids(split_name, "cutout", "drop")),
     }  # fmt: skip
     weights = cfg.weights
     kinds = [k for k in PHOTO_SCENES if weights.get(k, 0) > 0 and has[k]]
@@ -436,12 +481,17 @@ def plan_photoreal(
             for i in psplit.ids(split_name, "cutout", "drop")
             if lib.get(i).drop_category in P.available & {"impact/thud", "impact/metal"}
         ]
-        tool = P.photo("cutout", "strike")
-        if not ids or tool is None:
+        if not ids:
             return False
         p = lib.get(P.pick(ids))
-        P.used.append(p.id)
+        tools = [i for i in _tool_ids(lib, psplit, split_name) if i != p.id]
+        if not tools:
+            return False
+        tool = lib.get(P.pick(tools))
+        P.used.extend([p.id, tool.id])
         spr = P.cutout(p, Hw * float(rng.uniform(0.06, 0.14)))
+        if spr.shape[1] > 0.12 * Ww:  # a wide object in a narrow (portrait) world
+            spr = resize_sprite(spr, spr.shape[0] * 0.12 * Ww / spr.shape[1])
         tool_spr = P.cutout(tool, Hw * float(rng.uniform(0.2, 0.35)))
         hits = _content_frames(np.cumsum(0.6 + rng.exponential(1.0, 12)) + rng.uniform(0.2, 1.2), fps,
                                max(4, round(0.5 * fps)), 4, T - 3)  # fmt: skip
@@ -460,7 +510,9 @@ def plan_photoreal(
             _Contact(k, p.drop_category, float(np.clip(0.3 + 0.7 * v / v_ref, 0.3, 1.0)), p.noun or "object")
             for k, v in launch.contacts
         )
-        parts.append(f"{p.noun or 'an object'} is struck and slides across the floor")
+        parts.append(
+            f"{p.noun or 'an object'} is struck with {tool.noun or 'a tool'} and slides across the floor"
+        )
         return True
 
     planners = {
