@@ -101,11 +101,14 @@ foleykit train ship --model "$WORK/run_mapper/predictor/model" --vocoder "$RUN/v
 #    training"), warm-started from the release of step 4 (only the mapper's weights change; 20 min + 7 min)
 foleykit train prepare --data "$SYNTH" --store "$WORK/store_pose" --recipe foleykit_demo --config full \
   --workers 2 --threads 1 --limit 900 --pose model
-foleykit train --recipe foleykit_demo --config full --store "$WORK/store_pose" --output "$WORK/run_pose" \
-  --threads 1 --stage predictor --warm-start "$WORK/ship_3f15805" \
-  predictor.max_steps=3000 predictor.batch_size=8 predictor.category_weight=0.5 predictor.window_frames=100 \
-  predictor.windows_per_clip=2 predictor.vision_dropout=0.2 predictor.ckpt_every=500 predictor.val_every=500 \
-  predictor.val_batches=8 > "$WORK/predictor_pose.log" 2>&1
+# the RMS-Mapper's training run on a store, from a model folder (steps 5 and 7): STORE OUTPUT WARM_START LOG
+train_mapper() {
+  foleykit train --recipe foleykit_demo --config full --store "$1" --output "$2" --threads 1 --stage predictor \
+    --warm-start "$3" predictor.max_steps=3000 predictor.batch_size=8 predictor.category_weight=0.5 \
+    predictor.window_frames=100 predictor.windows_per_clip=2 predictor.vision_dropout=0.2 \
+    predictor.ckpt_every=500 predictor.val_every=500 predictor.val_batches=8 > "$4" 2>&1
+}
+train_mapper "$WORK/store_pose" "$WORK/run_pose" "$WORK/ship_3f15805" "$WORK/predictor_pose.log"
 
 # 6. ship: fp16 safetensors + model card; the adapter weight, the RMS-Mapper's decoding rule and expansion and
 #    the default envelope following were chosen on the validation split (benchmarks/eval_demo.py generate /
@@ -138,11 +141,8 @@ foleykit train prepare --data "$SYNTH_L" --store "$WORK/store_launch_mix" --reci
   --workers 2 --threads 1 --limit 900 --pose model
 foleykit train prepare --data "$WORK/synth_launch_only" --store "$WORK/store_launch_only" --recipe foleykit_demo \
   --config full --workers 2 --threads 1 --pose model
-foleykit train --recipe foleykit_demo --config full --store "$WORK/store_launch_mix" --output "$WORK/run_launch" \
-  --threads 1 --stage predictor --warm-start src/foleykit/weights/foleykit-demo \
-  predictor.max_steps=3000 predictor.batch_size=8 predictor.category_weight=0.5 predictor.window_frames=100 \
-  predictor.windows_per_clip=2 predictor.vision_dropout=0.2 predictor.ckpt_every=500 predictor.val_every=500 \
-  predictor.val_batches=8 > "$WORK/predictor_launch.log" 2>&1
+train_mapper "$WORK/store_launch_mix" "$WORK/run_launch" src/foleykit/weights/foleykit-demo \
+  "$WORK/predictor_launch.log"
 foleykit train ship --model "$WORK/run_launch/predictor/checkpoints/step_00002500/model" \
   --output src/foleykit/weights/foleykit-demo --adapter-weight 3.0 --decoding expected --expansion 3 \
   --follow-envelope 1 --card docs/demonstrator_model_card.md

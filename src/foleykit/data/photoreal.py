@@ -304,7 +304,7 @@ def plan_photoreal(
         "break": "break/glass" in P.available and any(psplit.ids(split_name, "cutout", "drop")),
         "animal": any(lib.get(i).sound in split.assignment for i in psplit.ids(split_name, "cutout", "animal") + psplit.ids(split_name, "cutout", "object")),
         "strike": bool(psplit.ids(split_name, "cutout", "strike")),
-        "launch": bool(_tool_ids(lib, psplit, split_name)) and any(lib.get(i).drop_category in P.available & {"impact/thud", "impact/metal"} for i in psplit.ids(split_name, "cutout", "drop")),
+        "launch": cfg.weights.get("launch", 0) > 0 and bool(_tool_ids(lib, psplit, split_name)) and any(lib.get(i).drop_category in P.available & {"impact/thud", "impact/metal"} for i in psplit.ids(split_name, "cutout", "drop")),
     }  # fmt: skip
     weights = cfg.weights
     kinds = [k for k in PHOTO_SCENES if weights.get(k, 0) > 0 and has[k]]
