@@ -30,9 +30,11 @@ Commands::
 ``generate`` writes ``OUT/<row>/<stem>.wav`` (16 kHz) and ``OUT/<row>/timings.json``. ``score`` computes with
 ``foleykit.evaluation.evaluate`` (reference protocols; onsets in strict mode over the whole 10 s clip):
 Onset Acc / AP, AV-Align of the generated audio against the test video (and the ground truth's own AV-Align),
-energy MAE, E-L1 (with the floor a silent output scores), FD_aisfx, and the nearest-category accuracy
-(protocol in :func:`category_accuracy`).
-Row differences on the temporal metrics and the category accuracies come with a paired bootstrap 95% interval
+energy MAE, E-L1 (with the floor a silent output scores), FD_aisfx, the nearest-category accuracy
+(protocol in :func:`category_accuracy`), and whether each clip's sound belongs to its own clip rather than
+another (``foleykit.evaluation.metrics.matching``: loudness-curve correlation with its own soundtrack and its
+margin over the other clips' soundtracks; the rank of its own soundtrack by aisfx similarity, chance 0.5).
+Row differences on the temporal metrics, the category accuracies and those three come with a paired bootstrap 95% interval
 over clips (``foleykit.evaluation.paired_difference``): a margin is called clear when the interval excludes 0.
 Prompts: each clip's caption (``--prompt none`` generates without text, as the README demo does).
 """
@@ -51,6 +53,10 @@ import numpy as np
 ROWS = ("demo", "nocontrol", "gtcontrol")
 TEMPORAL = ("onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1")
 CATEGORY = ("category_acc", "family_acc")
+#: Does each clip's sound belong to its own clip rather than to any other (foleykit.evaluation.metrics.matching):
+#: loudness-curve correlation with its own soundtrack, its margin over the other clips' soundtracks, and the
+#: rank of its own soundtrack among all by aisfx similarity (0 best, chance 0.5).
+MATCH = ("loudness_corr", "loudness_margin", "match_rank")
 
 
 def _records(data: str, limit: int | None):
@@ -226,7 +232,7 @@ def score(args: argparse.Namespace) -> None:
         {c for c in truth.values()} | set(args.extra_categories.split(",") if args.extra_categories else [])
     )
     names, cents = bank_centroids(args.bank, cats, model)
-    metrics = ["onset", "av_align", "energy_mae", "e_l1", "fd"]
+    metrics = ["onset", "av_align", "energy_mae", "e_l1", "loudness", "fd", "match"]
     table: dict[str, dict[str, float]] = {}
     reports = {}
     hits: dict[str, dict[str, dict[str, float]]] = {}
@@ -270,7 +276,7 @@ def score(args: argparse.Namespace) -> None:
         reports[row] = rep
         hits[row] = clip_hits
         rep.write_json(Path(args.out) / f"report-{row}.json")
-    cols = ["onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1", "fd", "category_acc", "family_acc"]
+    cols = ["onset_acc", "onset_ap", "av_align", "energy_mae", "e_l1", "fd", *CATEGORY, *MATCH]
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for row, m in table.items():
         lines.append(f"| {row} | " + " | ".join(f"{m[c]:.3f}" if c in m else "—" for c in cols) + " |")
@@ -289,12 +295,12 @@ def score(args: argparse.Namespace) -> None:
                 "better; * = the interval excludes 0):"
             ),
             "",
-            "| A - B | " + " | ".join(TEMPORAL + CATEGORY) + " |",
-            "|---" * (len(TEMPORAL + CATEGORY) + 1) + "|",
+            "| A - B | " + " | ".join(TEMPORAL + CATEGORY + MATCH) + " |",
+            "|---" * (len(TEMPORAL + CATEGORY + MATCH) + 1) + "|",
         ]
     for a, b in pairs:
         cells = []
-        for metric in TEMPORAL + CATEGORY:
+        for metric in TEMPORAL + CATEGORY + MATCH:
             if metric in CATEGORY:
                 d = paired_difference(hits[a][metric], hits[b][metric], metric)
             else:

@@ -18,7 +18,7 @@ soundtrack (``<name>.wav``), and then:
   (what the protocol gives the real sound itself: off-screen sounds count against its precision);
 - each ``model:`` row is also scored against the soundtrack with the issue's temporal metrics (onset Acc / AP
   over the whole clip, energy MAE, E-L1 at 16 kHz; ``foleykit.evaluation.metrics``), next to a silent
-  output's E-L1.
+  output's E-L1, and by the correlation of the two loudness curves (``matching.loudness_curve``).
 
 Rows, each giving onset times per clip:
 
@@ -224,7 +224,11 @@ def audio_onsets(wav: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def soundtrack_metrics(generated: np.ndarray, soundtrack: np.ndarray) -> dict[str, float]:
     """The issue's temporal metrics of generated audio (16 kHz) against the footage's own sound
-    (:data:`SOUNDTRACK_RATE`): onset Acc / AP over the whole clip (reference mode), energy MAE, E-L1 (16 kHz)."""
+    (:data:`SOUNDTRACK_RATE`): onset Acc / AP over the whole clip (reference mode), energy MAE, E-L1 (16 kHz),
+    and the correlation of the two loudness curves (``foleykit.evaluation.metrics.matching``)."""
+    import librosa
+
+    from foleykit.evaluation.metrics import matching
     from foleykit.evaluation.metrics.energy import energy_mae
     from foleykit.evaluation.metrics.envelope import e_l1
     from foleykit.evaluation.metrics.onset import onset_metrics
@@ -236,6 +240,10 @@ def soundtrack_metrics(generated: np.ndarray, soundtrack: np.ndarray) -> dict[st
         "onset_ap": float(on.ap),
         "energy_mae": energy_mae(generated, soundtrack, 16000, **kw),
         "e_l1": e_l1(generated, soundtrack, 16000, target_sample_rate=16000, **kw),
+        "loudness_corr": matching.curve_correlation(
+            matching.loudness_curve(generated),
+            matching.loudness_curve(librosa.resample(soundtrack, orig_sr=SOUNDTRACK_RATE, target_sr=16000)),
+        ),
     }
 
 
@@ -416,7 +424,8 @@ def evaluate(
             m = res["soundtrack"]
             print(
                 f"{'':40s} against the soundtrack: onset Acc {m['onset_acc']:.3f} AP {m['onset_ap']:.3f} "
-                f"energy MAE {m['energy_mae']:.3f} E-L1 {m['e_l1']:.4f} ({len(against)} clip x seed)",
+                f"energy MAE {m['energy_mae']:.3f} E-L1 {m['e_l1']:.4f} loudness corr "
+                f"{m['loudness_corr']:.3f} ({len(against)} clip x seed)",
                 flush=True,
             )
     if args.png and audio:

@@ -41,10 +41,12 @@ def test_default_runs_every_metric_the_inputs_allow(full_report):
         "e_l1",
         "rms_acc",
         "energy_mae",
+        "loudness",
         "fd",
         "fad",
         "kl",
         "is",
+        "match",
     ]
     assert list(full_report.metrics) == [
         "av_align",
@@ -55,10 +57,13 @@ def test_default_runs_every_metric_the_inputs_allow(full_report):
         "rms_acc",
         "rms_acc_tol2",
         "energy_mae",
+        "loudness_corr",
+        "loudness_margin",
         "fd",
         "fad",
         "kl",
         "is",
+        "match_rank",
     ]
     # a: clicks at both video peaks -> 1; b: one click -> 1 / (1 + 2 - 1) = 0.5
     assert full_report.metrics["av_align"].per_file == {"a": 1.0, "b": 0.5}

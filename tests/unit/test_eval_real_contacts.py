@@ -160,6 +160,9 @@ def test_a_sounding_source_gives_each_clip_its_soundtrack_and_the_soundtrack_row
     assert res["soundtrack"]["f1"] == 1.0 and res["soundtrack"]["contacts"] == 2
     own = bench.soundtrack_metrics(bench_resample(wav, sr), wav)  # the sound scored against itself
     assert own["e_l1"] == pytest.approx(0.0, abs=1e-3) and own["onset_acc"] == 1.0
+    assert own["loudness_corr"] == pytest.approx(1.0, abs=0.02)
+    late = bench.soundtrack_metrics(np.roll(bench_resample(wav, sr), len(wav) * 16000 // sr // 2), wav)
+    assert late["loudness_corr"] < 0.5  # the same sound half a clip late
     assert res["silent_output_e_l1"] > 10 * own["e_l1"]
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from foleykit.cli._args import number, positive_int
 
 METRIC_HELP = (
-    "av_align, aa_align, onset (onset_acc + onset_ap), e_l1, rms_acc, energy_mae, fd, fad, kl, is, clap"
+    "av_align, aa_align, onset (onset_acc + onset_ap), e_l1, rms_acc, energy_mae, loudness (loudness_corr + "
+    "loudness_margin), fd, fad, kl, is, match (match_rank), clap"
 )
 
 
@@ -35,7 +36,7 @@ def _default_workers() -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval",
-        help="evaluate generated audio (AV-Align, AA-Align, onsets, E-L1, energy, FD/KL/IS, CLAP)",
+        help="evaluate generated audio (AV-Align, AA-Align, onsets, E-L1, energy, loudness, FD/KL/IS, own-sound rank, CLAP)",
         description="Evaluate generated audio against reference audio and/or the source videos. Files pair by "
         "stem (clip_01.wav <-> clip_01.flac <-> clip_01.mp4). Without --metrics, every metric whose inputs "
         "were given runs. See docs/evaluation.md for each protocol.",

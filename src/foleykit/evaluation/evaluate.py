@@ -38,9 +38,34 @@ from foleykit.evaluation.report import EvalReport, MetricResult
 log = logging.getLogger(__name__)
 
 #: Names accepted by ``metrics=`` / ``--metrics``, in report order.
-METRICS = ("av_align", "aa_align", "onset", "e_l1", "rms_acc", "energy_mae", "fd", "fad", "kl", "is", "clap")
-_NEEDS_REFERENCE = {"aa_align", "onset", "e_l1", "rms_acc", "energy_mae", "fd", "fad", "kl"}
-_EMBEDDING_METRICS = {"fd", "fad", "kl", "is"}
+METRICS = (
+    "av_align",
+    "aa_align",
+    "onset",
+    "e_l1",
+    "rms_acc",
+    "energy_mae",
+    "loudness",
+    "fd",
+    "fad",
+    "kl",
+    "is",
+    "match",
+    "clap",
+)
+_NEEDS_REFERENCE = {
+    "aa_align",
+    "onset",
+    "e_l1",
+    "rms_acc",
+    "energy_mae",
+    "loudness",
+    "fd",
+    "fad",
+    "kl",
+    "match",
+}
+_EMBEDDING_METRICS = {"fd", "fad", "kl", "is", "match"}
 #: Fewest clips for which FD / FAD / IS are reported without a warning. They compare distributions (the
 #: covariance of 128-2048-dimensional embeddings, or the spread of class predictions over 10 splits), which a
 #: few clips cannot estimate: with 2 clips FD is mostly estimation noise. Published numbers use hundreds to
@@ -221,7 +246,7 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
     import warnings
 
     from foleykit.evaluation.cache import cached
-    from foleykit.evaluation.metrics import aa_align, av_align, energy, envelope, onset
+    from foleykit.evaluation.metrics import aa_align, av_align, energy, envelope, matching, onset
 
     m, cfg = set(plan.metrics), plan.config
     out: dict[str, Any] = {"stem": item.stem, "values": {}, "info": {}, "error": None}
@@ -287,11 +312,14 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
                     duration=cfg.energy_seconds,
                     normalize=cfg.energy_normalize,
                 )
+            if "loudness" in m:
+                out["gen_loud"] = matching.loudness_curve(gen.at(matching.LOUDNESS_SAMPLE_RATE))
+                out["ref_loud"] = matching.loudness_curve(ref.at(matching.LOUDNESS_SAMPLE_RATE))
             if m & _EMBEDDING_METRICS:
                 emb = get_embedder(cfg.embedder, cfg.embedder_options)
                 params = [emb.describe(), bool(emb.has_logits)]
                 sides = [("gen", gen, item.generated)] + (
-                    [("ref", ref, item.reference)] if m & {"fd", "fad", "kl"} else []
+                    [("ref", ref, item.reference)] if m & {"fd", "fad", "kl", "match"} else []
                 )
                 for side, clip, src in sides:
 
@@ -472,6 +500,26 @@ def _protocols(chosen: Sequence[str], cfg: EvalConfig, embedder_desc: dict | Non
         if name in chosen:
             p[name] = {"what": what, **(embedder_desc or {"embedder": cfg.embedder})}
             notes[name] = f"{what.split(',')[0]} ({emb_name})"
+    if "loudness" in chosen:
+        from foleykit.evaluation.metrics import matching
+
+        p["loudness"] = {
+            "sample_rate": matching.LOUDNESS_SAMPLE_RATE,
+            "rms_frame": matching.LOUDNESS_FRAME,
+            "rms_hop": matching.LOUDNESS_HOP,
+            "db": f"re the clip's peak, floor -{matching.LOUDNESS_RANGE_DB:g} dB",
+            "correlation": "Pearson over the common length; 0 for a flat curve",
+            "margin": "own reference minus the mean over every other clip's reference",
+        }
+        notes["loudness_corr"] = "dB loudness curves, Pearson"
+        notes["loudness_margin"] = "own minus shuffled references"
+    if "match" in chosen:
+        p["match"] = {
+            "what": "rank of the own reference among all references by cosine of clip embeddings, in [0, 1]",
+            "chance": 0.5,
+            **(embedder_desc or {"embedder": cfg.embedder}),
+        }
+        notes["match_rank"] = f"own-reference rank, 0 best, chance 0.5 ({emb_name})"
     if "clap" in chosen:
         p["clap"] = {"what": "cosine(text, audio) in CLAP space", "model": cfg.clap_model}
         notes["clap"] = "text-audio cosine"
@@ -489,7 +537,7 @@ def _summary(values: list[float]) -> dict[str, float] | None:
 def _aggregate(
     results: list[dict[str, Any]], chosen: Sequence[str], cfg: EvalConfig
 ) -> dict[str, MetricResult]:
-    from foleykit.evaluation.metrics import distribution
+    from foleykit.evaluation.metrics import distribution, matching
 
     per_file: dict[str, dict[str, float]] = {}
     for r in results:
@@ -533,6 +581,25 @@ def _aggregate(
             out["is"] = MetricResult(
                 mean, extra={"std": std, "splits": min(distribution.IS_SPLITS, len(results))}
             )
+        elif name == "loudness":
+            corr, margin = matching.loudness_scores(
+                {r["stem"]: r["gen_loud"] for r in results}, {r["stem"]: r["ref_loud"] for r in results}
+            )
+            out["loudness_corr"] = MetricResult.from_values(corr)
+            out["loudness_margin"] = (
+                MetricResult(None, extra={"skipped": "needs >= 2 clips"})
+                if margin is None
+                else MetricResult.from_values(margin)
+            )
+        elif name == "match":
+            if len(results) < 2:
+                out["match_rank"] = MetricResult(None, extra={"skipped": "needs >= 2 clips"})
+            else:
+                out["match_rank"] = MetricResult.from_values(
+                    matching.match_ranks(
+                        {r["stem"]: r["gen_emb"] for r in results}, {r["stem"]: r["ref_emb"] for r in results}
+                    )
+                )
     return out
 
 

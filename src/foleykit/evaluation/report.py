@@ -35,6 +35,9 @@ DIRECTION = {
     "mr_stft": -1,
     "category_acc": 1,  # nearest-category accuracy (benchmarks/eval_demo.py), per clip 0 / 1
     "family_acc": 1,
+    "loudness_corr": 1,  # foleykit.evaluation.metrics.matching
+    "loudness_margin": 1,
+    "match_rank": -1,
 }
 
 
