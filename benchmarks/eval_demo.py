@@ -34,8 +34,9 @@ energy MAE, E-L1 (with the floor a silent output scores), FD_aisfx, the nearest-
 (protocol in :func:`category_accuracy`), and whether each clip's sound belongs to its own clip rather than
 another (``foleykit.evaluation.metrics.matching``: loudness-curve correlation with its own soundtrack and its
 margin over the other clips' soundtracks; the rank of its own soundtrack by aisfx similarity, chance 0.5).
-Row differences on the temporal metrics, the category accuracies and those three come with a paired bootstrap 95% interval
-over clips (``foleykit.evaluation.paired_difference``): a margin is called clear when the interval excludes 0.
+Row differences on the temporal metrics, the category accuracies and those three come with a paired
+bootstrap 95% interval over clips (``foleykit.evaluation.paired_difference``): a margin is called clear when
+the interval excludes 0.
 Prompts: each clip's caption (``--prompt none`` generates without text, as the README demo does).
 """
 

@@ -119,3 +119,13 @@ def test_clicks_at_the_same_times_follow_their_own_soundtrack():
     rep = evaluate(ref, ref, sample_rate=SR, metrics="loudness", cache=False)
     assert rep.metrics["loudness_corr"].per_file == pytest.approx({"a": 1.0, "b": 1.0})
     assert rep["loudness_margin"] > 0.5
+
+
+def test_a_clip_too_short_for_a_loudness_curve_is_listed_with_its_name():
+    gen = {"ok": bursts([0.5]), "tiny": np.zeros(100, np.float32)}
+    with pytest.raises(
+        EvaluationError, match=r"(?s)1 file\(s\) could not be evaluated.*tiny.*loudness curve"
+    ):
+        evaluate(gen, gen, sample_rate=SR, metrics="loudness", cache=False)
+    rep = evaluate(gen, gen, sample_rate=SR, metrics="loudness", cache=False, skip_errors=True)
+    assert list(rep.metrics["loudness_corr"].per_file) == ["ok"]

@@ -315,6 +315,8 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
             if "loudness" in m:
                 out["gen_loud"] = matching.loudness_curve(gen.at(matching.LOUDNESS_SAMPLE_RATE))
                 out["ref_loud"] = matching.loudness_curve(ref.at(matching.LOUDNESS_SAMPLE_RATE))
+                if min(len(out["gen_loud"]), len(out["ref_loud"])) < 2:
+                    raise EvaluationError("too short for a loudness curve (needs 2 frames of 20 ms)")
             if m & _EMBEDDING_METRICS:
                 emb = get_embedder(cfg.embedder, cfg.embedder_options)
                 params = [emb.describe(), bool(emb.has_logits)]
