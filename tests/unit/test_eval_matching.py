@@ -129,3 +129,19 @@ def test_a_clip_too_short_for_a_loudness_curve_is_listed_with_its_name():
         evaluate(gen, gen, sample_rate=SR, metrics="loudness", cache=False)
     rep = evaluate(gen, gen, sample_rate=SR, metrics="loudness", cache=False, skip_errors=True)
     assert list(rep.metrics["loudness_corr"].per_file) == ["ok"]
+
+
+def test_the_margin_is_the_same_for_clips_of_one_length_and_of_several():
+    rng = np.random.default_rng(3)
+    ref = {k: M.loudness_curve(bursts(rng.uniform(0.1, 2.5, 2), seed=i)) for i, k in enumerate("abcd")}
+    gen = {k: M.loudness_curve(bursts(rng.uniform(0.1, 2.5, 2), seed=9 + i)) for i, k in enumerate("abcd")}
+    gen["e"], ref["e"] = np.full_like(gen["a"], -60.0), ref["a"]  # a flat curve correlates 0
+    corr, margin = M.loudness_scores(gen, ref)  # one length: the matrix path
+    expected = {k: M.curve_correlation(gen[k], ref[k]) for k in gen}
+    assert corr == pytest.approx(expected, abs=1e-9) and corr["e"] == 0.0
+    for k, curve in gen.items():
+        others = np.mean([M.curve_correlation(curve, ref[o]) for o in gen if o != k])
+        assert margin[k] == pytest.approx(expected[k] - others, abs=1e-9)
+    longer = {**gen, "a": np.concatenate([gen["a"], gen["a"][:7]])}  # several lengths: pair by pair
+    corr2, margin2 = M.loudness_scores(longer, ref)
+    assert corr2 == pytest.approx(corr, abs=1e-9) and margin2 == pytest.approx(margin, abs=1e-9)

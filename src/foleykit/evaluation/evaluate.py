@@ -53,18 +53,8 @@ METRICS = (
     "match",
     "clap",
 )
-_NEEDS_REFERENCE = {
-    "aa_align",
-    "onset",
-    "e_l1",
-    "rms_acc",
-    "energy_mae",
-    "loudness",
-    "fd",
-    "fad",
-    "kl",
-    "match",
-}
+#: Every metric but these compares each clip with its reference.
+_NEEDS_REFERENCE = set(METRICS) - {"av_align", "is", "clap"}
 _EMBEDDING_METRICS = {"fd", "fad", "kl", "is", "match"}
 #: Fewest clips for which FD / FAD / IS are reported without a warning. They compare distributions (the
 #: covariance of 128-2048-dimensional embeddings, or the spread of class predictions over 10 splits), which a
@@ -321,7 +311,7 @@ def _evaluate_item(item: Item, plan: _Plan) -> dict[str, Any]:
                 emb = get_embedder(cfg.embedder, cfg.embedder_options)
                 params = [emb.describe(), bool(emb.has_logits)]
                 sides = [("gen", gen, item.generated)] + (
-                    [("ref", ref, item.reference)] if m & {"fd", "fad", "kl", "match"} else []
+                    [("ref", ref, item.reference)] if m & _NEEDS_REFERENCE & _EMBEDDING_METRICS else []
                 )
                 for side, clip, src in sides:
 

