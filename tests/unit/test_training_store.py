@@ -174,6 +174,44 @@ def test_store_is_resumable_and_refuses_other_settings(store):
         prepare_arrays(Path(store).parent / "nothing", Path(store).parent / "s2", extractors=[], seq=SEQ)
 
 
+def test_an_extended_dataset_grows_its_store_and_keeps_the_finished_clips(tmp_path, monkeypatch):
+    """`foleykit data synth --start-index` adds clips after the prepared ones: `prepare` computes only the
+    new clips, the store equals one prepared from scratch, and arrays added from the old rows are dropped."""
+    import shutil
+
+    from foleykit.data.cache import add_array, array_tag, prepare_arrays, read_store_index
+    from foleykit.data.cache import arrays as A
+
+    seq = _debug_seq()
+    data = _dataset(tmp_path / "data")
+    full = tmp_path / "full"
+    prepare_arrays(data, full, extractors=_extractors(seq, _encoder()), seq=seq)
+    # the same dataset before it was extended: the first training clip only
+    small = tmp_path / "small"
+    shutil.copytree(data, small)
+    lines = (small / "train" / "manifest.csv").read_text().splitlines()
+    (small / "train" / "manifest.csv").write_text("\n".join(lines[:2]) + "\n")
+    grown = tmp_path / "grown"
+    prepare_arrays(small, grown, extractors=_extractors(seq, _encoder()), seq=seq)
+    add_array(grown, "train", "latents", lambda i: np.ones(3), tag="latents:x")
+    computed = []
+    real = A._run_clip
+    monkeypatch.setattr(A, "_run_clip", lambda rec, *a: computed.append(rec.key) or real(rec, *a))
+    prepare_arrays(data, grown, extractors=_extractors(seq, _encoder()), seq=seq)
+    assert computed == ["train-b"]  # validation and the first training clip were kept
+    assert read_store_index(grown)["splits"]["train"]["keys"] == ["train-a", "train-b"]
+    for name in ("audio", "rms", "rms_classes", "video_features", "done"):
+        f = f"train/{name}.npy"
+        if (full / f).is_file():
+            assert np.array_equal(np.load(grown / f), np.load(full / f)), name
+    assert array_tag(grown, "train", "latents") is None  # made from one clip: recomputed for all
+    # another list of clips (not an extension) is prepared afresh
+    computed.clear()
+    (data / "train" / "manifest.csv").write_text("\n".join([lines[0], lines[2], lines[1]]) + "\n")
+    prepare_arrays(data, grown, extractors=_extractors(seq, _encoder()), seq=seq)
+    assert computed == ["train-b", "train-a"]
+
+
 def test_store_dataset_errors(store, tmp_path):
     from foleykit.data.cache import ArrayDataset, read_store_index
     from foleykit.training.store import check_store

@@ -167,8 +167,10 @@ def prepare_arrays(
         "extractors": settings,
         "splits": {},
     }
+    old_keys: dict[str, list[str]] = {}
     if (store / STORE_INDEX).is_file():
         old = read_store_index(store)
+        old_keys = {k: list(v.get("keys", [])) for k, v in old.get("splits", {}).items()}
         if old.get("sequence") != meta["sequence"] or old.get("extractors") != settings:
             raise DataError(
                 f"{store} was prepared with other settings (extractors {old.get('extractors')}); "
@@ -193,7 +195,10 @@ def prepare_arrays(
         }
         folder = store / split
         done_f = folder / "done.npy"
-        created = not done_f.is_file() or _open(done_f, "r").shape != (n,)
+        keys = meta["splits"][split]["keys"]
+        grown = _grow_split(folder, old_keys.get(split, []), keys, say)
+        other_clips = split in old_keys and old_keys[split] != keys and not grown
+        created = other_clips or not done_f.is_file() or _open(done_f, "r").shape != (n,)
         if created:
             first = _run_clip(records[0], extractors, seq)  # shapes and dtypes of every field
             for name, arr in first.items():
@@ -217,6 +222,39 @@ def prepare_arrays(
                 _fill(jobs[0])
         say(f"[prepare] {split}: {len(todo) + int(created)} of {n} clips computed -> {folder}")
     return meta
+
+
+def _grow_split(folder: Path, old_keys: list[str], keys: list[str], say: Callable[[str], None]) -> bool:
+    """Keep a split's finished clips when the dataset was extended (``foleykit data synth --start-index``):
+    when the stored clips are the first ones of ``keys`` and more follow, every prepared array gets the new
+    rows (not yet done) and the arrays added from them (latents, video features, tokens: tagged) are removed,
+    to be recomputed for all clips; returns True. Otherwise nothing changes (False)."""
+    done_f = folder / "done.npy"
+    n_old = len(old_keys)
+    if not done_f.is_file() or _open(done_f, "r").shape != (n_old,) or not 0 < n_old < len(keys):
+        return False
+    if keys[:n_old] != old_keys:
+        return False
+    # done.npy last: a run killed while growing grows the remaining arrays (those still of n_old rows) again
+    for f in sorted(folder.glob("*.npy"), key=lambda f: (f == done_f, f.name)):
+        if f.name.endswith(".tmp.npy"):
+            continue
+        if (folder / f"{f.stem}.tag").is_file():
+            f.unlink()
+            (folder / f"{f.stem}.tag").unlink()
+            continue
+        old = _open(f, "r")
+        if old.shape[0] != n_old:
+            continue
+        tmp = f.with_name(f"{f.stem}.tmp.npy")
+        new = _open(tmp, "w+", old.dtype, (len(keys), *old.shape[1:]))
+        new[:n_old] = old
+        new[n_old:] = 0
+        new.flush()
+        del new, old
+        os.replace(tmp, f)
+    say(f"[prepare] {folder.name}: {n_old} clips kept, {len(keys) - n_old} added")
+    return True
 
 
 def array_tag(store: str | os.PathLike, split: str, name: str) -> str | None:
