@@ -3,6 +3,7 @@ sound, determinism, frame / size variation, events on frames, walker keypoints, 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -398,12 +399,69 @@ def test_launch_objects_start_moving_on_the_hit_and_slide_to_rest_silently(asset
     assert checked >= 4
 
 
-def test_launch_is_named_only_and_the_default_mix_keeps_the_published_splits(assets):
-    from foleykit.data.photoreal import DEFAULT_WEIGHTS, SCENE_WEIGHTS
+def test_launch_and_walkdepth_are_named_only_and_the_default_mix_keeps_the_published_splits(assets):
+    from foleykit.data.photoreal import DEFAULT_WEIGHTS, NAMED_ONLY, SCENE_WEIGHTS
 
-    assert "launch" not in DEFAULT_WEIGHTS and SCENE_WEIGHTS["launch"] > 0
-    assert {k: v for k, v in SCENE_WEIGHTS.items() if k != "launch"} == DEFAULT_WEIGHTS
-    assert "launch" not in cfg(assets).weights
+    assert set(NAMED_ONLY) == {"launch", "walkdepth"}
+    assert all(k not in DEFAULT_WEIGHTS and SCENE_WEIGHTS[k] > 0 for k in NAMED_ONLY)
+    assert {k: v for k, v in SCENE_WEIGHTS.items() if k not in NAMED_ONLY} == DEFAULT_WEIGHTS
+    assert not set(NAMED_ONLY) & set(cfg(assets).weights)
+
+
+def _picture_point(kp, names, size, j, side, part="ankle"):
+    """Pixel position of keypoint ``side_part`` on written frame ``j``."""
+    return np.array(kp[j][names.index(f"{side}_{part}")][:2]) * size
+
+
+def test_walkdepth_walker_lands_in_perspective_and_its_keypoints_lie_on_the_drawn_feet(assets):
+    """A walker going away from a raised camera shrinks and climbs the picture (toward it: grows and comes
+    down); each landing foot swung into its contact and then stands still in the picture; keypoints lie on
+    the drawn feet; a step further away is quieter."""
+    bank = SoundBank(assets["bank"])
+    c = cfg(assets, scene_weights={"walkdepth": 1.0}, look_variation=0.0, distractor_prob=0.0,
+            multi_source_prob=0.0, width=320, height=240, duration=5.0, fps=25.0)  # fmt: skip
+    seen = set()
+    for index in range(4):
+        clip = plan_clip(bank, split_bank(bank), "train", 1, index, c)
+        assert clip.meta["scene"] == "walkdepth"
+        w = next(a for a in clip.actors if type(a).__name__ == "DepthWalker")
+        w.shadow_strength = 0.0
+        seen.add(w.away)
+        kp, names = clip.meta["keypoints"]["people"][0]["points"], clip.meta["keypoints"]["names"]
+        W, H = clip.meta["size"]
+        n = clip.meta["num_frames"]
+        hip_y = [kp[j][names.index("left_hip")][1] for j in (0, n - 1)]
+        ankle_y = [kp[j][names.index("left_ankle")][1] for j in (0, n - 1)]
+        size = [a - h for a, h in zip(ankle_y, hip_y)]  # hip-to-ankle height in the picture
+        if w.away:
+            assert size[1] < 0.8 * size[0] and ankle_y[1] < ankle_y[0]
+        else:
+            assert size[1] > 1.25 * size[0] and ankle_y[1] > ankle_y[0]
+        events = clip.meta["events"]
+        assert [e["frame"] for e in events] == [clip.timeline.first_written(k) for k, _ in w.landings]
+        for (k, foot_x), e in zip(w.landings[1:-1], events[1:-1]):
+            j = e["frame"]
+            foot = int(np.argmin(np.abs(w.feet[k, :, 0] - foot_x)))
+            side, other = ("left", "right")[foot], ("right", "left")[foot]
+            at = functools.partial(_picture_point, kp, names, (W, H))
+            swung = np.hypot(*(at(j, side) - at(j - 2, side)))
+            assert swung > 2 * np.hypot(*(at(j, other) - at(j - 2, other))) + 1e-3
+            assert np.hypot(*(at(j + 1, side) - at(j, side))) < 0.2 * swung  # planted: stands still
+            with_body = clip.frame(j).astype(int)
+            without = clip.frame(j, actors=False).astype(int)
+            for part in ("ankle", "foot_index"):
+                px, py = at(j, side, part).astype(int)
+                diff = np.abs(
+                    with_body[py - 1 : py + 2, px - 1 : px + 2] - without[py - 1 : py + 2, px - 1 : px + 2]
+                )
+                assert diff.sum(-1).max() > 8, (index, j, part)  # the body is drawn there (3x3 px)
+            px, py = (at(j, side) + [0, 0.5 * size[0] * H + 3]).astype(int)
+            if py < H:  # floor below the feet: untouched (no shadow, no noise)
+                assert np.abs(with_body[py, px] - without[py, px]).sum() < 3
+        gains = [e["gain"] for e in events]
+        scale = [float(w.scale(w.progress(w.feet[k, :, 0]).mean())) for k, _ in w.landings]
+        assert np.corrcoef(scale, gains)[0, 1] > 0  # nearer steps are louder
+    assert seen == {True, False}
 
 
 def test_launch_tools_are_long_thin_cutouts_of_the_split(assets, tmp_path):

@@ -215,8 +215,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=positive_int, default=1)
     p.add_argument("--scenes", help="comma-separated subset of the style's scenes (flat: footsteps,impact,"
-                   "break,door; photoreal: footsteps,impact,break,animal,strike,launch; default: all but "
-                   "launch)")  # fmt: skip
+                   "break,door; photoreal: footsteps,impact,break,animal,strike,launch,walkdepth; default: "
+                   "all but launch and walkdepth)")  # fmt: skip
     p.add_argument(
         "--no-audio-track", action="store_true", help="write silent mp4s (the wav still holds the sound)"
     )

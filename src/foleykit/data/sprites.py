@@ -13,6 +13,8 @@
 - ``DriftSprite``: a silent cut-out moving smoothly (a distractor: motion without sound).
 - ``PhotoWalker``: ``scenes.Walker``'s motion with photo-textured, shaded clothing, hair and a soft
   shadow, and BlazePose-named keypoints per frame.
+- ``DepthWalker``: the same gait seen from a raised camera, walking straight away from it or toward it
+  (back / front view in perspective).
 """
 
 from __future__ import annotations
@@ -530,8 +532,6 @@ class PhotoWalker(Walker):
         return "left" if self.facing[k] > 0 else "right"
 
     def draw(self, img: np.ndarray, k: int, cam: float) -> None:
-        import cv2
-
         hw, d = self.hw, int(self.facing[k])
         st = self.stage
         shadow(
@@ -569,6 +569,15 @@ class PhotoWalker(Walker):
             )
             self._leg(target, hip, feet[1 - far], d, col(self.pants, 1.0), col(self.shoe, 1.0))
             self._arm(target, shoulder, swing, d, col(self.shirt, 1.1))
+        self._composite(img, layer, mask, X0, Y0, hw)
+
+    def _composite(
+        self, img: np.ndarray, layer: np.ndarray, mask: np.ndarray, X0: int, Y0: int, hw: float
+    ) -> None:
+        """Blend the drawn body ``layer`` (coverage ``mask``) into ``img`` at (X0, Y0): the clothing's photo
+        texture as luminance and a soft shading that darkens the body's edges (``hw``: the drawn height)."""
+        import cv2
+
         lum = self.lum[: layer.shape[0], : layer.shape[1]]
         if lum.shape[:2] != layer.shape[:2]:
             lum = cv2.resize(self.lum[..., 0], (layer.shape[1], layer.shape[0]))[..., None]
@@ -576,5 +585,152 @@ class PhotoWalker(Walker):
         sh = cv2.blur(mask, (kb, kb)).astype(np.float32)[..., None] / 255.0
         a = mask.astype(np.float32)[..., None] / 255.0
         col = layer.astype(np.float32) * lum * (0.6 + 0.45 * sh)
-        roi = img[Y0:Y1, X0:X1]
+        roi = img[Y0 : Y0 + layer.shape[0], X0 : X0 + layer.shape[1]]
         roi[:] = (roi.astype(np.float32) * (1 - a) + col * a).clip(0, 255).astype(np.uint8)
+
+
+class DepthWalker(PhotoWalker):
+    """``PhotoWalker``'s gait seen from a raised camera while the person walks straight away from it or toward
+    it (back or front view, in perspective), as people are mostly filmed: each foot still lifts, swings and
+    lands on its contact frame and then stands still in the picture, but the stride shows as motion up or
+    down the picture and as the body shrinking or growing, not as motion across it.
+
+    The side-view gait of ``Walker`` (progress along the path, height above the floor) is projected: a point
+    ``p`` walker heights along the path and ``h`` above the floor, ``lat`` to the side of the path, is seen
+    at scale ``s = z_near / z(p)`` (``z``: distance from the camera in walker heights), its floor point on
+    the line from the near end of the path to the vanishing point ``vanish_x`` on the horizon.
+
+    Args:
+        away: Walks away from the camera (back view, shrinking); else toward it (front view, growing).
+        depth: Distance of the path's near end from the camera, in walker heights (> 0).
+        near_x: World x of the path's near end (its floor point is at ``stage.ground_y``).
+        vanish_x: World x of the path's vanishing point on ``stage.horizon``.
+        squash: Vertical foreshortening of the body by the camera's downward tilt (0 < squash <= 1).
+        **kw: ``PhotoWalker``'s arguments; ``tracking`` is implied (the path never turns).
+    """
+
+    def __init__(
+        self, *, away: bool, depth: float, near_x: float, vanish_x: float, squash: float = 1.0, **kw
+    ) -> None:
+        from dataclasses import replace
+
+        stage = kw["stage"]
+        kw["stage"] = replace(stage, cam_x=np.zeros_like(stage.cam_x))  # the path needs no camera
+        super().__init__(tracking=True, **kw)
+        self.stage = stage
+        self.away, self.depth, self.near_x, self.vanish_x, self.squash = away, depth, near_x, vanish_x, squash
+        d = float(self.facing[0])
+        self._x0 = float(self.hip[0, 0])
+        self._d = d
+        self._ankle_y = stage.ground_y - 0.045 * self.hw  # a standing foot's ankle (Walker)
+        self._end = float((self.hip[-1, 0] - self._x0) * d / self.hw)  # path length, walker heights
+
+    # --- projection ---------------------------------------------------------------------------------------
+    def progress(self, x: float | np.ndarray) -> np.ndarray:
+        """Walker heights along the path of a side-view world x."""
+        return (np.asarray(x, np.float64) - self._x0) * self._d / self.hw
+
+    def scale(self, p: float | np.ndarray) -> np.ndarray:
+        """Picture scale at ``p`` walker heights along the path (1 at the near end)."""
+        z = self.depth + (np.asarray(p, np.float64) if self.away else self._end - np.asarray(p, np.float64))
+        return self.depth / np.maximum(z, 0.2 * self.depth)
+
+    def point(self, p: float, lat: float, h: float) -> np.ndarray:
+        """World picture point ``p`` along the path, ``lat`` to the walker's right, ``h`` above the floor
+        (all in walker heights)."""
+        st, s = self.stage, float(self.scale(p))
+        side = 1.0 if self.away else -1.0  # the walker's right is the picture's right from behind
+        x = self.vanish_x + (self.near_x - self.vanish_x) * s + side * lat * self.hw * s
+        y = st.horizon + (st.ground_y - st.horizon) * s - h * self.squash * self.hw * s
+        return np.array([x, y])
+
+    def _parts(self, k: int) -> dict[str, np.ndarray]:
+        """Picture points of frame k: hips, knees, ankles, heels, toes, shoulders, elbows, wrists, head."""
+        hw = self.hw
+        ph = float(self.progress(self.hip[k, 0]))
+        hh = (self.stage.ground_y - float(self.hip[k, 1])) / hw
+        out: dict[str, np.ndarray] = {}
+        for i, side in enumerate(("left", "right")):
+            lat = -0.055 if side == "left" else 0.055
+            pf = float(self.progress(self.feet[k, i, 0]))
+            ha = (self._ankle_y - float(self.feet[k, i, 1])) / hw + 0.045
+            out[f"{side}_ankle"] = self.point(pf, lat, ha)
+            out[f"{side}_heel"] = self.point(pf - 0.03, lat, ha - 0.035)
+            out[f"{side}_foot_index"] = self.point(pf + 0.09, lat, ha - 0.035)
+            out[f"{side}_hip"] = self.point(ph, 1.1 * lat, hh)
+            # knee: the side-view leg's knee (two 0.26 segments, bent forward) in the path's plane
+            v = np.array([pf - ph, ha - hh])
+            dist = min(float(np.hypot(*v)), 0.52 - 1e-3)
+            off = math.sqrt(max(0.0, 0.26**2 - (dist / 2) ** 2))
+            n = np.array([-v[1], v[0]]) / max(1e-6, float(np.hypot(*v)))
+            n = n if n[0] >= 0 else -n
+            kp, kh = np.array([ph, hh]) + v / 2 + n * off
+            out[f"{side}_knee"] = self.point(float(kp), 1.05 * lat, float(kh))
+            ang = 0.45 * math.sin(self.phase[k]) * (1 if side == "left" else -1)
+            sh = hh + 0.28
+            out[f"{side}_shoulder"] = self.point(ph + 0.02, 2.0 * lat, sh)
+            ep, eh = ph + 0.15 * math.sin(ang), sh - 0.15 * math.cos(ang)
+            out[f"{side}_elbow"] = self.point(ep, 2.3 * lat, eh)
+            out[f"{side}_wrist"] = self.point(
+                ep + 0.14 * math.sin(ang + 0.35), 2.2 * lat, eh - 0.14 * math.cos(ang + 0.35)
+            )
+        out["head"] = self.point(ph + 0.02, 0.0, hh + 0.38)
+        out["neck"] = self.point(ph + 0.02, 0.0, hh + 0.3)
+        out["pelvis"] = self.point(ph, 0.0, hh)
+        return out
+
+    def joints(self, k: int) -> dict[str, np.ndarray]:
+        parts = self._parts(k)
+        return {name: parts[name] for name in KEYPOINT_NAMES}
+
+    def far_side(self, k: int) -> str:
+        """The side whose foot is further from the camera (drawn behind the other)."""
+        p = self.progress(self.feet[k, :, 0])
+        further = int(np.argmax(p)) if self.away else int(np.argmin(p))
+        return ("left", "right")[further]
+
+    def draw(self, img: np.ndarray, k: int, cam: float) -> None:
+        parts = {n: v - [cam, 0.0] for n, v in self._parts(k).items()}
+        s = float(self.scale(self.progress(self.hip[k, 0])))
+        hw = self.hw * s
+        base = self.point(float(self.progress(self.hip[k, 0])), 0.0, 0.0) - [cam, 0.0]
+        shadow(img, float(base[0]), float(base[1]) + 0.01 * hw, 0.16 * hw, 0.04 * hw, self.shadow_strength)
+        pts = np.stack(list(parts.values()))
+        pad = 0.12 * hw + 2
+        x0, y0 = (pts.min(0) - pad).astype(int)
+        x1, y1 = (pts.max(0) + pad).astype(int) + 1
+        X0, Y0, X1, Y1 = max(0, x0), max(0, y0), min(img.shape[1], x1), min(img.shape[0], y1)
+        if X1 <= X0 or Y1 <= Y0:
+            return
+        off = np.array([X0, Y0], np.float64)
+        q = {n: v - off for n, v in parts.items()}
+        layer = np.zeros((Y1 - Y0, X1 - X0, 3), np.uint8)
+        mask = np.zeros((Y1 - Y0, X1 - X0), np.uint8)
+        far = self.far_side(k)
+        near = "right" if far == "left" else "left"
+        for target, white in ((layer, False), (mask, True)):
+            col = (lambda c, f: (255, 255, 255)) if white else (lambda c, f: R.shade(c, f))
+            for side, f in ((far, 0.8), (near, 1.0)):
+                R.thick_segment(target, q[f"{side}_hip"], q[f"{side}_knee"], 0.08 * hw, col(self.pants, f))
+                R.thick_segment(target, q[f"{side}_knee"], q[f"{side}_ankle"], 0.065 * hw, col(self.pants, f))
+                toe = (q[f"{side}_ankle"] + q[f"{side}_foot_index"]) / 2 + [0, 0.01 * hw]
+                R.ellipse(target, toe, (0.035 * hw, max(1.0, 0.03 * hw)), col(self.shoe, f))
+            R.thick_segment(target, q["pelvis"], q["neck"], 0.19 * hw, col(self.shirt, 1.0))
+            R.thick_segment(target, q["left_shoulder"], q["right_shoulder"], 0.07 * hw, col(self.shirt, 1.0))
+            for side in ("left", "right"):
+                R.thick_segment(
+                    target, q[f"{side}_shoulder"], q[f"{side}_elbow"], 0.055 * hw, col(self.shirt, 0.9)
+                )
+                R.thick_segment(
+                    target, q[f"{side}_elbow"], q[f"{side}_wrist"], 0.05 * hw, col(self.shirt, 0.9)
+                )
+                R.circle(
+                    target,
+                    q[f"{side}_wrist"],
+                    0.028 * hw,
+                    (255, 255, 255) if white else R.shade(self.skin, 0.95),
+                )
+            face = col(self.skin, 1.0) if not self.away else col(self.hair, 1.0)
+            R.circle(target, q["head"], 0.07 * hw, face)
+            R.ellipse(target, q["head"] + [0, -0.035 * hw], (0.07 * hw, 0.04 * hw), col(self.hair, 1.0))
+        self._composite(img, layer, mask, X0, Y0, hw)
