@@ -211,6 +211,27 @@ def test_a_failed_model_load_stops_the_child(setup, tmp_path, capsys):
     assert not list(tmp_path.glob("o.wav*"))  # nothing written
 
 
+def test_a_stop_before_the_child_resets_its_handlers_ends_it_quietly(setup, monkeypatch):
+    """The command's SIGTERM handler raises KeyboardInterrupt; the forked child must never run it (it would
+    raise in the child before multiprocessing guards anything, and the child could go on as a second copy of
+    the command). A stop sent while the child has not yet reached its own handlers ends it by the signal."""
+    import signal
+    import time
+
+    import foleykit.product.early as E
+    from foleykit.cli.generate import _terminate_like_interrupt
+
+    model, video = setup
+    real = E._child
+    monkeypatch.setattr(E, "_child", lambda conn, job: time.sleep(1.0) or real(conn, job))
+    with _terminate_like_interrupt():
+        early = E.EarlyFeatures.start(model, video, _opts())
+        time.sleep(0.3)  # the child sleeps before its own handlers are set
+        early.close()  # SIGTERM
+    # ended by the signal itself (the inherited handler would have raised KeyboardInterrupt: exit code 1)
+    assert early._process.exitcode == -signal.SIGTERM
+
+
 def test_controls_predict_uses_the_early_features_and_writes_the_same_curve(setup, tmp_path, monkeypatch):
     from foleykit.cli import main
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -87,6 +88,13 @@ class EarlyFeatures:
         for stream in (sys.stdout, sys.stderr):  # the child must not write a second copy of buffered text
             stream.flush()
         process = ctx.Process(target=_child, args=(child, job), daemon=True, name="foleykit-early-video")
+        # The forked child starts with this process's signal handlers (the command's SIGTERM handler raises
+        # KeyboardInterrupt) until _child resets them. A stop (close()) or Ctrl-C in that window would raise in
+        # the child before multiprocessing catches anything, and the child would go on running the caller's
+        # code as a second copy of it. So both signals stay blocked across the fork; the child unblocks them
+        # once its own (default) handlers are in place, and this process right after the fork.
+        stops = {signal.SIGINT, signal.SIGTERM}
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         try:
             process.start()
         except (AssertionError, OSError) as err:  # a daemonic caller may not have children; no resources
@@ -94,6 +102,8 @@ class EarlyFeatures:
             parent.close()
             child.close()
             return None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
         key = _key(video, window.start, window.duration)
         return cls(process, parent, key, float(seq.video_fps), settings)
@@ -166,11 +176,11 @@ def _first_window(model: Any, video: Any, opts: Any) -> tuple[Any, Any, dict, di
 def _child(conn: Any, job: tuple) -> None:
     """The child process: decode the window, compute its features, send them (or the error) back."""
     video, start, duration, fps, size, kwargs = job
-    import signal
-
-    # not the parent's handlers: Ctrl-C / a stop (close()) ends this process quietly
+    # not the parent's handlers: Ctrl-C / a stop (close()) ends this process quietly; both were blocked
+    # across the fork (EarlyFeatures.start), so one sent before this point takes effect now
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         from foleykit.media import read_video
         from foleykit.vision.scene import SceneFeatures
