@@ -3,10 +3,10 @@
 A clip is a world picture (a background photo above a photo floor seen in perspective, or one photo
 filling the frame) in which actors move: a walker with textured clothing whose steps sound on the floor
 shown (seen from the side, or from a raised camera walking straight toward or away from it: ``walkdepth``,
-only when named), Tux Paint photo cut-outs that drop / bounce / shatter, a hammer cut-out striking a plate, a cut-out
-struck by a tool along the ground that slides to rest silently (``launch``: only when named), animals
-and objects that jolt or bob WHEN their own recorded sound starts, and silent distractors. A second
-sounding source joins with p ``multi_source_prob``. The world is filmed by ``camera.CameraPath`` (pans,
+only when named), Tux Paint photo cut-outs that drop / bounce / shatter, a hammer cut-out striking a
+plate, a cut-out struck by a tool along the ground that slides to rest silently (``launch``: only when
+named), animals and objects that jolt or bob WHEN their own recorded sound starts, and silent distractors.
+A second sounding source joins with p ``multi_source_prob``. The world is filmed by ``camera.CameraPath`` (pans,
 zooms, tracking, shake, cuts), degraded by ``camera.Degrader`` and written at a per-clip size / frame
 rate / x264 crf with an ambience bed under the events. Every contact is on a content frame ``k``; its
 sound's attack is placed at ``first_written(k) / fps``. Pictures come from one split of
