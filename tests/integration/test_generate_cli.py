@@ -217,6 +217,59 @@ def test_editable_timing_loop(media, tmp_path, capsys):
     assert side["controls"]["rms"]["source"] == "file" and side["parameters"]["control_scale"] == 0.7
 
 
+def test_expansion_deepens_the_predicted_curve_and_is_recorded(media, tmp_path, capsys):
+    """`--expansion G` decodes the predicted RMS curve with valley expansion G for this run (generate and
+    controls predict alike); the sidecar records it and its command repeats it; misuse is one error."""
+    model = tmp_path / "expected"  # the expected-class decoding moves frame by frame (argmax is flat here)
+    assert (
+        run(capsys, "train", "ship", "--model", media["model"], "--output", model, "--decoding", "expected")[
+            0
+        ]
+        == 0
+    )
+    media = {**media, "model": str(model)}
+    curves = {}
+    for g in ("1", "10"):
+        rc, _, err = run(capsys, "controls", "predict", media["clip"], "-o", tmp_path / f"c{g}.csv",
+                         "--model", media["model"], "--expansion", g)  # fmt: skip
+        assert rc == 0, err
+        curves[g] = TemporalControl.load(tmp_path / f"c{g}.csv").values
+    rc, _, _ = run(
+        capsys, "controls", "predict", media["clip"], "-o", tmp_path / "c.csv", "--model", media["model"]
+    )
+    assert rc == 0
+    np.testing.assert_array_equal(
+        TemporalControl.load(tmp_path / "c.csv").values, curves["1"]
+    )  # the model's: 1
+    peak = curves["1"].max()
+    assert curves["10"].max() == pytest.approx(peak) and (curves["10"] <= curves["1"] + 1e-7).all()
+    assert (curves["10"] < curves["1"] - 1e-6).any()  # below the peak, deeper
+    out = tmp_path / "take.wav"
+    rc, _, err = gen(capsys, media, media["clip"], out, "--expansion", "10", "--save-controls", "--seed", "1")
+    assert rc == 0, err
+    np.testing.assert_allclose(
+        TemporalControl.load(tmp_path / "take.wav.timing.csv").values, curves["10"], atol=1e-6
+    )
+    side = json.loads(sidecar_path(out).read_text())
+    assert side["parameters"]["expansion"] == 10.0 and "--expansion 10.0" in side["reproduce"]
+    # regenerating a region keeps it; a new timing recording replaces the predicted curve and drops it
+    again = tmp_path / "again.wav"
+    assert gen(capsys, media, media["clip"], again, "--regenerate", "0.2-0.6", "--from", out)[0] == 0
+    assert json.loads(sidecar_path(again).read_text())["parameters"]["expansion"] == 10.0
+    other = tmp_path / "other.wav"
+    rc, _, err = gen(capsys, media, media["clip"], other, "--regenerate", "0.2-0.6", "--from", out,
+                     "--control-from-audio", media["ref"])  # fmt: skip
+    assert rc == 0, err
+    assert json.loads(sidecar_path(other).read_text())["parameters"]["expansion"] is None
+    for extra, message in (
+        (["--expansion", "11"], "--expansion must be a number from 1 to 10"),
+        (["--expansion", "2", "--control-from-audio", media["ref"]], "--expansion"),
+    ):
+        rc, _, err = gen(capsys, media, media["clip"], tmp_path / "bad.wav", *extra)
+        assert rc == 2 and err.count("foleykit: error:") == 1 and message in err, err
+        assert not (tmp_path / "bad.wav").exists()
+
+
 def test_follow_envelope_pins_the_loudness_to_the_edited_curve(media, tmp_path, capsys):
     edited = tmp_path / "edited.csv"
     TemporalControl("rms", np.where(np.arange(200) < 100, 0.0, 0.05).astype(np.float32), 125.0).save(edited)

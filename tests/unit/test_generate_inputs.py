@@ -89,6 +89,7 @@ def test_reference_sound_checks(tmp_path):
 def test_options_check():
     GenerateOptions().check()
     GenerateOptions(init_audio="steps.wav", init_strength=1.0).check()
+    GenerateOptions(expansion=1.0).check()
     bad = [
         {"control": "a.csv", "control_from_audio": "b.wav"},
         {"steps": 0},
@@ -102,6 +103,10 @@ def test_options_check():
         {"init_audio": "steps.wav", "init_strength": 0.0},
         {"init_audio": "steps.wav", "init_strength": 1.5},
         {"init_strength": 0.5},  # without a recording to start from
+        {"expansion": 0.5},
+        {"expansion": float("nan")},
+        {"expansion": 2.0, "control": "a.csv"},  # the curve is given: nothing to expand
+        {"expansion": 2.0, "control_from_audio": "b.wav"},
     ]
     for kw in bad:
         with pytest.raises(ConfigError):
@@ -244,7 +249,8 @@ def test_batch_csv_takes_a_recording_to_start_from(tmp_path):
 def test_bad_batch_rows_fail_alone(tmp_path):
     lst = tmp_path / "list.csv"
     lst.write_text(
-        "path,seed,steps,follow_envelope\na.mp4,seven,,\n\nb.mp4,1,0,\nc.mp4,,,2\nd.mp4\nsub/d.mp4\n,3,,\n",
+        "path,seed,steps,follow_envelope,expansion\na.mp4,seven,,,\n\nb.mp4,1,0,,\nc.mp4,,,2,\nd.mp4,,,,2.5\n"
+        "sub/d.mp4\n,3,,,\ne.mp4,,,,0.5\n",
         encoding="utf-8",
     )
     items = collect_items(lst, tmp_path / "out")
@@ -260,5 +266,7 @@ def test_bad_batch_rows_fail_alone(tmp_path):
         ): f"it would write {tmp_path / 'out' / 'd.mp4'} like list.csv line 6 (d.mp4); give the CSV "
         "an 'output' column or rename one of the videos",
         (8, "list.csv"): "the 'path' cell is empty",
+        (9, "e.mp4"): "column expansion: '0.5' is not a number from 1 to 10",
     }
-    assert items[0].label == "list.csv line 2 (a.mp4)" and items[-1].label == "list.csv line 8"
+    assert next(i for i in items if i.line == 6).overrides == {"expansion": 2.5}
+    assert items[0].label == "list.csv line 2 (a.mp4)" and items[-2].label == "list.csv line 8"

@@ -438,3 +438,26 @@ def test_griffin_lim_pipeline_saves_without_vocoder_weights(frames, tmp_path):
     back = VideoToAudioPipeline.from_pretrained(folder)
     assert back.codec.vocoder.n_iter == 4
     assert np.array_equal(back(frames=frames, prompt="door").audio, out.audio)
+
+
+def test_expansion_decodes_the_predicted_curve_of_this_call_only(pipe, frames, monkeypatch):
+    """``pipe(..., expansion=G)`` and ``predict_controls(..., expansion=G)`` decode the RMS-Mapper's curve with
+    valley expansion G for that call: the same curve as a mapper built with G, the model's own unchanged."""
+    mapper = pipe.predictors["rms"]
+    monkeypatch.setattr(mapper, "decoding", "expected")  # a curve that moves frame by frame
+    feats = pipe.video_encoder.encode(frames)
+    own = pipe.predict_controls(feats)["rms"].values
+    deep = pipe.predict_controls(feats, expansion=10.0)["rms"].values
+    assert mapper.expansion == 1.0 and (deep <= own + 1e-7).all() and (deep < own - 1e-6).any()
+    monkeypatch.setattr(mapper, "expansion", 10.0)
+    np.testing.assert_array_equal(pipe.predict_controls(feats)["rms"].values, deep)
+    monkeypatch.setattr(mapper, "expansion", 1.0)
+    out = pipe(frames=frames, prompt="steps", seed=1, expansion=10.0)
+    np.testing.assert_allclose(out.controls["rms"].values, deep, atol=1e-6)
+    with pytest.raises(ConfigError, match="expansion"):
+        pipe(frames=frames, expansion=0.5)
+    energy = build_pipeline("rewas", size="debug")  # no RMS-Mapper: nothing to expand
+    with pytest.raises(ConfigError, match="RMS"):
+        energy.predict_controls(energy.video_encoder.encode(frames), expansion=2.0)
+    with pytest.raises(ConfigError, match="RMS"):
+        energy(frames=frames, expansion=2.0)

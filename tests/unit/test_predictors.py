@@ -175,6 +175,15 @@ def test_rms_expansion_deepens_the_valleys_below_each_clips_peak():
     for bad in (0.5, 11.0, "2"):
         with pytest.raises(ConfigError, match="expansion"):
             RMSMapper.preset("debug", expansion=bad)
+    # a per-call expansion decodes as a mapper built with it, and leaves the mapper's own unchanged
+    assert plain.decode_classes(logits, expansion=2.0).tolist() == two.decode_classes(logits).tolist()
+    assert two.decode_classes(logits, expansion=1.0).tolist() == plain.decode_classes(logits).tolist()
+    assert two.expansion == 2.0
+    c1 = two.to_control(logits[0], SEQ.with_duration(4 / SEQ.control_rate), expansion=1.0)
+    np.testing.assert_allclose(c1.values, classes_to_rms(np.array([4, 3, 2, 1]), n_classes=5))
+    for bad in (0.5, float("nan"), True):
+        with pytest.raises(ConfigError, match="expansion"):
+            plain.decode_classes(logits, expansion=bad)
 
 
 def test_rms_loss_matches_eq10_and_overfits():

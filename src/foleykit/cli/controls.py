@@ -228,6 +228,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
     p.add_argument("--start", type=non_negative_float, default=0.0, metavar="S", help="segment start (s)")
     p.add_argument("--duration", type=positive_float, metavar="S", help="segment duration (s)")
+    p.add_argument(
+        "--expansion",
+        type=number(float, minimum=1),
+        metavar="G",
+        help="valley expansion of the predicted RMS timing curve, 1..10 (default: the model's, 3 for foleykit-demo; "
+        "1 = none): lower keeps quieter events such as distant footsteps, higher leaves deeper quiet between events",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
     # the process options (threads: torch) are applied by _run_predict, after the early video work has started
     p.set_defaults(_action=_run_predict, _own_process_options=True)
@@ -241,7 +248,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     from foleykit.product.runtime import gc_paused_while_loading
 
     check_video(args.input)
-    opts = GenerateOptions(start=args.start, duration=args.duration)
+    opts = GenerateOptions(start=args.start, duration=args.duration, expansion=args.expansion)
+    opts.check()
     # the first window's video features are computed while this process loads the model (as in generate)
     early, busy = start_early_features(args, args.model, args.input, opts)
     try:

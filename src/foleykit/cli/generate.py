@@ -1,7 +1,7 @@
 """``foleykit generate``: give a video (or a folder / CSV list of videos) its sound.
 
     foleykit generate VIDEO -o OUT.mp4|OUT.wav [--prompt TEXT] [--negative-prompt TEXT] [--audio-prompt SOUND]
-        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--follow-envelope S]
+        [--control FILE | --control-from-audio SOUND] [--control-scale F] [--follow-envelope S] [--expansion G]
         [--init-audio SOUND [--init-strength S]] [--steps N]
         [--guidance F] [--seed N]
         [--start S] [--duration S] [--model NAME_OR_DIR | --backbone DIR] [--recipe NAME]
@@ -74,6 +74,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="S",
         help="0..1: after generation, make the loudness follow the RMS timing curve exactly "
         "(a gain stage; 1 = fully, default: the model's, 0 = off)",
+    )
+    p.add_argument(
+        "--expansion",
+        type=number(float, minimum=1),
+        metavar="G",
+        help="valley expansion of the predicted RMS timing curve, 1..10 (default: the model's, 3 for foleykit-demo; "
+        "1 = none): lower keeps quieter events such as distant footsteps, higher leaves deeper quiet between events",
     )
     p.add_argument(
         "--init-audio",
@@ -191,6 +198,7 @@ _INHERITED = (
     "init_audio",
     "init_strength",
     "follow_envelope",
+    "expansion",
     "steps",
     "guidance",
     "start",
@@ -213,8 +221,9 @@ def _options(args: argparse.Namespace, previous: dict | None):
                 values[k] = old[k]
         if (
             args.control is not None or args.control_from_audio is not None
-        ):  # a new timing replaces the old one
+        ):  # a new timing replaces the old one (and an inherited expansion of the old predicted curve)
             values["control"], values["control_from_audio"] = args.control, args.control_from_audio
+            values["expansion"] = args.expansion
     seed = args.seed
     if seed is None and previous is not None and isinstance(previous.get("parameters", {}).get("seed"), int):
         seed = previous["parameters"]["seed"] + 1  # a regeneration with the old seed would sound the same

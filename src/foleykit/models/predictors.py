@@ -433,11 +433,9 @@ class RMSMapper(TimingPredictor):
 
     @expansion.setter
     def expansion(self, value: float) -> None:
-        if not (isinstance(value, (int, float)) and 1.0 <= float(value) <= 10.0):
-            raise ConfigError(f"RMSMapper: expansion must be a number in [1, 10], got {value!r}")
-        self._expansion = float(value)
+        self._expansion = check_expansion(value)
 
-    def decode_classes(self, logits: Tensor) -> Tensor:
+    def decode_classes(self, logits: Tensor, *, expansion: float | None = None) -> Tensor:
         """Class per frame of logits ``Tensor[... x N x C]`` (N frames of a clip) by the :attr:`decoding` rule.
 
         ``argmax``: the most likely class, or with ``silence_threshold`` tau: silence when P(0) >= tau, else
@@ -445,8 +443,10 @@ class RMSMapper(TimingPredictor):
         with the whole distribution, so an uncertain frame decodes quieter rather than silent). ``median``: the
         class where the cumulative probability reaches 0.5. Then :attr:`expansion` ``g``: class
         ``peak - g * (peak - c)`` with ``peak`` the clip's loudest decoded class, 0 below 0 (mu-law classes are
-        nearly logarithmic in RMS, so this is ``rms ~ peak_rms * (rms / peak_rms) ** g``).
+        nearly logarithmic in RMS, so this is ``rms ~ peak_rms * (rms / peak_rms) ** g``). ``expansion``
+        overrides :attr:`expansion` for this call.
         """
+        g = self.expansion if expansion is None else check_expansion(expansion)
         if self.decoding == "argmax" and self.silence_threshold is None:
             level = logits.argmax(-1).float()
         else:
@@ -459,29 +459,44 @@ class RMSMapper(TimingPredictor):
             else:
                 sounding = 1 + p[..., 1:].argmax(-1)
                 level = torch.where(p[..., 0] >= self.silence_threshold, 0, sounding).float()
-        if self.expansion != 1.0 and level.shape[-1] > 0:
+        if g != 1.0 and level.shape[-1] > 0:
             peak = level.amax(-1, keepdim=True)
-            level = (peak - self.expansion * (peak - level)).clamp(min=0)
+            level = (peak - g * (peak - level)).clamp(min=0)
         return level.round().long()
 
-    def to_control(self, output: Tensor, seq: SequenceConfig) -> TemporalControl:
+    def to_control(
+        self, output: Tensor, seq: SequenceConfig, *, expansion: float | None = None
+    ) -> TemporalControl:
         """Class per frame (:meth:`decode_classes`), mu-law decoded to an RMS envelope at ``seq.control_rate``
         (kind ``rms``).
 
         Args:
             output: logits ``Tensor[N x C]`` or ``Tensor[1 x N x C]``.
+            expansion: Valley expansion of this decoding (None: :attr:`expansion`).
         """
         from foleykit.controls.base import TemporalControl
         from foleykit.controls.rms import classes_to_rms
 
         logits = _one_clip(output, 2, "RMSMapper")
-        classes = self.decode_classes(torch.from_numpy(logits)).numpy()
+        classes = self.decode_classes(torch.from_numpy(logits), expansion=expansion).numpy()
         rms = np.asarray(classes_to_rms(classes, n_classes=self.num_classes), dtype=np.float32)
         return TemporalControl("rms", rms, seq.control_rate, meta={"source": "RMSMapper"})
 
 
 #: The RMS-Mapper's decoding rules (:meth:`RMSMapper.decode_classes`).
 DECODINGS = ("argmax", "expected", "median")
+
+
+def check_expansion(value: Any) -> float:
+    """The RMS-Mapper's valley expansion as a float, checked to lie in [1, 10] (1: none).
+
+    Raises:
+        ConfigError: not a number in that range.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 1.0 <= float(value) <= 10.0
+    if not ok:
+        raise ConfigError(f"RMSMapper: expansion must be a number in [1, 10], got {value!r}")
+    return float(value)
 
 
 # --- STA-V2A onset head -------------------------------------------------------------------------------------

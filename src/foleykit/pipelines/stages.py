@@ -155,6 +155,7 @@ class PipelineStagesMixin:
         duration: float | None = None,
         start: float = 0.0,
         adapters: list[str] | None = None,
+        expansion: float | None = None,
     ) -> dict[str, Any]:
         """The timing controls the model's predictors give for a clip, by adapter name.
 
@@ -163,22 +164,25 @@ class PipelineStagesMixin:
             duration: Clip length in seconds (default ``T_v / seq.video_fps``).
             start: Start time written into the controls (e.g. the window's start in the video).
             adapters: Adapter names to predict for (default: all).
+            expansion: Valley expansion of the RMS-Mapper's decoding for this call (None: the model's; 1:
+                none; larger: deeper quiet between events). Only for RMS timing predictors.
 
         Returns:
             ``{adapter name: TemporalControl}`` of the adapters' control kinds (``rms``, ``energy``...).
 
         Raises:
-            ConfigError: an adapter's control kind has no predictor in this model.
+            ConfigError: an adapter's control kind has no predictor in this model, or ``expansion`` is given
+                for a predictor that is not an RMS-Mapper.
         """
         duration = video_features.shape[1] / self.seq.video_fps if duration is None else duration
         seq = self.seq.with_duration(duration)
         controls, _ = self._predict(
-            video_features, seq, list(self.adapters) if adapters is None else adapters
+            video_features, seq, list(self.adapters) if adapters is None else adapters, expansion=expansion
         )
         return {n: (c if not start else c.replace(start=float(start))) for n, c in controls.items()}
 
     def _predict(
-        self, feats: torch.Tensor, seq: SequenceConfig, names: list[str]
+        self, feats: torch.Tensor, seq: SequenceConfig, names: list[str], *, expansion: float | None = None
     ) -> tuple[dict[str, Any], torch.Tensor | None]:
         """Predicted controls of the adapters ``names`` and STA-V2A's local features (or None)."""
         missing = sorted({self.adapters[n].control_kind for n in names} - set(self.predictors))
@@ -187,9 +191,17 @@ class PipelineStagesMixin:
                 f"this model has no timing predictor for {', '.join(missing)}; give the timing curve "
                 "(a control file) or a recording to take it from"
             )
+        if expansion is not None and "rms" not in self.predictors:
+            raise ConfigError(
+                "the valley expansion shapes the RMS-Mapper's timing curve; this model has no RMS timing "
+                f"predictor (its predictors: {', '.join(sorted(self.predictors)) or 'none'})"
+            )
         out, local = {}, None
         for name in names:
-            c, lf = timing.predict_control(self.predictors[self.adapters[name].control_kind], feats, seq)
+            predictor = self.predictors[self.adapters[name].control_kind]
+            c, lf = timing.predict_control(
+                predictor, feats, seq, expansion=expansion if predictor.kind == "rms" else None
+            )
             out[name], local = c, (lf if lf is not None else local)
         return out, local
 

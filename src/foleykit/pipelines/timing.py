@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from foleykit.config import SequenceConfig
-from foleykit.errors import ControlError
+from foleykit.errors import ConfigError, ControlError
 
 
 def normalise_controls(controls: Any) -> dict[str, Any]:
@@ -79,11 +79,21 @@ def control_from_audio(
 
 
 @torch.no_grad()
-def predict_control(predictor: torch.nn.Module, feats: torch.Tensor, seq: SequenceConfig):
+def predict_control(
+    predictor: torch.nn.Module, feats: torch.Tensor, seq: SequenceConfig, *, expansion: float | None = None
+):
     """Run a timing predictor on ``Tensor[1 x T_v x D]`` features: (TemporalControl, local features or None).
 
-    ``OnsetHead`` also returns STA-V2A's local features e_lv (``Tensor[1 x T_lat x F]``).
+    ``OnsetHead`` also returns STA-V2A's local features e_lv (``Tensor[1 x T_lat x F]``). ``expansion``: the
+    RMS-Mapper's valley expansion for this prediction (None: its own).
+
+    Raises:
+        ConfigError: ``expansion`` given for a predictor that is not an RMS-Mapper.
     """
+    if expansion is not None and predictor.kind != "rms":
+        raise ConfigError(
+            f"the valley expansion shapes an RMS timing curve; this model's {predictor.kind!r} predictor has none"
+        )
     local = None
     if predictor.kind == "onsets":
         out, local = predictor(feats, seq.num_latent_frames, return_features=True)
@@ -93,4 +103,5 @@ def predict_control(predictor: torch.nn.Module, feats: torch.Tensor, seq: Sequen
         out = predictor(feats, seq.num_latent_frames)
     else:
         out = predictor(feats)
-    return predictor.to_control(out[0].cpu(), seq), local
+    kw = {} if expansion is None else {"expansion": expansion}
+    return predictor.to_control(out[0].cpu(), seq, **kw), local

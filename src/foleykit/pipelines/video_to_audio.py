@@ -536,6 +536,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         init_sample_rate: int | None = None,
         init_strength: float | None = None,
         follow_envelope: float | None = None,
+        expansion: float | None = None,
         peak_ceiling: float | None = PEAK_CEILING,
         condition_cache: ConditionCache | None = None,
     ) -> VideoToAudioOutput:
@@ -568,6 +569,8 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
                 RMS control (``foleykit.controls.follow_envelope``); None: the model's default (0 unless the
                 model sets one; a default is not applied while ``adapter_weights`` turns the RMS adapter off, so
                 "no control" stays no control). Needs a model with an RMS adapter.
+            expansion: Valley expansion of the RMS-Mapper's decoding when the RMS control is predicted here
+                (:meth:`predict_controls`; None: the model's). Needs an RMS timing predictor.
             peak_ceiling: When the decoded audio's sample peak passes this level (default -1 dBFS), the clip is
                 scaled down as a whole to it (:func:`foleykit.media.headroom_gain`); None: the decoder's output
                 as is (it may pass full scale; the product layer uses None per window and one gain for the
@@ -595,6 +598,12 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
             raise ConfigError(f"init_strength must be in (0, 1], got {init_strength}")
         if not (math.isfinite(follow) and 0.0 <= follow <= 1.0):
             raise ConfigError(f"follow_envelope must be in [0, 1], got {follow_envelope}")
+        if expansion is not None:
+            from foleykit.models.predictors import check_expansion
+
+            check_expansion(expansion)
+            if "rms" not in self.predictors:
+                raise ConfigError("expansion needs a model with an RMS timing predictor (RMS-Mapper)")
         follow_on = next((n for n, a in self.adapters.items() if a.control_kind == "rms"), None)
         if follow_envelope is None and follow_on is not None and (adapter_weights or {}).get(follow_on) == 0:
             follow = 0.0  # the model's default follows the control only while the control is on
@@ -635,7 +644,7 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
                     adapter.control_kind, control_audio, control_audio_sample_rate, seq, start
                 )
             if c is None and feats is not None and adapter.control_kind in self.predictors:
-                predicted, lf = self._predict(feats, seq, [name])
+                predicted, lf = self._predict(feats, seq, [name], expansion=expansion)
                 c, local = predicted[name], (lf if lf is not None else local)
             if c is None:
                 raise ControlError(

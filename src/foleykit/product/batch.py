@@ -29,6 +29,7 @@ CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
     "control_from_audio": str,
     "control_scale": float,
     "follow_envelope": float,
+    "expansion": float,
     "init_audio": str,
     "init_strength": float,
     "steps": int,
@@ -42,6 +43,7 @@ CSV_COLUMNS: dict[str, Callable[[str], Any]] = {
 _CELL_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "control_scale": (0.0, math.inf, False, "a number >= 0"),
     "follow_envelope": (0.0, 1.0, False, "a number from 0 to 1"),
+    "expansion": (1.0, 10.0, False, "a number from 1 to 10"),
     "init_strength": (0.0, 1.0, True, "a number in (0, 1]"),
     "steps": (1, math.inf, False, "a whole number >= 1"),
     "guidance": (0.0, math.inf, False, "a number >= 0"),
@@ -120,8 +122,8 @@ def collect_items(
         source: A folder (every video file directly inside it, sorted by name) or a CSV file with a header and a
             ``path`` column (relative paths start at the CSV's folder) and optional columns
             ``prompt, negative_prompt, audio_prompt, control, control_from_audio, control_scale, follow_envelope,
-            init_audio, init_strength, steps, guidance, seed, start, duration, output``; empty cells keep the
-            command-line value.
+            expansion, init_audio, init_strength, steps, guidance, seed, start, duration, output``; empty cells
+            keep the command-line value.
         out_dir: Output folder (outputs are ``<video stem>.<fmt>`` unless the CSV names them).
         fmt: Output suffix: mp4, mov, mkv, webm, wav or flac.
 

@@ -125,6 +125,10 @@ def check_inputs(
             raise ControlError("this model has no timing-control adapter; drop --control-from-audio")
     if isinstance(opts.control, (str, os.PathLike)):
         check_control_file(opts.control, kinds)
+    if opts.expansion is not None and kinds is not None and "rms" not in kinds.values():
+        raise ConfigError(
+            "--expansion shapes a predicted RMS timing curve; this model has no RMS timing adapter"
+        )
     plan = plan_output(video, out, keep_original_audio=opts.keep_original_audio)
     if plan is not None and plan.note:
         notes.append(f"{Path(out).name}: {plan.note}")

@@ -51,6 +51,9 @@ class GenerateOptions:
         init_strength: Share in (0, 1] of the sampling re-run from ``init_audio`` (None: the pipeline's).
         follow_envelope: Strength in [0, 1] of the gain stage that makes the loudness follow the RMS curve
             (None: the model's, 0 for the demonstrator).
+        expansion: Valley expansion in [1, 10] of the predicted RMS curve (the RMS-Mapper's decoding; None:
+            the model's, 3 for the demonstrator; 1: none). Lower keeps quieter events (distant steps) and a
+            softer bed between events; higher leaves deeper quiet between them. Only for a predicted curve.
         steps, guidance: Sampling steps and classifier-free guidance scale (None: the model's defaults).
         seed: Random seed (None: drawn at random and recorded).
         start, duration: Segment of the video to generate (seconds; duration None: to the end).
@@ -72,6 +75,7 @@ class GenerateOptions:
     init_audio: str | None = None
     init_strength: float | None = None
     follow_envelope: float | None = None
+    expansion: float | None = None
     steps: int | None = None
     guidance: float | None = None
     seed: int | None = None
@@ -101,6 +105,14 @@ class GenerateOptions:
             math.isfinite(self.follow_envelope) and 0 <= self.follow_envelope <= 1
         ):
             raise ConfigError(f"--follow-envelope must be a number from 0 to 1, got {self.follow_envelope}")
+        if self.expansion is not None:
+            if not (isinstance(self.expansion, (int, float)) and 1 <= self.expansion <= 10):
+                raise ConfigError(f"--expansion must be a number from 1 to 10, got {self.expansion}")
+            if self.control is not None or self.control_from_audio is not None:
+                raise ConfigError(
+                    "--expansion shapes the predicted timing curve; with --control / --control-from-audio "
+                    "the curve is given, so leave it out"
+                )
         if self.init_strength is not None and not (
             math.isfinite(self.init_strength) and 0 < self.init_strength <= 1
         ):
@@ -260,7 +272,9 @@ def _resolve_controls(
         notes += rate_note(pipe, name, controls[name])
     missing = [n for n in pipe.adapters if n not in controls]
     if missing:
-        predicted = predict_over_windows(pipe, video, plan, features=features, timings=timings)
+        predicted = predict_over_windows(
+            pipe, video, plan, features=features, timings=timings, expansion=opts.expansion
+        )
         for n in missing:
             controls[n], sources[n] = predicted[n], "predicted"
     return controls, sources, notes
@@ -290,9 +304,10 @@ def predict_timing(
     """
     if not pipe.adapters:
         raise ConfigError("this model has no timing-control adapter, so there is no timing curve to predict")
+    opts = opts or GenerateOptions()
     plan, _, _ = plan_for(pipe, video, opts)
     features = window_features(pipe, video, early=early) if early is not None else None
-    return predict_over_windows(pipe, video, plan, features=features)
+    return predict_over_windows(pipe, video, plan, features=features, expansion=opts.expansion)
 
 
 def read_previous(

@@ -215,6 +215,7 @@ def predict_over_windows(
     *,
     features: Callable[[Any], Any] | None = None,
     timings: dict[str, float] | None = None,
+    expansion: float | None = None,
 ) -> dict[str, Any]:
     """The model's predicted timing controls over the windows' span: one ``pipe.predict_controls`` per
     window, stitched at the middle of each overlap.
@@ -225,6 +226,7 @@ def predict_over_windows(
         windows: :class:`foleykit.product.windows.Window` list covering the segment.
         features: ``features(window)`` (:func:`window_features`) to use and fill; None computes them here.
         timings: Adds ``timing_prediction`` seconds (the predictors alone) when given.
+        expansion: The RMS-Mapper's valley expansion (None: the model's; ``pipe.predict_controls``).
 
     Returns:
         ``{adapter name: TemporalControl}`` starting at the first window's start, covering the segment.
@@ -245,7 +247,8 @@ def predict_over_windows(
         lo = seg_start if k == 0 else 0.5 * (w.start + windows[k - 1].end)
         hi = seg_end if k == len(windows) - 1 else 0.5 * (windows[k + 1].start + w.end)
         t0 = time.perf_counter()
-        for name, c in pipe.predict_controls(feats, duration=w.duration, start=w.start).items():
+        predicted = pipe.predict_controls(feats, duration=w.duration, start=w.start, expansion=expansion)
+        for name, c in predicted.items():
             parts[name].append((lo, hi, c))
         spent += time.perf_counter() - t0
     if timings is not None:

@@ -202,6 +202,7 @@ def reproduce_command(
         ("--control-from-audio", opts.control_from_audio),
         ("--control-scale", opts.control_scale),
         ("--follow-envelope", opts.follow_envelope),
+        ("--expansion", opts.expansion),
         ("--init-audio", opts.init_audio),
         ("--init-strength", opts.init_strength),
     ):
