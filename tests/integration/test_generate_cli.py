@@ -261,6 +261,14 @@ def test_expansion_deepens_the_predicted_curve_and_is_recorded(media, tmp_path, 
                      "--control-from-audio", media["ref"])  # fmt: skip
     assert rc == 0, err
     assert json.loads(sidecar_path(other).read_text())["parameters"]["expansion"] is None
+    from foleykit.product.debug import save_debug_model
+
+    energy = save_debug_model(tmp_path / "energy", recipe="rewas")  # no RMS-Mapper: refused before it loads
+    with pytest.MonkeyPatch.context() as mp:
+        _no_model_load(mp)
+        rc, _, err = run(capsys, "generate", media["clip"], "-o", tmp_path / "e.wav", "--model", energy,
+                         "--expansion", "2")  # fmt: skip
+    assert rc == 2 and "no RMS timing adapter" in err and not (tmp_path / "e.wav").exists()
     for extra, message in (
         (["--expansion", "11"], "--expansion must be a number from 1 to 10"),
         (["--expansion", "2", "--control-from-audio", media["ref"]], "--expansion"),
