@@ -46,3 +46,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="slow test: set RUN_SLOW=1 to run"))
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+
+
+@pytest.fixture()
+def varying_rms_mapper(monkeypatch):
+    """Every RMS-Mapper predicts a slowly swinging level (a Gaussian over the classes about a sine), so that its
+    decoded curve moves frame by frame whatever the random debug weights are (they can give a flat curve)."""
+    from foleykit.models.predictors import RMSMapper
+
+    def forward(self, feats, num_frames):
+        classes = torch.arange(self.num_classes, dtype=torch.float32)
+        t = torch.arange(int(num_frames), dtype=torch.float32)
+        level = (self.num_classes - 1) * (0.5 + 0.45 * torch.sin(t / 7.0))
+        logits = -((classes[None, :] - level[:, None]) ** 2) / 2.0
+        return logits[None].expand(feats.shape[0], -1, -1).contiguous()
+
+    monkeypatch.setattr(RMSMapper, "forward", forward)

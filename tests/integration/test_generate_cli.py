@@ -217,17 +217,9 @@ def test_editable_timing_loop(media, tmp_path, capsys):
     assert side["controls"]["rms"]["source"] == "file" and side["parameters"]["control_scale"] == 0.7
 
 
-def test_expansion_deepens_the_predicted_curve_and_is_recorded(media, tmp_path, capsys):
+def test_expansion_deepens_the_predicted_curve_and_is_recorded(media, tmp_path, capsys, varying_rms_mapper):
     """`--expansion G` decodes the predicted RMS curve with valley expansion G for this run (generate and
     controls predict alike); the sidecar records it and its command repeats it; misuse is one error."""
-    model = tmp_path / "expected"  # the expected-class decoding moves frame by frame (argmax is flat here)
-    assert (
-        run(capsys, "train", "ship", "--model", media["model"], "--output", model, "--decoding", "expected")[
-            0
-        ]
-        == 0
-    )
-    media = {**media, "model": str(model)}
     curves = {}
     for g in ("1", "10"):
         rc, _, err = run(capsys, "controls", "predict", media["clip"], "-o", tmp_path / f"c{g}.csv",

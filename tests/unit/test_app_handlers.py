@@ -109,6 +109,34 @@ def test_predict_edit_upload_and_generate(setup):
         )
 
 
+def test_the_expansion_slider_decodes_the_predicted_curve(setup, varying_rms_mapper):
+    """The page's valley expansion: predict decodes with it, generate re-predicts when it changed (for a
+    predicted curve, not an uploaded one), and the model's own value counts as the default."""
+    app, video = setup["app"], str(setup["inside"])
+    assert app.expansion_default() == app.pipe.predictors["rms"].expansion == 1.0
+    _, csv1, state = app.predict(video, None, 1.0, 0.0, 0.0, 1.0)
+    assert state["expansion"] is None  # the model's own
+    own = TemporalControl.load(csv1).values
+    _, csv10, state = app.predict(video, state, 1.0, 0.0, 0.0, 10.0)
+    deep = TemporalControl.load(csv10).values
+    assert state["expansion"] == 10.0 and (deep <= own + 1e-7).all() and (deep < own - 1e-6).any()
+    *_, timing, state = app.generate(
+        video, "", "", None, state, 1.0, 0.0, 0.0, 1.0, 2, None, 1, None, None, None, 1.0
+    )
+    np.testing.assert_allclose(TemporalControl.load(timing).values, own, atol=1e-6)  # re-predicted at 1
+    *_, timing, state = app.generate(
+        video, "", "", None, state, 1.0, 0.0, 0.0, 1.0, 2, None, 1, None, None, None, 10.0
+    )
+    np.testing.assert_allclose(TemporalControl.load(timing).values, deep, atol=1e-6)
+    flat = setup["wd"] / "uploads" / "flat.csv"
+    TemporalControl("rms", np.full(150, 0.2, np.float32), 125.0).save(flat)
+    *_, state = app.upload_timing(str(flat), video, state)
+    *_, timing, state = app.generate(
+        video, "", "", None, state, 1.0, 0.0, 0.0, 1.0, 2, None, 1, None, None, None, 1.0
+    )
+    assert np.allclose(TemporalControl.load(timing).values, 0.2)  # an uploaded curve is kept as it is
+
+
 def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
     from foleykit.app import build_app
 
@@ -142,6 +170,7 @@ def test_the_page_queues_generations_one_at_a_time(setup, monkeypatch):
             "follow_envelope",
             "init_audio",
             "init_strength",
+            "expansion",
         } <= ids
     finally:
         demo.close()

@@ -440,11 +440,12 @@ def test_griffin_lim_pipeline_saves_without_vocoder_weights(frames, tmp_path):
     assert np.array_equal(back(frames=frames, prompt="door").audio, out.audio)
 
 
-def test_expansion_decodes_the_predicted_curve_of_this_call_only(pipe, frames, monkeypatch):
+def test_expansion_decodes_the_predicted_curve_of_this_call_only(
+    pipe, frames, monkeypatch, varying_rms_mapper
+):
     """``pipe(..., expansion=G)`` and ``predict_controls(..., expansion=G)`` decode the RMS-Mapper's curve with
     valley expansion G for that call: the same curve as a mapper built with G, the model's own unchanged."""
     mapper = pipe.predictors["rms"]
-    monkeypatch.setattr(mapper, "decoding", "expected")  # a curve that moves frame by frame
     feats = pipe.video_encoder.encode(frames)
     own = pipe.predict_controls(feats)["rms"].values
     deep = pipe.predict_controls(feats, expansion=10.0)["rms"].values

@@ -103,6 +103,15 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                         label="Follow the curve exactly (loudness gain after generation)",
                         elem_id="follow_envelope",
                     )
+                    expansion = gr.Slider(
+                        1.0,
+                        10.0,
+                        value=defaults["expansion"],
+                        step=0.5,
+                        label="Quiet between events (valley expansion of the predicted curve; lower keeps "
+                        "quieter events such as distant steps)",
+                        elem_id="expansion",
+                    )
                     init_strength = gr.Slider(
                         0.05,
                         1.0,
@@ -129,7 +138,7 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
         edits = [scale, shift, smooth]
         predict_btn.click(
             app.predict,
-            [video, state, *edits],
+            [video, state, *edits, expansion],
             [plot, timing_csv, state],
             concurrency_id="model",
             concurrency_limit=1,
@@ -159,6 +168,7 @@ def build_app(config: AppConfig, *, app: FoleyApp | None = None) -> Any:
                 follow,
                 init_audio,
                 init_strength,
+                expansion,
             ],
             [result, downloads, status, plot, timing_csv, state],
             concurrency_id="model",
@@ -184,6 +194,7 @@ def _defaults(app: FoleyApp) -> dict[str, float]:
         "steps": int(pipe.defaults["num_inference_steps"]),
         "guidance": app.guidance_default(),
         "follow": float(pipe.defaults.get("follow_envelope", 0.0)),
+        "expansion": app.expansion_default(),
         "init_strength": INIT_STRENGTH,
     }
 

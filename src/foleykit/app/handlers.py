@@ -220,25 +220,41 @@ class FoleyApp:
         scale: float = 1.0,
         shift: float = 0.0,
         smooth: float = 0.0,
+        expansion: float | None = None,
     ) -> tuple[str, str, dict[str, Any]]:
-        """Predict the timing curve of the uploaded video; returns ``(plot.png, timing.csv, state)``."""
+        """Predict the timing curve of the uploaded video; returns ``(plot.png, timing.csv, state)``.
+        ``expansion``: the RMS-Mapper's valley expansion (:meth:`expansion_default` or None: the model's)."""
         state = self._session(state)
         v = self.check_video(video, state)
-        base = self._predict_base(v, state)
+        base = self._predict_base(v, state, self._expansion(expansion))
         png, csv = self._show(state, self._edited(base, scale, shift, smooth), "predicted")
         return png, csv, state
 
-    def _predict_base(self, video: Path, state: dict[str, Any]) -> Any:
-        """Predict the curve of ``video`` into ``state`` (``base``: its JSON file) and return it."""
-        from foleykit.product.generate import predict_timing
+    def _predict_base(self, video: Path, state: dict[str, Any], expansion: float | None = None) -> Any:
+        """Predict the curve of ``video`` into ``state`` (``base``: its JSON file; ``expansion``: the valley
+        expansion it was decoded with, None for the model's) and return it."""
+        from foleykit.product.generate import GenerateOptions, predict_timing
 
         with self.lock:
-            controls = predict_timing(self.pipe, video)
+            controls = predict_timing(self.pipe, video, GenerateOptions(expansion=expansion))
         base = next(iter(controls.values()))
         base_path = Path(state["dir"]) / "base.json"
         base.save(base_path)
-        state.update(base=str(base_path), video=str(video))
+        state.update(base=str(base_path), video=str(video), predicted=True, expansion=expansion)
         return base
+
+    def expansion_default(self) -> float:
+        """The valley expansion the model's RMS-Mapper decodes with (1: none, or no RMS-Mapper)."""
+        predictors = getattr(self.pipe, "predictors", None) or {}
+        if "rms" not in predictors:  # a torch ModuleDict: no .get
+            return 1.0
+        return float(getattr(predictors["rms"], "expansion", 1.0))
+
+    def _expansion(self, value: float | None) -> float | None:
+        """The page's slider value as an option: None when it is the model's own (recorded as the default)."""
+        if value is None or math.isclose(float(value), self.expansion_default(), abs_tol=1e-9):
+            return None
+        return float(value)
 
     @_handler
     def upload_timing(
@@ -259,7 +275,7 @@ class FoleyApp:
         assign_controls(self.pipe, [control])  # the model must follow this kind
         base_path = Path(state["dir"]) / "base.json"
         control.save(base_path)
-        state.update(base=str(base_path), video=self._video_key(video, state))
+        state.update(base=str(base_path), video=self._video_key(video, state), predicted=False)
 
         png, csv = self._show(state, self._edited(control, scale, shift, smooth), "uploaded")
         return png, csv, state
@@ -297,6 +313,7 @@ class FoleyApp:
         follow_envelope: float | None = None,
         init_audio: str | None = None,
         init_strength: float | None = None,
+        expansion: float | None = None,
     ) -> tuple[str, list[str], str, str | None, str | None, dict[str, Any]]:
         """Generate the sound of the uploaded video.
 
@@ -318,8 +335,10 @@ class FoleyApp:
             pipe = self.pipe
             control = None
             if pipe.adapters:
-                if not state.get("base") or state.get("video") not in (None, str(v)):
-                    self._predict_base(v, state)
+                expand = self._expansion(expansion)
+                stale = state.get("predicted") and state.get("expansion") != expand  # a predicted curve
+                if not state.get("base") or state.get("video") not in (None, str(v)) or stale:
+                    self._predict_base(v, state, expand)
                 state["video"] = str(v)
                 control = self._edited(TemporalControl.load(state["base"]), scale, shift, smooth)
             opts = GenerateOptions(
