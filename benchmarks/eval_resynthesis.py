@@ -6,7 +6,12 @@ zero-padded to whole latent frames):
 - ``vocoder``: the vocoder on the clip's true log-mel (``codec.mel``), i.e. vocoder-only reconstruction;
 - ``vae+vocoder``: the mel VAE's posterior mode decoded to a log-mel, then vocoded (what generation hears
   at best: the diffusion model's output goes through the same path);
-- ``griffin-lim`` (``--griffin-lim``): the weight-free Griffin-Lim inverse of the true log-mel, a floor.
+- ``griffin-lim`` and ``vae+griffin-lim`` (``--griffin-lim``): the weight-free Griffin-Lim inverse
+  (``GriffinLimVocoder``, ``--gl-iters`` iterations) of the true log-mel and of the VAE's log-mel;
+- ``vocoder+gl`` and ``vae+vocoder+gl`` (``--gl-from-vocoder``): Griffin-Lim started from the phase of the
+  vocoder's output instead of a random one.
+
+Each row also reports the seconds its waveform stage took (the VAE excluded), summed over the clips.
 
 Metrics (each reconstruction against its original, over the first ``ceil(T / hop) * hop`` samples):
 
@@ -42,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")
-ROWS = ("vocoder", "vae+vocoder", "griffin-lim")
+ROWS = ("vocoder", "vae+vocoder", "griffin-lim", "vae+griffin-lim", "vocoder+gl", "vae+vocoder+gl")
 CLIP_METRICS = ("mr_stft", "mel_l1")
 
 
@@ -73,36 +78,51 @@ def load_clips(args: argparse.Namespace, sample_rate: int) -> dict[str, np.ndarr
 
 
 def resynthesize(
-    pipe, clips: dict[str, np.ndarray], rows: list[str]
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
-    """``{row: {name: waveform}}`` (every output as long as its zero-padded input) and, per clip, the mel
-    VAE's own reconstruction error (log-mel L1 over the clip's frames, before any vocoder)."""
+    pipe, clips: dict[str, np.ndarray], rows: list[str], gl_iters: int = 32
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float], dict[str, float]]:
+    """``{row: {name: waveform}}`` (every output as long as its zero-padded input), per clip the mel VAE's own
+    reconstruction error (log-mel L1 over the clip's frames, before any vocoder), and per row the seconds of
+    its waveform stage."""
     import torch
 
     from foleykit.models.vocoder import GriffinLimVocoder, vocode
 
     codec, seq = pipe.codec, pipe.seq
-    gl = GriffinLimVocoder(seq=seq) if "griffin-lim" in rows else None
+    gl = GriffinLimVocoder(seq=seq, n_iter=gl_iters)
     out: dict[str, dict[str, np.ndarray]] = {r: {} for r in rows}
+    seconds = dict.fromkeys(rows, 0.0)
     vae_l1: dict[str, float] = {}
+
+    def run(row: str, name: str, fn) -> torch.Tensor:
+        t0 = time.perf_counter()
+        wav = fn()
+        seconds[row] += time.perf_counter() - t0
+        out[row][name] = wav[0].numpy()
+        return wav
+
     with torch.no_grad():
         for name, wav in clips.items():
             n_lat = max(1, math.ceil(len(wav) / seq.latent_hop))
             x = torch.zeros(1, n_lat * seq.latent_hop)
             x[0, : len(wav)] = torch.from_numpy(np.array(wav, np.float32))
             image = codec.audio_to_mel_image(x)  # (1, 1, T_mel, n_mels)
-            mel = image[:, 0].transpose(1, 2)
-            if "vocoder" in rows:
-                out["vocoder"][name] = vocode(codec.vocoder, mel)[0].numpy()
-            if "vae+vocoder" in rows:
+            mels = {"": image[:, 0].transpose(1, 2)}
+            if any(r.startswith("vae+") for r in rows):
                 z = codec.encode_mel_image(image).mode()
                 mel_hat = codec.vae.decode(z).sample[:, 0].transpose(1, 2).float()
                 frames = math.ceil(len(wav) / seq.hop_length)
-                vae_l1[name] = float((mel_hat - mel)[..., :frames].abs().mean())
-                out["vae+vocoder"][name] = vocode(codec.vocoder, mel_hat)[0].numpy()
-            if gl is not None:
-                out["griffin-lim"][name] = gl(mel)[0].numpy()
-    return out, vae_l1
+                vae_l1[name] = float((mel_hat - mels[""])[..., :frames].abs().mean())
+                mels["vae+"] = mel_hat
+            for pre, mel in mels.items():
+                voc = None
+                if pre + "vocoder" in rows or pre + "vocoder+gl" in rows:
+                    voc = run(pre + "vocoder", name, lambda mel=mel: vocode(codec.vocoder, mel))
+                if pre + "griffin-lim" in rows:
+                    run(pre + "griffin-lim", name, lambda mel=mel: gl(mel))
+                if pre + "vocoder+gl" in rows:
+                    run(pre + "vocoder+gl", name, lambda mel=mel, voc=voc: gl(mel, init=voc))
+    out = {r: v for r, v in out.items() if v}
+    return out, vae_l1, {r: seconds[r] for r in out}
 
 
 def clip_metrics(ref: dict[str, np.ndarray], rec: dict[str, np.ndarray], seq) -> dict[str, dict[str, float]]:
@@ -150,9 +170,11 @@ def score_model(model: str, clips_by_rate: dict, args: argparse.Namespace) -> di
     if seq.latent_space != "mel":
         sys.exit(f"{model}: resynthesis needs a mel-latent model (vocoder + mel VAE)")
     clips = clips_by_rate.setdefault(seq.sample_rate, load_clips(args, seq.sample_rate))
-    rows = ["vocoder", "vae+vocoder"] + (["griffin-lim"] if args.griffin_lim else [])
+    rows = ["vocoder", "vae+vocoder"]
+    rows += ["griffin-lim", "vae+griffin-lim"] if args.griffin_lim else []
+    rows += ["vocoder+gl", "vae+vocoder+gl"] if args.gl_from_vocoder else []
     t0 = time.perf_counter()
-    recs, vae_l1 = resynthesize(pipe, clips, rows)
+    recs, vae_l1, stage_seconds = resynthesize(pipe, clips, rows, gl_iters=args.gl_iters)
     seconds = time.perf_counter() - t0
     out: dict = {
         "model": str(model),
@@ -167,6 +189,7 @@ def score_model(model: str, clips_by_rate: dict, args: argparse.Namespace) -> di
         out["rows"][row] = {
             **{m: float(np.mean(list(v.values()))) for m, v in per_clip.items()},
             **emb,
+            "waveform_seconds": round(stage_seconds[row], 3),
             "per_clip": per_clip,
         }
         if args.save_audio:
@@ -203,10 +226,14 @@ def compare(a: dict, b: dict) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = ["| row | MR-STFT ↓ | mel L1 ↓ | FD_aisfx ↓ | FAD_aisfx ↓ |", "|---|---|---|---|---|"]
+    lines = [
+        "| row | MR-STFT ↓ | mel L1 ↓ | FD_aisfx ↓ | FAD_aisfx ↓ | waveform s |",
+        "|---|---|---|---|---|---|",
+    ]
     for row, r in result["rows"].items():
         fmt = [f"{r[m]:.4f}" if r[m] is not None else "n/a" for m in ("mr_stft", "mel_l1")]
         fmt += [f"{r[m]:.2f}" if r[m] is not None else "n/a" for m in ("fd", "fad")]
+        fmt.append(f"{r['waveform_seconds']:.2f}")
         lines.append(f"| {row} | " + " | ".join(fmt) + " |")
     return "\n".join(lines)
 
@@ -226,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", default=None, help="a second model folder scored on the same clips")
     ap.add_argument("--max-seconds", type=float, default=10.0, help="seconds of each clip from its start")
     ap.add_argument("--limit", type=int, default=None, help="first N clips (by name)")
-    ap.add_argument("--griffin-lim", action="store_true", help="add the weight-free Griffin-Lim row")
+    ap.add_argument("--griffin-lim", action="store_true", help="add the weight-free Griffin-Lim rows")
+    ap.add_argument(
+        "--gl-from-vocoder", action="store_true", help="add Griffin-Lim rows started from the vocoder's phase"
+    )
+    ap.add_argument("--gl-iters", type=int, default=32, help="Griffin-Lim iterations (default: %(default)s)")
     ap.add_argument("--save-audio", default=None, help="write the reconstructions under this folder")
     ap.add_argument("--json", default=None, help="write the full report (per-clip values) here")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")

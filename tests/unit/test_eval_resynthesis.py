@@ -49,10 +49,15 @@ def test_end_to_end_on_a_folder(bench, tmp_path):
     sf.write(audio.parent / "noise.flac", (0.1 * np.random.default_rng(1).standard_normal(9000)), 16000)
     out = tmp_path / "r.json"
     argv = ["--audio", str(tmp_path / "audio"), "--model", str(tmp_path / "model"), "--json", str(out)]
-    assert bench.main([*argv, "--compare", str(tmp_path / "model"), "--griffin-lim"]) == 0
+    extra = ["--griffin-lim", "--gl-from-vocoder", "--gl-iters", "8"]
+    assert bench.main([*argv, "--compare", str(tmp_path / "model"), *extra]) == 0
     rep = json.loads(out.read_text())
     rows = rep["model"]["rows"]
-    assert list(rows) == ["vocoder", "vae+vocoder", "griffin-lim"] and rep["model"]["num_clips"] == 2
+    names = ["vocoder", "vae+vocoder", "griffin-lim", "vae+griffin-lim", "vocoder+gl", "vae+vocoder+gl"]
+    assert sorted(rows) == sorted(names) and rep["model"]["num_clips"] == 2
+    assert all(rows[r]["waveform_seconds"] > 0 for r in rows)
+    # Griffin-Lim from the (untrained) vocoder's phase fits the mel far better than that vocoder does
+    assert rows["vocoder+gl"]["mel_l1"] < rows["vocoder"]["mel_l1"]
     assert set(rows["vocoder"]["per_clip"]["mel_l1"]) == {"noise", "sub__tone"}
     # an untrained debug vocoder is far worse than Griffin-Lim on magnitudes
     assert rows["griffin-lim"]["mel_l1"] < rows["vocoder"]["mel_l1"]

@@ -97,3 +97,40 @@ def test_published_backbone_skips_the_base_stages():
     assert list(plan_stages(rec, pipe)) == ["autoencoder", "vocoder", "predictor", "prior", "adapter"]
     assert list(plan_stages(rec, pipe, loaded=["unet", "vae", "vocoder"])) == ["predictor", "adapter"]
     assert list(plan_stages(rec, pipe, loaded=["vae"])) == ["vocoder", "predictor", "prior", "adapter"]
+
+
+def test_ship_can_replace_the_trained_vocoder_by_griffin_lim(tmp_path):
+    """``train ship --vocoder griffin-lim``: the shipped folder decodes its mels with the weight-free Griffin-Lim
+    inverse (no vocoder weights), and every trained component is the model's."""
+    import torch
+
+    from foleykit.models.vocoder import GriffinLimVocoder
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+    from foleykit.recipes import build_pipeline
+
+    model = build_pipeline("foleykit_demo", size="debug").save_pretrained(tmp_path / "model")
+    out = tmp_path / "shipped"
+    assert (
+        main(["train", "ship", "--model", str(model), "--output", str(out), "--vocoder", "griffin-lim"]) == 0
+    )
+    trained, shipped = (VideoToAudioPipeline.from_pretrained(p) for p in (model, out))
+    assert not isinstance(trained.codec.vocoder, GriffinLimVocoder)
+    assert isinstance(shipped.codec.vocoder, GriffinLimVocoder)
+    assert not list((out / "vocoder").glob("*.safetensors"))
+    torch.testing.assert_close(
+        shipped.codec.vae.state_dict(),
+        {k: v.half().float() for k, v in trained.codec.vae.state_dict().items()},
+    )
+    latents = torch.randn(1, *shipped.codec.latent_shape())
+    wav = shipped.decode_latents(latents)
+    assert (
+        wav.shape[-1] == shipped.seq.num_latent_frames * shipped.seq.latent_hop and torch.isfinite(wav).all()
+    )
+    # the Griffin-Lim waveform's mel is the decoded mel (the trained vocoder of a debug model is far off it)
+    mel = shipped.codec.decode_mel(latents).float()
+    rebuilt = shipped.codec.mel(wav.float())[..., : mel.shape[-1]]
+    gl_err = (rebuilt - mel).abs().mean()
+    voc_err = (
+        (shipped.codec.mel(trained.decode_latents(latents).float())[..., : mel.shape[-1]] - mel).abs().mean()
+    )
+    assert gl_err < voc_err

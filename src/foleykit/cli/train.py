@@ -7,7 +7,7 @@
     foleykit train tokens  --store STORE [--recipe NAME --config LEVEL | --model DIR]
     foleykit train merge   --run RUN --output DIR
     foleykit train cache   --store STORE --model DIR [--no-scale]
-    foleykit train ship    --model DIR --output DIR [--vocoder DIR] [--adapter-weight W]
+    foleykit train ship    --model DIR --output DIR [--vocoder DIR|griffin-lim] [--adapter-weight W]
                            [--silence-threshold T | --decoding RULE] [--expansion G]
                            [--follow-envelope S] [--card FILE]
 
@@ -128,7 +128,12 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
     p.add_argument("--model", required=True, metavar="DIR", help="the trained model folder")
     p.add_argument("--output", required=True, metavar="DIR", help="the shipped folder")
     p.add_argument("--card", metavar="FILE", help="model card copied to MODEL_CARD.md")
-    p.add_argument("--vocoder", metavar="DIR", help="model folder whose vocoder replaces the model's")
+    p.add_argument(
+        "--vocoder",
+        metavar="DIR|griffin-lim",
+        help="model folder whose vocoder replaces the model's, or griffin-lim: the weight-free Griffin-Lim "
+        "inverse of the mel instead of a trained vocoder",
+    )
     p.add_argument("--adapter-weight", type=float, help="default weight of the control adapters")
     p.add_argument(
         "--silence-threshold",

@@ -127,14 +127,16 @@ class GriffinLimVocoder(nn.Module):
         mel = torch.exp(log_mel.float())
         return torch.clamp(self.inverse_basis @ mel, min=0.0)
 
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """``Tensor[B x n_mels x T_mel]`` -> ``Tensor[B x T_mel * hop]``."""
+    def forward(self, log_mel: torch.Tensor, init: torch.Tensor | None = None) -> torch.Tensor:
+        """``Tensor[B x n_mels x T_mel]`` -> ``Tensor[B x T_mel * hop]``.
+
+        ``init``: a waveform ``Tensor[B x T]`` on the same frames (e.g. a trained vocoder's output) whose STFT
+        phase starts the iterations instead of the seeded random phase.
+        """
         seq = self.seq
         mag = self.mel_to_magnitude(log_mel)
         t = mag.shape[-1]
         length = t * seq.hop_length
-        gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        angles = torch.exp(2j * math.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
         stft_kw = {
             "n_fft": seq.n_fft,
             "hop_length": seq.hop_length,
@@ -142,6 +144,15 @@ class GriffinLimVocoder(nn.Module):
             "window": self.window,
             "center": True,
         }
+        shift = seq.hop_length // 2  # see the end: foleykit.audio frames sit hop / 2 later than torch's
+        if init is None:
+            gen = torch.Generator(device="cpu").manual_seed(self.seed)
+            angles = torch.exp(2j * math.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
+        else:
+            y0 = F.pad(init.float()[..., shift:], (0, shift))
+            y0 = F.pad(y0, (0, max(0, length - y0.shape[-1])))[..., :length]
+            spec = torch.stft(y0.to(mag.device), return_complex=True, **stft_kw)[..., :t]
+            angles = spec / (spec.abs() + 1e-16)
         prev = torch.zeros_like(angles)
         for _ in range(self.n_iter):
             y = torch.istft(mag * angles, length=length, **stft_kw)
@@ -153,5 +164,4 @@ class GriffinLimVocoder(nn.Module):
         # foleykit.audio frames are centred at t * hop + hop / 2 (reflect pad (n_fft - hop) / 2,
         # center=False);
         # torch's centred frames sit at t * hop: delay by hop / 2 to realign.
-        shift = seq.hop_length // 2
         return F.pad(y, (shift, 0))[..., :length]

@@ -81,6 +81,10 @@ def merge(
     return save(pipe, out)
 
 
+#: ``ship(vocoder=GRIFFIN_LIM)``: the weight-free Griffin-Lim waveform stage instead of a trained vocoder.
+GRIFFIN_LIM = "griffin-lim"
+
+
 def ship(
     model: str | os.PathLike,
     out: str | os.PathLike,
@@ -99,7 +103,10 @@ def ship(
         model: The trained model folder.
         out: The shipped folder.
         card: A model card copied to ``MODEL_CARD.md``.
-        vocoder: A model folder whose HiFi-GAN replaces the model's (the vocoder trains independently).
+        vocoder: A model folder whose HiFi-GAN replaces the model's (the vocoder trains independently), or
+            :data:`GRIFFIN_LIM`: the weight-free Griffin-Lim inverse of the mel (``GriffinLimVocoder``) in its
+            place, e.g. to hear a model without its trained vocoder (``benchmarks/eval_resynthesis.py
+            --griffin-lim`` compares the two on recordings).
         adapter_weight: The default weight of every control adapter (chosen on the validation split).
         silence_threshold: The RMS-Mapper's silence threshold (``RMSMapper``; chosen on the validation split).
         decoding: The RMS-Mapper's decoding rule (``argmax``, ``expected``, ``median``; chosen likewise).
@@ -123,7 +130,13 @@ def ship(
         if not any(a.control_kind == "rms" for a in pipe.adapters.values()):
             raise ConfigError("--follow-envelope needs a model with an RMS timing adapter")
         pipe.defaults["follow_envelope"] = float(follow_envelope)
-    if vocoder is not None:
+    if vocoder is not None and str(vocoder) == GRIFFIN_LIM:
+        from foleykit.models.vocoder import GriffinLimVocoder
+
+        if getattr(pipe.codec, "vocoder", None) is None:
+            raise ConfigError("--vocoder griffin-lim needs a mel codec (a model with a vocoder)")
+        pipe.codec.vocoder = GriffinLimVocoder(seq=pipe.seq)
+    elif vocoder is not None:
         pipe.codec.vocoder.load_state_dict(load(vocoder).codec.vocoder.state_dict())
     if adapter_weight is not None:
         for a in pipe.adapters.values():
