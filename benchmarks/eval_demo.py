@@ -311,12 +311,22 @@ def score(args: argparse.Namespace) -> None:
                 f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}] {d.better:.0%}{'*' if d.significant else ''}"
             )
         lines.append(f"| {a} - {b} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
+    from foleykit.utils.provenance import describe, machine
+
+    where = machine()  # the generated rows' scores differ between machines (docs/evaluation.md)
+    text = "\n".join(lines) + f"\n\nScored on: {describe(where)}"
     print(text)
     (Path(args.out) / "table.md").write_text(text + "\n")
     (Path(args.out) / "table.json").write_text(
         json.dumps(
-            {"rows": table, "comparisons": comparisons, "categories": names, "clips": len(recs)}, indent=1
+            {
+                "rows": table,
+                "comparisons": comparisons,
+                "categories": names,
+                "clips": len(recs),
+                "machine": where,
+            },
+            indent=1,
         )
     )
 

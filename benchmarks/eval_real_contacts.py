@@ -297,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"eval_real_contacts: error: {e}", file=sys.stderr)
             return 2
         results = evaluate(args, clips, truth, tracks)
+    from foleykit.utils.provenance import describe, machine
+
+    results["machine"] = machine()  # generated-sound scores differ between machines (docs/evaluation.md)
+    print(f"machine: {describe(results['machine'])}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

@@ -164,6 +164,7 @@ def test_a_sounding_source_gives_each_clip_its_soundtrack_and_the_soundtrack_row
     late = bench.soundtrack_metrics(np.roll(bench_resample(wav, sr), len(wav) * 16000 // sr // 2), wav)
     assert late["loudness_corr"] < 0.5  # the same sound half a clip late
     assert res["silent_output_e_l1"] > 10 * own["e_l1"]
+    assert res["machine"]["versions"]["numpy"] == np.__version__ and res["machine"]["cpu"]  # where it ran
 
 
 def bench_resample(wav: np.ndarray, sr: int) -> np.ndarray:
