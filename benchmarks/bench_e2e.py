@@ -85,10 +85,14 @@ def machine_state() -> dict[str, Any]:
 def environment(device: str) -> dict[str, Any]:
     import torch
 
+    from foleykit.utils.provenance import cpu_model
+
+    name, flags = cpu_model()
     info = {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": name,
+        "cpu_flags": flags,
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads_default": torch.get_num_threads(),

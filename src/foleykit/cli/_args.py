@@ -57,6 +57,18 @@ non_negative_float = number(float, minimum=0)
 positive_int = number(int, minimum=1)
 
 
+def add_expansion_argument(p: argparse.ArgumentParser) -> None:
+    """``--expansion G`` of the commands that decode a predicted RMS curve (``generate``, ``controls
+    predict``); its upper bound is checked with the other options (``GenerateOptions``)."""
+    p.add_argument(
+        "--expansion",
+        type=number(float, minimum=1),
+        metavar="G",
+        help="valley expansion of the predicted RMS timing curve, 1..10 (default: the model's, 3 for foleykit-demo; "
+        "1 = none): lower keeps quieter events such as distant footsteps, higher leaves deeper quiet between events",
+    )
+
+
 def threads(text: str) -> int | str:
     """``--threads`` values: a whole number >= 1, or ``auto``."""
     if text.strip().lower() == "auto":

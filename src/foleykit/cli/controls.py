@@ -18,6 +18,7 @@ from typing import Any
 
 from foleykit.cli._args import (
     add_actions,
+    add_expansion_argument,
     apply_process_options,
     non_negative_float,
     number,
@@ -228,13 +229,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME_OR_DIR", help="model name or folder (default: foleykit-demo)")
     p.add_argument("--start", type=non_negative_float, default=0.0, metavar="S", help="segment start (s)")
     p.add_argument("--duration", type=positive_float, metavar="S", help="segment duration (s)")
-    p.add_argument(
-        "--expansion",
-        type=number(float, minimum=1),
-        metavar="G",
-        help="valley expansion of the predicted RMS timing curve, 1..10 (default: the model's, 3 for foleykit-demo; "
-        "1 = none): lower keeps quieter events such as distant footsteps, higher leaves deeper quiet between events",
-    )
+    add_expansion_argument(p)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run")
     # the process options (threads: torch) are applied by _run_predict, after the early video work has started
     p.set_defaults(_action=_run_predict, _own_process_options=True)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from foleykit.cli._args import apply_process_options, number, start_early_features
+from foleykit.cli._args import add_expansion_argument, apply_process_options, number, start_early_features
 from foleykit.errors import ConfigError
 
 EXIT_BATCH_FAILURES = 1
@@ -75,13 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="0..1: after generation, make the loudness follow the RMS timing curve exactly "
         "(a gain stage; 1 = fully, default: the model's, 0 = off)",
     )
-    p.add_argument(
-        "--expansion",
-        type=number(float, minimum=1),
-        metavar="G",
-        help="valley expansion of the predicted RMS timing curve, 1..10 (default: the model's, 3 for foleykit-demo; "
-        "1 = none): lower keeps quieter events such as distant footsteps, higher leaves deeper quiet between events",
-    )
+    add_expansion_argument(p)
     p.add_argument(
         "--init-audio",
         metavar="SOUND",
