@@ -649,3 +649,66 @@ def test_train_cli_store_path_end_to_end(tmp_path, capsys):
         == 2
     )
     assert not (tmp_path / "bad").exists()
+
+
+def test_cache_sets_the_latent_scale_in_a_training_folder_only_and_recomputes_stale_latents(tmp_path, capsys):
+    """`train cache` writes the measured scaling factor into a training folder's vae/config.json and touches
+    nothing else there (weights, dtype, other files); latents made under another factor are recomputed; a
+    shipped folder keeps its factor and is not changed at all."""
+    from foleykit.cli import main
+    from foleykit.data.cache import ArrayDataset
+    from foleykit.recipes import build_pipeline
+    from foleykit.training.store import latent_scale
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    def stored_and_fresh(model: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+        row = ArrayDataset(store, "train", fields=["latents"])[0]
+        with torch.no_grad():
+            fresh = VideoToAudioPipeline.from_pretrained(model).codec.encode_audio(row["audio"][None])[0]
+        return row["latents"].float(), fresh.float()
+
+    data = _dataset(tmp_path / "data")
+    store, run = tmp_path / "store", tmp_path / "run"
+    common = ["--recipe", "foleykit_demo", "--config", "debug", "--threads", "1"]
+    assert main(["train", "prepare", "--data", str(data), "--store", str(store), *common]) == 0
+    pipe = build_pipeline("foleykit_demo", size="debug")
+    pipe.save_pretrained(run)
+    (run / "NOTES.md").write_text("kept\n")
+    before = files(run)
+    measured = latent_scale(pipe, store)
+    assert measured != pytest.approx(pipe.codec.scaling_factor)
+    cache = ["train", "cache", "--store", str(store), "--model", str(run), "--threads", "1"]
+    assert main(cache) == 0
+    after = files(run)
+    assert {k for k in before if before[k] != after.get(k)} == {"vae/config.json"} and set(after) == set(
+        before
+    )
+    assert json.loads((run / "vae" / "config.json").read_text())["scaling_factor"] == pytest.approx(measured)
+    stored, fresh = stored_and_fresh(run)
+    torch.testing.assert_close(stored, fresh, rtol=1e-2, atol=1e-3)
+
+    config = json.loads((run / "vae" / "config.json").read_text())
+    config["scaling_factor"] = 2 * measured  # another factor, the same weights: the latents are stale
+    (run / "vae" / "config.json").write_text(json.dumps(config))
+    assert main([*cache, "--no-scale"]) == 0
+    restored, fresh = stored_and_fresh(run)
+    torch.testing.assert_close(restored, fresh, rtol=1e-2, atol=1e-3)
+    torch.testing.assert_close(restored, 2 * stored, rtol=1e-2, atol=1e-3)
+
+    shipped = tmp_path / "shipped"
+    assert main(["train", "ship", "--model", str(run), "--output", str(shipped)]) == 0
+    before = files(shipped)
+    capsys.readouterr()
+    assert main(["train", "cache", "--store", str(store), "--model", str(shipped), "--threads", "1"]) == 0
+    assert "is kept" in capsys.readouterr().out
+    assert files(shipped) == before
+
+    from foleykit.training.data import cache_tag  # the run folder's feature cache (no store) likewise
+
+    tag = cache_tag(pipe, video=False)
+    pipe.codec.vae.register_to_config(scaling_factor=3 * measured)
+    assert cache_tag(pipe, video=False) != tag

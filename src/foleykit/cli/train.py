@@ -117,7 +117,8 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
     p.add_argument("--output", required=True, metavar="DIR", help="the merged model folder")
     p = out["cache"] = parser(
         "cache",
-        "Set the model's latent scaling factor from the store (re-saving the model) and store the latents, "
+        "Set the model's latent scaling factor from the store (in its vae/config.json only; a shipped or "
+        "published model keeps its own) and store the latents, "
         "video features and reference-audio tokens the diffusion stages read (training computes missing or "
         "outdated ones itself; this does it ahead).",
     )
@@ -280,14 +281,12 @@ def run_action(args: argparse.Namespace) -> int:
 
         _say(f"[merge] -> {merge(args.run, args.output, say=_say)}")
     elif action == "cache":
-        from foleykit.training.export import load, save, set_latent_scale
+        from foleykit.training.export import load, store_latent_scale
         from foleykit.training.store import ensure_arrays
 
         pipe = load(args.model)
         if not args.no_scale:
-            scale = set_latent_scale(pipe, args.store)
-            save(pipe, args.model)
-            _say(f"[cache] VAE scaling_factor = {scale:.4f} (saved in {args.model})")
+            _say(store_latent_scale(args.model, pipe, args.store))
         ensure_arrays(pipe, args.store, say=_say)
     elif action == "ship":
         from foleykit.training.export import folder_size, ship

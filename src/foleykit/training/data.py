@@ -270,11 +270,12 @@ def build_feature_cache(
 
 
 def cache_tag(pipe: Any, *, video: bool) -> str:
-    """Content hash of what the cached arrays depend on: the autoencoder (and the video encoder when its
-    features are cached)."""
+    """Content hash of what the cached arrays depend on: the autoencoder and its latent ``scaling_factor``
+    (the cached latents are scaled), and the video encoder when its features are cached."""
     import hashlib
 
     h = hashlib.sha1()
+    h.update(repr(float(pipe.codec.scaling_factor)).encode())
     parts = [pipe.codec.vae]
     if video and pipe.video_encoder is not None:
         parts.append(pipe.video_encoder)

@@ -3,11 +3,13 @@ ship``.
 
 Stages that train independently (one process each, ``--stage``) each export the whole pipeline with their
 own components trained; :func:`merge` combines them into one folder (and, given the store, sets the VAE's
-latent ``scaling_factor``); :func:`ship` writes the shipped fp16 folder with its decoding defaults.
+latent ``scaling_factor``); :func:`store_latent_scale` sets that factor in a trained folder in place (``train
+cache``); :func:`ship` writes the shipped fp16 folder with its decoding defaults.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -42,6 +44,43 @@ def set_latent_scale(pipe: Any, store: str | os.PathLike) -> float:
     s = latent_scale(pipe, store)
     pipe.codec.vae.register_to_config(scaling_factor=s)
     return s
+
+
+#: Weight dtypes :func:`ship` writes. A folder saved in one of them is final (:func:`store_latent_scale`).
+SHIPPED_DTYPES = ("float16", "bfloat16")
+
+
+def store_latent_scale(model: str | os.PathLike, pipe: Any, store: str | os.PathLike) -> str:
+    """Set the latent ``scaling_factor`` of ``pipe`` (loaded from ``model``) from the store's training clips,
+    in the folder too, and return the line to print (``foleykit train cache``).
+
+    Only the folder's ``vae/config.json`` is rewritten (an atomic replace): the weights, their dtype, a model
+    card and every other file stay as they are. Only a training folder is changed (one foleykit saved in
+    float32). A shipped folder (fp16 / bf16, written by :func:`ship`; the packaged default is one) or a
+    published layout is final: its diffusion model was trained on latents of its own scale, so the folder and
+    ``pipe`` keep that scale, and the line says what the store's clips measure instead.
+    """
+    from foleykit.paths import resolve_model
+    from foleykit.training.store import latent_scale
+    from foleykit.utils.io import atomic_write_json
+
+    folder = resolve_model(model)
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    meta = index.get("_foleykit") if isinstance(index.get("_foleykit"), dict) else None
+    old, measured = float(pipe.codec.scaling_factor), latent_scale(pipe, store)
+    if meta is None or meta.get("dtype", "float32") in SHIPPED_DTYPES:
+        kind = "a published model" if meta is None else f"a shipped model ({meta['dtype']})"
+        return (
+            f"[cache] {folder} is {kind}: its diffusion model was trained on latents of its own scale, so its "
+            f"scaling_factor {old:.4f} is kept and nothing in it is changed (the store's clips measure "
+            f"{measured:.4f})"
+        )
+    path = folder / "vae" / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["scaling_factor"] = measured
+    atomic_write_json(path, config)
+    pipe.codec.vae.register_to_config(scaling_factor=measured)
+    return f"[cache] VAE scaling_factor = {measured:.4f} (was {old:.4f}; written to {path})"
 
 
 def merge(

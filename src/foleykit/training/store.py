@@ -41,6 +41,12 @@ def weights_tag(*modules: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def latents_tag(codec: Any) -> str:
+    """What stored latents depend on: the VAE's weights and its latent ``scaling_factor`` (latents are stored
+    scaled, so latents made before the factor changed are stale even though the weights are the same)."""
+    return f"latents:{weights_tag(codec.vae)}:{float(codec.scaling_factor)!r}"
+
+
 # --- preparation ----------------------------------------------------------------------------------------------
 def prepare_extractors(pipe: Any, *, extract: Iterable[str] = (), pose: str = "model") -> list[Any]:
     """The per-clip arrays a store for ``pipe`` holds: ``audio``; ``rms`` / ``energy`` when a predictor or
@@ -222,7 +228,7 @@ def ensure_arrays(
     for split in [s for s in splits if s in index["splits"]]:
         n = int(index["splits"][split]["n"])
         if latents:
-            tag = "latents:" + weights_tag(pipe.codec.vae)
+            tag = latents_tag(pipe.codec)
             if array_tag(store, split, "latents") != tag:
                 fn = _encoder_rows(store, split, ["audio"], lambda b: pipe.codec.encode_audio(b["audio"]))
                 add_array(store, split, "latents", _batched(fn, n), tag=tag, say=say)
