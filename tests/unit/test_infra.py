@@ -36,6 +36,46 @@ def test_atomic_json_and_dir(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "x.json"]
 
 
+def test_atomic_dir_with_a_marker_never_replaces_a_folder_of_another_kind(tmp_path):
+    """A folder named by mistake (a user's project, a file) is refused before anything is written; an empty
+    folder or one of the kind being written (it holds the marker) is replaced."""
+    mine = tmp_path / "project"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "sub" / "notes.txt").write_text("keep")
+    afile = tmp_path / "file.txt"
+    afile.write_text("keep")
+    for target in (mine, afile):
+        with (
+            pytest.raises(ConfigError, match="not a model folder"),
+            atomic_dir(target, marker="model_index.json", what="a model folder"),
+        ):
+            raise AssertionError("the body must not run")
+    assert (mine / "sub" / "notes.txt").read_text() == "keep" and afile.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "project"]  # no temp folder left
+    for target in (tmp_path / "empty", tmp_path / "model"):
+        target.mkdir()
+        if target.name == "model":
+            (target / "model_index.json").write_text("{}")
+            (target / "old.bin").write_text("stale")
+        with atomic_dir(target, marker="model_index.json") as tmp:
+            (tmp / "model_index.json").write_text('{"new": 1}')
+        assert sorted(p.name for p in target.iterdir()) == ["model_index.json"]
+
+
+def test_ship_refuses_an_output_that_is_not_a_model_folder(tmp_path, capsys):
+    """`foleykit train ship` / `merge` name their output folder; a folder with other content is refused with
+    one line and exit 2, before the model is loaded, and keeps its content."""
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("keep")
+    capsys.readouterr()
+    assert main(["train", "ship", "--model", str(tmp_path / "no-such-model"), "--output", str(mine)]) == 2
+    assert "is not a model folder" in capsys.readouterr().err  # refused before the (missing) model is read
+    assert main(["train", "merge", "--run", str(tmp_path / "no-run"), "--output", str(mine)]) == 2
+    assert "is not a model folder" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["chapter1.tex"]
+
+
 def test_registry_register_get_and_unknown():
     @registry.register("test-kind", "alpha")
     def build_alpha(x: int = 1):

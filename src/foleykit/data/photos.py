@@ -412,7 +412,10 @@ def prepare_photos(
     if is_prepared(out) and not force:
         return out
     entries: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="foleykit-photos-") as work_s, atomic_dir(out) as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="foleykit-photos-") as work_s,
+        atomic_dir(out, marker=MANIFEST, what="a photo library") as tmp,
+    ):
         work = Path(work_s)
         os.chmod(tmp, 0o755)
         # opencv-doc example photos

@@ -214,7 +214,7 @@ def make_procedural_bank(
     import soundfile as sf
 
     out = Path(output)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, marker="bank.json", what="a sound bank") as tmp:
         os.chmod(tmp, 0o755)
         for cat in categories:
             for i in range(files_per_category):

@@ -324,6 +324,9 @@ def prepare_default_bank(
     if is_prepared(out, stamps=stamps) and not force:
         log.info("bank at %s is already complete", out)
         return out
+    from foleykit.utils.io import check_replaceable
+
+    check_replaceable(out, "bank.json", "a sound bank")  # before any download
     with tempfile.TemporaryDirectory(prefix="foleykit-ufoai-") as work:
         work_dir = Path(work)
         if extracted is not None:
@@ -365,7 +368,7 @@ def _organise(
     stanzas = parse_copyright(copyright_file.read_text(encoding="utf-8", errors="replace"))
     members = _list_sources(source)
     entries, excluded = [], []
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, marker="bank.json", what="a sound bank") as tmp:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bank is shared data
         z = zipfile.ZipFile(source) if source.is_file() else None
         try:

@@ -332,7 +332,7 @@ def save_pipeline(pipe: Any, path: Path, *, dtype: torch.dtype | None = None) ->
         if den.kind == "unet"
         else {"type": "dit", "timestep_scale": den.timestep_scale}
     )
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, marker="model_index.json", what="a model folder") as tmp:
         for name, module in pipe.components().items():
             spec = None
             if isinstance(module, GriffinLimVocoder):

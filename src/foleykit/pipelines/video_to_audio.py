@@ -739,8 +739,11 @@ class VideoToAudioPipeline(FastInferenceMixin, PipelineStagesMixin):
         """Write the model folder atomically (``model_index.json`` + one sub-folder per component).
 
         Args:
-            path: Target folder (replaced as a whole).
+            path: Target folder, replaced as a whole: it must not exist, be empty, or be a model folder.
             dtype: Weight dtype on disk (``torch.float16`` halves the size; loading casts back to float32).
+
+        Raises:
+            ConfigError: ``path`` is a file or a folder with other content (nothing is written or deleted).
         """
         from foleykit.pipelines.components import save_pipeline
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from foleykit.errors import ConfigError
+from foleykit.utils.io import check_replaceable
 
 #: Components each independently trained stage contributes to a merged model (stage folder -> components).
 MERGED = {"autoencoder": ("vae",), "vocoder": ("vocoder",)}
@@ -97,10 +98,12 @@ def merge(
     VAE's latent ``scaling_factor`` is set from the store's training clips.
 
     Raises:
-        ConfigError: the base stage or the autoencoder stage has no exported model.
+        ConfigError: the base stage or the autoencoder stage has no exported model; ``out`` is a file or a
+            folder other than a model folder (it would be replaced as a whole).
     """
     run = Path(run)
     say = say or (lambda s: None)
+    check_replaceable(out, "model_index.json", "a model folder")
     if not (run / base / "model").is_dir():
         raise ConfigError(f"{run / base / 'model'} does not exist: train the {base} stage first")
     pipe = load(run / base / "model")
@@ -156,7 +159,8 @@ def ship(
     Raises:
         ConfigError: a negative adapter weight, a silence threshold out of (0, 1), an unknown decoding rule,
             both a threshold and a rule other than argmax, an expansion out of [1, 10], or any of these for a
-            model without an RMS-Mapper; a follow strength out of [0, 1] or for a model without an RMS adapter.
+            model without an RMS-Mapper; a follow strength out of [0, 1] or for a model without an RMS adapter;
+            ``out`` is a file or a folder other than a model folder (it would be replaced as a whole).
     """
     import torch
 
@@ -164,6 +168,7 @@ def ship(
         raise ConfigError(f"the adapter weight must be >= 0, got {adapter_weight}")
     if follow_envelope is not None and not 0.0 <= follow_envelope <= 1.0:
         raise ConfigError(f"the envelope-follow strength must be in [0, 1], got {follow_envelope}")
+    check_replaceable(out, "model_index.json", "a model folder")
     pipe = load(model)
     if follow_envelope is not None:
         if not any(a.control_kind == "rms" for a in pipe.adapters.values()):

