@@ -99,6 +99,27 @@ def test_published_backbone_skips_the_base_stages():
     assert list(plan_stages(rec, pipe, loaded=["vae"])) == ["vocoder", "predictor", "prior", "adapter"]
 
 
+def test_ship_writes_its_card_with_the_weights_and_can_reship_in_place(tmp_path, capsys):
+    """The card is read before anything is written, so a folder re-shipped in place with its own card keeps
+    it; a card that cannot be read is refused with one line before the model is loaded."""
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+    from foleykit.recipes import build_pipeline
+
+    model = build_pipeline("foleykit_demo", size="debug").save_pretrained(tmp_path / "model")
+    card = tmp_path / "card.md"
+    card.write_text("# the card\n")
+    out = tmp_path / "shipped"
+    assert main(["train", "ship", "--model", str(model), "--output", str(out), "--card", str(card)]) == 0
+    again = ["train", "ship", "--model", str(out), "--output", str(out), "--card", str(out / "MODEL_CARD.md")]
+    assert main([*again, "--adapter-weight", "2.5"]) == 0
+    assert (out / "MODEL_CARD.md").read_text() == "# the card\n"
+    assert all(a.weight == 2.5 for a in VideoToAudioPipeline.from_pretrained(out).adapters.values())
+    capsys.readouterr()
+    missing = ["train", "ship", "--model", str(tmp_path / "no-model"), "--output", str(tmp_path / "x")]
+    assert main([*missing, "--card", str(tmp_path / "no-card.md")]) == 2
+    assert "--card" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_ship_can_replace_the_trained_vocoder_by_griffin_lim(tmp_path):
     """``train ship --vocoder griffin-lim``: the shipped folder decodes its mels with the weight-free Griffin-Lim
     inverse (no vocoder weights), and every trained component is the model's."""

@@ -19,6 +19,7 @@ spec-built modules), so published component folders (AudioLDM-M ``unet/``, Stabl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -310,8 +311,13 @@ class LazyMelSpectrogram(nn.Module):
 INDEX_FILE = "model_index.json"
 
 
-def save_pipeline(pipe: Any, path: Path, *, dtype: torch.dtype | None = None) -> Path:
-    """Write ``pipe`` (a ``VideoToAudioPipeline``) to ``path`` atomically; see the module docstring."""
+def save_pipeline(
+    pipe: Any, path: Path, *, dtype: torch.dtype | None = None, files: Mapping[str, str] | None = None
+) -> Path:
+    """Write ``pipe`` (a ``VideoToAudioPipeline``) to ``path`` atomically; see the module docstring.
+
+    ``files``: extra text files written into the folder in the same atomic step (e.g. ``MODEL_CARD.md``).
+    """
     import foleykit
     from foleykit.models.autoencoder import MelLatentCodec
     from foleykit.models.vocoder import GriffinLimVocoder
@@ -362,6 +368,8 @@ def save_pipeline(pipe: Any, path: Path, *, dtype: torch.dtype | None = None) ->
             "recipe": pipe.recipe,
         }
         atomic_write_json(tmp / INDEX_FILE, index)
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
     return path
 
 

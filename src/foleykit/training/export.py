@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +168,12 @@ def ship(
     if follow_envelope is not None and not 0.0 <= follow_envelope <= 1.0:
         raise ConfigError(f"the envelope-follow strength must be in [0, 1], got {follow_envelope}")
     check_replaceable(out, "model_index.json", "a model folder")
+    card_text = None
+    if card is not None:  # read first: the card may lie in the folder being replaced (re-shipping in place)
+        try:
+            card_text = Path(card).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"--card {card}: cannot read it ({type(err).__name__})") from None
     pipe = load(model)
     if follow_envelope is not None:
         if not any(a.control_kind == "rms" for a in pipe.adapters.values()):
@@ -209,10 +214,16 @@ def ship(
             if k not in ("silence_threshold", "decoding", "expansion")
         }
         pipe.specs["predictor_rms"] = {**spec, "kwargs": {**kwargs, **rule}}
-    folder = save(pipe, out, dtype=torch.float16)
-    if card is not None:
-        shutil.copyfile(card, folder / "MODEL_CARD.md")
-    return folder
+    from foleykit.pipelines.components import save_pipeline
+    from foleykit.training.stages.components import quiet_libraries
+
+    with quiet_libraries():  # the card is written with the weights, in one atomic step
+        return save_pipeline(
+            pipe,
+            Path(out),
+            dtype=torch.float16,
+            files=None if card_text is None else {"MODEL_CARD.md": card_text},
+        )
 
 
 def folder_size(folder: str | os.PathLike) -> int:
