@@ -212,6 +212,26 @@ def test_an_extended_dataset_grows_its_store_and_keeps_the_finished_clips(tmp_pa
     assert computed == ["train-b", "train-a"]
 
 
+def test_one_clips_folder_or_manifest_is_prepared_as_the_training_split(tmp_path, store):
+    """A folder of one's own clips (no train/ validation/ sub-folders) or a CSV manifest is the training split,
+    as `foleykit train --data` reads it; a manifest that lists no clip is refused."""
+    from foleykit.data.cache import ArrayDataset, prepare_arrays, read_store_index
+
+    data = Path(read_store_index(store)["splits"]["train"]["source"])  # a folder of two clips, no splits
+    for source in (data, data / "manifest.csv"):
+        out = tmp_path / f"store-{source.name}"
+        meta = prepare_arrays(source, out, extractors=_extractors(SEQ, _encoder()), seq=SEQ)
+        assert list(meta["splits"]) == ["train"] and meta["splits"]["train"]["source"] == str(source)
+        ours, theirs = (ArrayDataset(s, "train", fields=["video_part0"]) for s in (out, store))
+        assert ours[1]["caption"] == theirs[1]["caption"] == "knocks b"
+        torch.testing.assert_close(ours[1]["video_part0"], theirs[1]["video_part0"])
+        torch.testing.assert_close(ours[1]["audio"], theirs[1]["audio"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("path,caption,start,end\n")
+    with pytest.raises(DataError, match="lists no clip"):
+        prepare_arrays(empty, tmp_path / "store-empty", extractors=_extractors(SEQ, _encoder()), seq=SEQ)
+
+
 def test_store_dataset_errors(store, tmp_path):
     from foleykit.data.cache import ArrayDataset, read_store_index
     from foleykit.training.store import check_store

@@ -82,7 +82,10 @@ def _actions(prog: str) -> dict[str, argparse.ArgumentParser]:
         "the frozen parts' features of a trainable one).",
     )
     p.add_argument(
-        "--data", required=True, metavar="DIR", help="dataset folder with train/ (+ validation/, test/)"
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="dataset folder with train/ (+ validation/, test/), or one clips folder / CSV manifest (the train split)",
     )
     p.add_argument("--store", required=True, metavar="STORE", help="output folder")
     _model_source(p)

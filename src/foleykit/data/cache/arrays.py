@@ -144,7 +144,8 @@ def prepare_arrays(
     clips are kept; a killed run continues where it stopped).
 
     Args:
-        data: A dataset folder with ``train/`` (+ ``validation/``, ``test/``) as ``foleykit data synth`` writes.
+        data: A dataset folder with ``train/`` (+ ``validation/``, ``test/``) as ``foleykit data synth`` writes,
+            or one clips folder / CSV manifest, which is then the ``train`` split.
         store: Output folder.
         extractors: Extractor objects (picklable: workers get copies).
         seq: Geometry of the model window.
@@ -177,16 +178,19 @@ def prepare_arrays(
                 "choose another folder"
             )
         meta["splits"] = old.get("splits", {})
-    found = [s for s in splits if (data / s).is_dir()]
+    found = {s: data / s for s in splits if (data / s).is_dir()}
+    if not found and "train" in splits and (data.is_file() or data.is_dir()):
+        # one clips folder or manifest: the training split, as `foleykit train --data` reads it
+        found = {"train": data}
     if not found:
-        raise DataError(f"{data} has none of the split folders {list(splits)}")
-    for split in found:
-        records = _records(str(data / split))[: limit or None]
+        raise DataError(f"{data} has none of the split folders {list(splits)} and is not a clips folder")
+    for split, source in found.items():
+        records = _records(str(source))[: limit or None]
         n = len(records)
         if n == 0:
             continue
         meta["splits"][split] = {
-            "source": str(data / split),
+            "source": str(source),
             "n": n,
             "keys": [r.key for r in records],
             "captions": [r.caption for r in records],
