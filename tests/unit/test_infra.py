@@ -52,6 +52,12 @@ def test_atomic_dir_with_a_marker_never_replaces_a_folder_of_another_kind(tmp_pa
             raise AssertionError("the body must not run")
     assert (mine / "sub" / "notes.txt").read_text() == "keep" and afile.read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "project"]  # no temp folder left
+    link = tmp_path / "link"
+    link.symlink_to(mine, target_is_directory=True)
+    with pytest.raises(ConfigError, match="symbolic link"), atomic_dir(link, marker="model_index.json"):
+        raise AssertionError("the body must not run")
+    assert link.is_symlink() and (mine / "sub" / "notes.txt").read_text() == "keep"
+    link.unlink()
     for target in (tmp_path / "empty", tmp_path / "model"):
         target.mkdir()
         if target.name == "model":

@@ -69,10 +69,12 @@ def check_replaceable(path: str | os.PathLike, marker: str, what: str) -> Path:
     from foleykit.errors import ConfigError
 
     target = Path(path)
-    if target.is_dir() and not target.is_symlink():
+    if target.is_symlink():
+        raise ConfigError(f"{target} is a symbolic link; name the folder it points to, or a new folder")
+    if target.is_dir():
         if (target / marker).is_file() or not any(target.iterdir()):
             return target
-    elif not (target.exists() or target.is_symlink()):
+    elif not target.exists():
         return target
     raise ConfigError(
         f"{target} already exists and is not {what} (no {marker}); writing there would replace it as a "
