@@ -29,12 +29,14 @@ def load(folder: str | os.PathLike) -> Any:
         return VideoToAudioPipeline.from_pretrained(folder)
 
 
-def save(pipe: Any, out: str | os.PathLike, dtype: Any = None) -> Path:
-    """``pipe.save_pretrained`` with library chatter silenced."""
+def save(pipe: Any, out: str | os.PathLike, dtype: Any = None, files: dict[str, str] | None = None) -> Path:
+    """Write the model folder (``save_pipeline``, as ``pipe.save_pretrained``) with library chatter silenced;
+    ``files`` (e.g. a model card) are written into it in the same atomic step."""
+    from foleykit.pipelines.components import save_pipeline
     from foleykit.training.stages.components import quiet_libraries
 
     with quiet_libraries():
-        return Path(pipe.save_pretrained(out, dtype=dtype))
+        return Path(save_pipeline(pipe, Path(out), dtype=dtype, files=files))
 
 
 def set_latent_scale(pipe: Any, store: str | os.PathLike) -> float:
@@ -214,16 +216,8 @@ def ship(
             if k not in ("silence_threshold", "decoding", "expansion")
         }
         pipe.specs["predictor_rms"] = {**spec, "kwargs": {**kwargs, **rule}}
-    from foleykit.pipelines.components import save_pipeline
-    from foleykit.training.stages.components import quiet_libraries
-
-    with quiet_libraries():  # the card is written with the weights, in one atomic step
-        return save_pipeline(
-            pipe,
-            Path(out),
-            dtype=torch.float16,
-            files=None if card_text is None else {"MODEL_CARD.md": card_text},
-        )
+    # the card is written with the weights, in one atomic step
+    return save(pipe, out, torch.float16, files=None if card_text is None else {"MODEL_CARD.md": card_text})
 
 
 def folder_size(folder: str | os.PathLike) -> int:
