@@ -15,7 +15,7 @@ from foleykit.training.config import resolve_run_config
 from foleykit.training.diffusion import DiffusionObjective
 from foleykit.training.losses import MultiResolutionSTFTLoss, gaussian_kl
 from foleykit.training.stages.base import StageContext
-from foleykit.training.stages.denoising import draw_dropout
+from foleykit.training.stages.denoising import CropWindow, draw_dropout
 from foleykit.training.targets import WithTargets, control_targets
 from foleykit.training.trainer import Trainer
 
@@ -178,6 +178,61 @@ def test_dit_prior_and_text_only_conditions(tmp_path):
     assert not changed(pool0, pipe.video_condition)  # never shown: video stays null in a text-only prior
 
 
+def test_prior_trains_on_windows_of_its_clips_and_validates_on_whole_clips(tmp_path):
+    """crop_seconds: the denoiser and the RMS ControlNet see the same 0.4 s of each clip in training, whole
+    clips in validation."""
+    comps = ["transformer", "projection_model", "condition_assembler", "video_condition"]
+    comps += ["controlnet_rms", "control_encoder_rms"]
+    stage, pipe = make(
+        tmp_path, "foleykit_demo", "prior", comps, ["prior.crop_seconds=0.4", "train.val_every=1"], steps=1
+    )
+    seq, seen = pipe.seq, []
+    pipe.denoiser.register_forward_pre_hook(lambda m, args: seen.append(("latent", args[0].shape[2])))
+    pipe.adapters["rms"].encoder.register_forward_pre_hook(
+        lambda m, args: seen.append(("control", args[0].shape[-1]))
+    )
+    res = Trainer(stage=stage).fit()
+    assert math.isfinite(res.history[-1]["loss"]) and "diffusion" in res.val_metrics
+    window = [
+        ("control", seq.frames_at(seq.control_rate, 0.4)),
+        ("latent", seq.frames_at(seq.latent_rate, 0.4)),
+    ]
+    whole = [("control", seq.num_control_frames), ("latent", seq.num_latent_frames)]
+    assert seen[:2] == window and seen[2:] == whole * (len(seen[2:]) // 2) and len(seen) > 2
+
+
+def test_crop_window_cuts_the_same_stretch_of_time_on_every_grid():
+    seq = pipeline("foleykit_demo").seq
+    win = CropWindow.draw(seq, 0.4, 8, torch.Generator().manual_seed(0))
+    assert len(set(win.starts)) > 1 and all(0 <= s <= seq.duration - 0.4 + 1e-9 for s in win.starts)
+
+    def clock(grid: str, shape: tuple[int, ...], dim: int) -> torch.Tensor:
+        """A tensor whose value is the time in seconds of its frame along ``dim``."""
+        rate, n = seq.grid(grid)
+        t = torch.arange(n, dtype=torch.float64) / rate
+        view = [1] * len(shape)
+        view[dim] = n
+        return t.view(view).expand(shape)
+
+    lat, rate_l = seq.num_latent_frames, seq.latent_rate
+    cuts = {
+        "latent": win.crop(clock("latent", (8, 2, lat, 3), 2), "latent", dim=2)[:, 0, :, 0],
+        "video": win.crop(clock("video", (8, seq.num_video_frames, 4), 1), "video", dim=1)[..., 0],
+        "control": win.crop(clock("control", (8, seq.num_control_frames), 1), "control", dim=-1),
+    }
+    for grid, cut in cuts.items():
+        rate = seq.grid(grid)[0]
+        assert cut.shape == (8, seq.frames_at(rate, 0.4))
+        for row, start in zip(cut, win.starts, strict=True):
+            assert torch.allclose(row, start + torch.arange(row.numel(), dtype=torch.float64) / rate)
+    assert all(abs(s * rate_l - round(s * rate_l)) < 1e-9 for s in win.starts)  # whole latent frames
+    for bad in (0.0, seq.duration + 0.5, 0.5 / rate_l):
+        with pytest.raises(ConfigError, match="crop_seconds"):
+            CropWindow.draw(seq, bad, 2, torch.Generator())
+    with pytest.raises(DataError, match="latent-grid"):
+        win.crop(torch.zeros(8, 2, lat - 1, 3), "latent", dim=2)
+
+
 def test_semantic_stage_pooling_and_event_detector(tmp_path):
     stage, pipe = make(
         tmp_path,
@@ -238,6 +293,12 @@ def test_stage_errors(tmp_path):
     stage.build()
     with pytest.raises(DataError, match="needs video"):
         stage._inputs({"audio": torch.zeros(1, 10)}, {})
+    local = ["unet", "condition_assembler", "controlnet_onsets", "control_encoder_onsets"]
+    stage, _ = make(tmp_path, "sta_v2a", "prior", local, ["prior.crop_seconds=0.4"], steps=1)
+    with pytest.raises(ConfigError, match="crop_seconds.*local video features"):
+        Trainer(stage=stage).fit()
+    with pytest.raises(ConfigError, match="crop_seconds"):
+        make(tmp_path, "rewas", "prior", ["unet"], ["prior.crop_seconds=-1"])
     stage, _ = make(tmp_path, "rewas", "prior", ["unet", "condition_assembler"], ["prior.conditions=[smell]"])
     with pytest.raises(ConfigError, match="smell"):
         stage.build()

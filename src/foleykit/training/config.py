@@ -160,6 +160,9 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "control_dropout": 0.0,
         # per clip, the video features an encoder gives without its vision models (training.stages.denoising)
         "vision_dropout": 0.0,
+        # seconds of each training clip the loss sees: a random window of the latents, video features and
+        # control series (null: the whole clip); validation always sees whole clips
+        "crop_seconds": None,
     },
     # Semantic pieces: attentive pooling / projector (trained through the diffusion loss with the
     # denoiser frozen) and the Rhythmic Foley event detector (BCE on event presence).
@@ -201,6 +204,7 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "snr_gamma": None,
         "conditions": None,
         "control_dropout": 0.0,
+        "crop_seconds": None,  # as the prior's
         # memory (benchmarks/bench_adapter_memory.py): activation checkpointing of the base denoiser's and the
         # ControlNets' blocks; bf16 = frozen base / VAE / vocoder held in bf16 and the step under bf16 autocast
         # (trainable weights, gradients and optimizer state stay fp32; exports keep the fp32 base)
@@ -549,6 +553,11 @@ def validate_run_config(cfg: Mapping[str, Any]) -> None:
         need(isinstance(t.get("ckpt_every"), int) and t["ckpt_every"] >= 0, "ckpt_every")
         need(isinstance(t.get("keep_checkpoints"), int) and t["keep_checkpoints"] >= 1, "keep_checkpoints")
         need(isinstance(t.get("betas"), list) and len(t["betas"]) == 2, "betas")
+        cs = t.get("crop_seconds")
+        need(
+            cs is None or (isinstance(cs, (int, float)) and not isinstance(cs, bool) and cs > 0),
+            "crop_seconds",
+        )
         vd = t.get("vision_dropout", 0.0)
         need(isinstance(vd, (int, float)) and 0 <= vd <= 1, "vision_dropout")
         for k, p in (t.get("cond_dropout") or {}).items():

@@ -10,6 +10,7 @@ held by reference only (not checkpointed, not synchronised).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,58 @@ class DenoiseTask(nn.Module):
 
 
 # --- batches ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CropWindow:
+    """One random time window per batch row, the same stretch of the clip on every grid of ``seq``.
+
+    Training the diffusion model on windows of its clips (stage knob ``crop_seconds``) makes a step several
+    times cheaper (self-attention over fewer latent frames; the DiT's rotary positions carry no absolute
+    time), so a CPU budget buys that many more steps. The latents, the video features and the control
+    series of a row are cut at the same time; the token conditions (text, the reference sound) describe
+    the whole clip and are kept.
+
+    Args:
+        seq: The run's :class:`~foleykit.config.SequenceConfig` (owns every grid's rate and length).
+        seconds: Window length.
+        starts: Start of each row's window in seconds (on the latent grid).
+    """
+
+    seq: Any
+    seconds: float
+    starts: tuple[float, ...]
+
+    @classmethod
+    def draw(cls, seq: Any, seconds: float, batch_size: int, generator: torch.Generator) -> CropWindow:
+        """Uniform window starts on the latent grid, from the run's generator (exact resume).
+
+        Raises:
+            ConfigError: ``seconds`` is not in (0, clip duration] or shorter than one latent frame.
+        """
+        rate, total = seq.grid("latent")
+        n = seq.frames_at(rate, seconds)
+        if not 0 < seconds <= seq.duration or n < 1:
+            raise ConfigError(
+                f"crop_seconds must be at least one latent frame ({1 / rate:g} s) and at most the clip's "
+                f"{seq.duration:g} s, got {seconds:g}"
+            )
+        u = torch.randint(0, total - n + 1, (batch_size,), generator=generator, device=generator.device)
+        return cls(seq, float(seconds), tuple(int(i) / rate for i in u.cpu()))
+
+    def crop(self, x: torch.Tensor, grid: str, *, dim: int) -> torch.Tensor:
+        """Each row's window of ``x`` (``Tensor[B x ...]``, time along ``dim`` on the named grid).
+
+        Raises:
+            DataError: ``x`` does not hold the whole clip on that grid.
+        """
+        rate, total = self.seq.grid(grid)
+        if x.shape[dim] != total:
+            raise DataError(f"a {grid}-grid series has {x.shape[dim]} frames, the clip {total}")
+        n = self.seq.frames_at(rate, self.seconds)
+        inner = dim - 1 if dim > 0 else dim
+        rows = [x[i].narrow(inner, min(round(s * rate), total - n), n) for i, s in enumerate(self.starts)]
+        return torch.stack(rows)
+
+
 def collate_av(items: list[Mapping[str, Any]], seq: Any) -> dict[str, Any]:
     """Collate the fields the diffusion / predictor stages read (whatever subset the items carry).
 

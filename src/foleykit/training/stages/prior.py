@@ -36,6 +36,7 @@ from foleykit.training.diffusion import DiffusionObjective
 from foleykit.training.stages.base import Stage, StageModules, StepInputs
 from foleykit.training.stages.components import dataset_split, export_pipeline, stage_components
 from foleykit.training.stages.denoising import (
+    CropWindow,
     DenoiseTask,
     batch_latents,
     collate_av,
@@ -217,6 +218,9 @@ class DiffusionStage(Stage):
         device = next(iter(model.parameters())).device
         x0 = batch_latents(batch, frozen["codec"])
         b = x0.shape[0]
+        window = self.crop_window(x0, generator) if dropout else None
+        if window is not None:
+            x0 = window.crop(x0, "latent", dim=2)
         noised = self.objective.sample(x0, generator)
         parts = raw_parts(
             batch,
@@ -233,6 +237,15 @@ class DiffusionStage(Stage):
             or any(pipe.adapters[n].features == "local" for n in self.adapter_names)
             else None
         )
+        if window is not None:
+            feats = None if feats is None else window.crop(feats, "video", dim=1)
+            batch = {
+                **batch,
+                **{
+                    f"control_{n}": window.crop(batch[f"control_{n}"], g, dim=-1)
+                    for n, (_, g) in self._adapters().items()
+                },
+            }
         if feats is not None and dropout:
             feats = drop_vision(
                 feats, pipe.video_encoder, float(self.cfg.get("vision_dropout") or 0.0), generator
@@ -258,6 +271,19 @@ class DiffusionStage(Stage):
             control_scale=scale,
         )
         return self.objective.loss(pred, noised)
+
+    def crop_window(self, x0: torch.Tensor, generator: torch.Generator) -> CropWindow | None:
+        """The random training windows of a batch (``crop_seconds``), or None to train on whole clips."""
+        seconds = self.cfg.get("crop_seconds")
+        if not seconds:
+            return None
+        local = [n for n in self.adapter_names if self.ctx.pipeline.adapters[n].features == "local"]
+        if local:
+            raise ConfigError(
+                f"stages.{self.name}.crop_seconds: adapter(s) {local} read local video features on the whole clip's "
+                "grid; train them on whole clips (crop_seconds: null)"
+            )
+        return CropWindow.draw(self.ctx.seq, float(seconds), x0.shape[0], generator)
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
         loss = self.diffusion_loss(inputs.models["main"], inputs.frozen, inputs.batch, inputs.generator)
