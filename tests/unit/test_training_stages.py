@@ -296,7 +296,7 @@ def test_stage_errors(tmp_path):
     local = ["unet", "condition_assembler", "controlnet_onsets", "control_encoder_onsets"]
     stage, _ = make(tmp_path, "sta_v2a", "prior", local, ["prior.crop_seconds=0.4"], steps=1)
     with pytest.raises(ConfigError, match="crop_seconds.*local video features"):
-        Trainer(stage=stage).fit()
+        stage.build()  # refused before any training
     with pytest.raises(ConfigError, match="crop_seconds"):
         make(tmp_path, "rewas", "prior", ["unet"], ["prior.crop_seconds=-1"])
     stage, _ = make(tmp_path, "rewas", "prior", ["unet", "condition_assembler"], ["prior.conditions=[smell]"])

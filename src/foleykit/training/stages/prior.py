@@ -108,6 +108,12 @@ class DiffusionStage(Stage):
         ]
         for n in self.adapter_names:
             pieces[f"adapter_{n}"] = pipe.adapters[n]
+        local = [n for n in self.adapter_names if pipe.adapters[n].features == "local"]
+        if self.cfg.get("crop_seconds") and local:
+            raise ConfigError(
+                f"stages.{self.name}.crop_seconds: adapter(s) {local} read local video features on the whole clip's "
+                "grid; train them on whole clips (crop_seconds: null)"
+            )
         train_pieces = {k: m for k, m in pieces.items() if any(p.requires_grad for p in m.parameters())}
         frozen_pieces = {k: m for k, m in pieces.items() if k not in train_pieces}
         frozen_pieces["codec"] = pipe.codec
@@ -218,7 +224,7 @@ class DiffusionStage(Stage):
         device = next(iter(model.parameters())).device
         x0 = batch_latents(batch, frozen["codec"])
         b = x0.shape[0]
-        window = self.crop_window(x0, generator) if dropout else None
+        window = self.crop_window(b, generator) if dropout else None
         if window is not None:
             x0 = window.crop(x0, "latent", dim=2)
         noised = self.objective.sample(x0, generator)
@@ -272,18 +278,10 @@ class DiffusionStage(Stage):
         )
         return self.objective.loss(pred, noised)
 
-    def crop_window(self, x0: torch.Tensor, generator: torch.Generator) -> CropWindow | None:
+    def crop_window(self, batch_size: int, generator: torch.Generator) -> CropWindow | None:
         """The random training windows of a batch (``crop_seconds``), or None to train on whole clips."""
         seconds = self.cfg.get("crop_seconds")
-        if not seconds:
-            return None
-        local = [n for n in self.adapter_names if self.ctx.pipeline.adapters[n].features == "local"]
-        if local:
-            raise ConfigError(
-                f"stages.{self.name}.crop_seconds: adapter(s) {local} read local video features on the whole clip's "
-                "grid; train them on whole clips (crop_seconds: null)"
-            )
-        return CropWindow.draw(self.ctx.seq, float(seconds), x0.shape[0], generator)
+        return CropWindow.draw(self.ctx.seq, float(seconds), batch_size, generator) if seconds else None
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
         loss = self.diffusion_loss(inputs.models["main"], inputs.frozen, inputs.batch, inputs.generator)
