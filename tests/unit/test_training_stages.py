@@ -201,6 +201,40 @@ def test_prior_trains_on_windows_of_its_clips_and_validates_on_whole_clips(tmp_p
     assert seen[:2] == window and seen[2:] == whole * (len(seen[2:]) // 2) and len(seen) > 2
 
 
+def test_trainable_params_train_only_the_parameters_they_name(tmp_path):
+    """trainable_params: of the listed components, only the DiT's cross-attention and the assembler train."""
+    comps = ["transformer", "projection_model", "condition_assembler", "video_condition"]
+    pats = "[transformer.transformer_blocks.*.attn2.*,condition_assembler.*]"
+    stage, pipe = make(
+        tmp_path,
+        "foleykit_demo",
+        "prior",
+        comps,
+        [f"prior.trainable_params={pats}", "train.ema_decay=0"],
+        steps=2,
+    )
+    dit = pipe.denoiser.transformer
+    before = {
+        n: snapshot(m) for n, m in [("dit", dit), ("asm", pipe.assembler), ("proj", pipe.denoiser.projection)]
+    }
+    before["pool"] = snapshot(pipe.video_condition)
+    lines = []
+    Trainer(stage=stage, progress=lines.append).fit()
+    moved = {k for k, v in dit.state_dict().items() if not torch.equal(before["dit"][k], v)}
+    cross = {k for k in before["dit"] if ".attn2." in k}
+    assert moved and moved <= cross and len(moved) > len(cross) // 2
+    assert changed(before["asm"], pipe.assembler)
+    assert not changed(before["proj"], pipe.denoiser.projection)
+    assert not changed(before["pool"], pipe.video_condition)
+    assert any("trainable_params" in line for line in lines)
+    bad = ["prior.trainable_params=[transformer.*.attn9.*]"]
+    stage, _ = make(tmp_path / "typo", "foleykit_demo", "prior", comps, bad, steps=1)
+    with pytest.raises(ConfigError, match=r"attn9.*match no trainable parameter"):
+        Trainer(stage=stage).fit()
+    with pytest.raises(ConfigError, match="trainable_params"):
+        make(tmp_path / "empty", "foleykit_demo", "prior", comps, ["prior.trainable_params=[]"])
+
+
 def test_crop_window_cuts_the_same_stretch_of_time_on_every_grid():
     seq = pipeline("foleykit_demo").seq
     win = CropWindow.draw(seq, 0.4, 8, torch.Generator().manual_seed(0))

@@ -90,6 +90,9 @@ _TRAIN_COMMON: dict[str, Any] = {
     "deterministic": False,  # torch.use_deterministic_algorithms (slower on GPU)
     "find_unused_parameters": True,  # DDP: null embeddings of undropped conditions get no gradient
     "tensorboard": True,
+    # glob patterns over "<component>.<parameter name>" (fnmatch): when set, only the trainable components'
+    # parameters that match one of them train (e.g. the DiT's cross-attention: "transformer.*.attn2.*")
+    "trainable_params": None,
 }
 
 _TRAIN_LEVEL: dict[str, dict[str, Any]] = {
@@ -557,6 +560,11 @@ def validate_run_config(cfg: Mapping[str, Any]) -> None:
         need(
             cs is None or (isinstance(cs, (int, float)) and not isinstance(cs, bool) and cs > 0),
             "crop_seconds",
+        )
+        tp = t.get("trainable_params")
+        need(
+            tp is None or (isinstance(tp, list) and tp and all(isinstance(x, str) and x for x in tp)),
+            "trainable_params",
         )
         vd = t.get("vision_dropout", 0.0)
         need(isinstance(vd, (int, float)) and 0 <= vd <= 1, "vision_dropout")

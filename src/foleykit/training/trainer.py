@@ -50,6 +50,7 @@ from foleykit.training.config import dump_yaml
 from foleykit.training.ema import EMA
 from foleykit.training.sampler import ResumableBatchSampler
 from foleykit.training.stages.base import Stage, StepInputs, to_device, unwrap
+from foleykit.training.stages.components import restrict_parameters
 from foleykit.utils.io import atomic_dir, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,14 @@ class Trainer:
         set_seed(seed, device_specific=True)
 
         modules = stage.build()
+        patterns = cfg.get("trainable_params")
+        if patterns:  # named as the run config names the stage (its folder), not by family
+            table = stage.ctx.stage_dir.name
+            if stage.ctx.pipeline is None:
+                raise ConfigError(f"stages.{table}.trainable_params: the stage has no pipeline components")
+            kept, before = restrict_parameters(stage.ctx.pipeline.components(), patterns, stage=table)
+            if self.progress is not None and acc.is_main_process:
+                self.progress(f"[{table}] trainable_params: {kept:,} of {before:,} parameters train")
         groups = stage.groups()
         if not groups or groups[-1] != "main" or set(groups) != set(modules.trainable):
             raise ValueError(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import fnmatch
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,41 @@ def stage_components(
         )
     names += [n for n in extra if n in comps and n not in names]
     return {n: comps[n] for n in names}, {n: m for n, m in comps.items() if n not in names}
+
+
+def restrict_parameters(
+    components: Mapping[str, nn.Module], patterns: Sequence[str], *, stage: str
+) -> tuple[int, int]:
+    """Freeze the trainable parameters of ``components`` whose ``<component>.<parameter>`` name matches none of
+    ``patterns`` (shell-style globs, :func:`fnmatch.fnmatchcase`).
+
+    Returns:
+        (parameters that still train, parameters that trained before), counted in elements.
+
+    Raises:
+        ConfigError: a pattern matches no trainable parameter (a typo would otherwise train nothing it names).
+    """
+    used = dict.fromkeys(patterns, False)
+    kept = before = 0
+    for comp, module in components.items():
+        for pname, p in module.named_parameters():
+            if not p.requires_grad:
+                continue
+            before += p.numel()
+            hits = [pat for pat in patterns if fnmatch.fnmatchcase(f"{comp}.{pname}", pat)]
+            for pat in hits:
+                used[pat] = True
+            if hits:
+                kept += p.numel()
+            else:
+                p.requires_grad_(False)
+    unused = [pat for pat, hit in used.items() if not hit]
+    if unused:
+        raise ConfigError(
+            f"stages.{stage}.trainable_params: {unused} match no trainable parameter (names are "
+            "'<component>.<parameter>', e.g. 'transformer.transformer_blocks.*.attn2.*')"
+        )
+    return kept, before
 
 
 def export_pipeline(ctx: StageContext, folder: Path) -> dict[str, Path]:
