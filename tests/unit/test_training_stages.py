@@ -329,7 +329,8 @@ def test_stage_errors(tmp_path):
         stage._inputs({"audio": torch.zeros(1, 10)}, {})
     local = ["unet", "condition_assembler", "controlnet_onsets", "control_encoder_onsets"]
     stage, _ = make(tmp_path, "sta_v2a", "prior", local, ["prior.crop_seconds=0.4"], steps=1)
-    with pytest.raises(ConfigError, match="crop_seconds.*local video features"):
+    stage.ctx.stage_dir = tmp_path / "denoiser"  # a prior-family stage the run config calls "denoiser"
+    with pytest.raises(ConfigError, match=r"stages\.denoiser\.crop_seconds.*local video features"):
         stage.build()  # refused before any training
     with pytest.raises(ConfigError, match="crop_seconds"):
         make(tmp_path, "rewas", "prior", ["unet"], ["prior.crop_seconds=-1"])

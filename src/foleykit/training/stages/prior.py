@@ -108,19 +108,18 @@ class DiffusionStage(Stage):
         ]
         for n in self.adapter_names:
             pieces[f"adapter_{n}"] = pipe.adapters[n]
+        table = self.ctx.stage_dir.name  # the stage's name in the run config (self.name is its family)
         local = [n for n in self.adapter_names if pipe.adapters[n].features == "local"]
         if self.cfg.get("crop_seconds") and local:
             raise ConfigError(
-                f"stages.{self.name}.crop_seconds: adapter(s) {local} read local video features on the whole clip's "
+                f"stages.{table}.crop_seconds: adapter(s) {local} read local video features on the whole clip's "
                 "grid; train them on whole clips (crop_seconds: null)"
             )
         train_pieces = {k: m for k, m in pieces.items() if any(p.requires_grad for p in m.parameters())}
         frozen_pieces = {k: m for k, m in pieces.items() if k not in train_pieces}
         frozen_pieces["codec"] = pipe.codec
         if not train_pieces:
-            raise ConfigError(
-                f"stage {self.name!r}: none of {sorted(trainable)} is used by the diffusion loss"
-            )
+            raise ConfigError(f"stage {table!r}: none of {sorted(trainable)} is used by the diffusion loss")
         self.task_pieces = sorted(train_pieces)
         task = DenoiseTask(trainable=train_pieces, frozen=frozen_pieces)
         self.objective = DiffusionObjective(pipe.scheduler, snr_gamma=self.cfg.get("snr_gamma"))
@@ -129,9 +128,7 @@ class DiffusionStage(Stage):
         self.use = list(self.sources if use in (None, "all") else use)
         bad = [c for c in self.use if c not in ("text", "video", "audio")]
         if bad:
-            raise ConfigError(
-                f"stages.{self.name}.conditions: unknown condition(s) {bad} (text, video, audio)"
-            )
+            raise ConfigError(f"stages.{table}.conditions: unknown condition(s) {bad} (text, video, audio)")
         # frozen modules the trainer moves to the device (fully frozen ones only)
         moved = {"codec": pipe.codec}
         for n in ("text_encoder", "audio_encoder", "video_encoder"):
