@@ -22,8 +22,10 @@ Commands::
                                   # rule; --proxy: envelope-shaped noise scored against the truth (onsets,
                                   # energy MAE, E-L1 against the clip's own audio and a silent output's)
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
-    python benchmarks/eval_demo.py ceiling --data SYNTH/test [--model DIR]   # category accuracy of bank
-                                  # recordings, of their VAE+vocoder resynthesis and of the ground truth
+    python benchmarks/eval_demo.py ceiling --data SYNTH/test [--model DIR] [--leave-one-out]   # category
+                                  # accuracy of known-answer references: a bank recording of the clip's
+                                  # category as it is, looped, spotted on the truth's envelope, through the
+                                  # VAE+vocoder, the vocoder or Griffin-Lim alone; and of the ground truth
     python benchmarks/eval_demo.py prompts --data SYNTH/validation [--limit 16] [--model DIR]   # prompt swap:
                                   # does the caption move the sound towards its category (see prompts())
 
@@ -81,11 +83,13 @@ def _category_references(bank: str | None):
     root = Path(bank) if bank else default_bank_dir()
     split = split_bank(SoundBank(root, sample_rate=16000), seed=0)
 
-    def reference(category: str, i: int) -> np.ndarray:
+    def reference(category: str, i: int, *, with_path: bool = False):
+        """The audio, or ``(audio, bank-relative path)`` with ``with_path``."""
         files = split.files("train", category)
         if not files:
             raise SystemExit(f"the bank has no training recording of {category!r}")
-        return np.asarray(read_audio(str(root / files[i % len(files)]), sample_rate=16000))
+        audio = np.asarray(read_audio(str(root / files[i % len(files)]), sample_rate=16000))
+        return (audio, files[i % len(files)]) if with_path else audio
 
     return reference
 
@@ -154,28 +158,43 @@ def generate(args: argparse.Namespace) -> None:
 
 
 # --- category accuracy -------------------------------------------------------------------------------------
-def bank_centroids(bank: str | None, categories: list[str], model) -> tuple[list[str], np.ndarray]:
-    """Per-category centroids of the bank: each sound file's aisfx block embeddings are averaged and
-    L2-normalised; a category's centroid is the normalised mean of its files (all splits of the bank)."""
+def bank_file_embeddings(bank: str | None, categories: list[str], model) -> dict[str, tuple[str, np.ndarray]]:
+    """Bank-relative path -> (category, L2-normalised mean aisfx block embedding) of every file of the given
+    categories (all splits of the bank; categories the bank lacks are skipped)."""
     from foleykit.data.bank import SoundBank
     from foleykit.data.ufoai import default_bank_dir
     from foleykit.encoders.audio import aisfx_embed
 
     b = SoundBank(Path(bank) if bank else default_bank_dir(), sample_rate=16000)
-    names, cents = [], []
     have = set(b.categories)
+    out = {}
     for cat in categories:
         if cat not in have:
             continue
-        embs = []
         for e in b.category_files(cat):
-            wav = b.load(e)
-            v = aisfx_embed(wav, 16000, model=model).mean(0).numpy()
-            embs.append(v / (np.linalg.norm(v) + 1e-9))
-        c = np.mean(embs, 0)
-        names.append(cat)
-        cents.append(c / (np.linalg.norm(c) + 1e-9))
-    return names, np.stack(cents)
+            v = aisfx_embed(b.load(e), 16000, model=model).mean(0).numpy()
+            out[e.path] = (cat, v / (np.linalg.norm(v) + 1e-9))
+    return out
+
+
+def centroids_of(
+    files: dict[str, tuple[str, np.ndarray]], without: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Per-category centroids (the normalised mean of the category's file embeddings), optionally leaving
+    one file out."""
+    by_cat: dict[str, list[np.ndarray]] = {}
+    for path, (cat, v) in files.items():
+        if path != without:
+            by_cat.setdefault(cat, []).append(v)
+    names = list(by_cat)
+    cents = [np.mean(by_cat[c], 0) for c in names]
+    return names, np.stack([c / (np.linalg.norm(c) + 1e-9) for c in cents])
+
+
+def bank_centroids(bank: str | None, categories: list[str], model) -> tuple[list[str], np.ndarray]:
+    """Per-category centroids of the bank: each sound file's aisfx block embeddings are averaged and
+    L2-normalised; a category's centroid is the normalised mean of its files (all splits of the bank)."""
+    return centroids_of(bank_file_embeddings(bank, categories, model))
 
 
 def nearest_category(wav: np.ndarray, names: list[str], cents: np.ndarray, model) -> str:
@@ -453,46 +472,101 @@ def _proxy_scores(
 
 # --- what bounds the category accuracy? ------------------------------------------------------------------
 def ceiling(args: argparse.Namespace) -> None:
-    """The category accuracy (:func:`category_accuracy`, the score's protocol) of three references per clip:
-    a training-split bank recording of the clip's own category as it is (``recording``), the same recording
-    through the model's VAE and vocoder (``resynthesis``: what the codec keeps of a sound's kind), and the
-    clip's ground-truth soundtrack (``ground_truth``: the events mixed with distractors and the ambience bed);
-    with the categories each is most often taken for. A generated sound can at best be as recognisable as what
-    the codec lets through."""
+    """The category accuracy (:func:`category_accuracy`, the score's protocol) of known-answer references per
+    clip, all made from one training-split bank recording of the clip's own category:
+
+    - ``recording``: the recording as it is (a one-shot of 0.2-1.7 s);
+    - ``looped``: the recording looped to the clip's length;
+    - ``spotted``: the recording spotted on the ground truth's RMS envelope (a copy at each hit,
+      :func:`foleykit.controls.rms.spot_recording`) and brought to that envelope
+      (:func:`foleykit.controls.rms.follow_envelope`): the right kind of sound at the right times and levels,
+      what a generator that knew WHAT exactly could at best give;
+    - ``resynthesis`` / ``spotted_resynthesis``: ``recording`` / ``spotted`` through the model's VAE and
+      vocoder (what the codec keeps of a sound's kind);
+    - ``spotted_vocoder`` / ``spotted_griffin_lim``: ``spotted``'s own log-mel (no VAE) through the model's
+      vocoder / through the weight-free Griffin-Lim inverse (32 iterations): which of the two waveform stages
+      loses the kind;
+
+    and the clip's ground-truth soundtrack (``ground_truth``: the events mixed with distractors and the ambience
+    bed); with the categories each is most often taken for. ``--leave-one-out``: the recording a reference is
+    made from is left out of its category's centroid (otherwise a reference is compared with centroids that
+    contain its own file)."""
     import collections
 
     import soundfile as sf
     import torch
 
+    from foleykit.controls.rms import follow_envelope, rms_envelope, spot_recording
     from foleykit.encoders.audio import load_aisfx
+    from foleykit.models.vocoder import GriffinLimVocoder, vocode
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
 
     torch.set_num_threads(args.threads)
     recs = _records(args.data, args.limit)
     embedder = load_aisfx()
-    names, cents = bank_centroids(args.bank, sorted({r.category for r in recs if r.category}), embedder)
+    files = bank_file_embeddings(args.bank, sorted({r.category for r in recs if r.category}), embedder)
+    names, cents = centroids_of(files)
     recs = [r for r in recs if r.category in set(names)]
     truth = {r.key: r.category for r in recs}
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
     reference = _category_references(args.bank)
-    wavs: dict[str, dict[str, np.ndarray]] = {"recording": {}, "resynthesis": {}, "ground_truth": {}}
+    griffin_lim = GriffinLimVocoder(seq=pipe.seq, n_iter=32)
+    from_bank = (
+        "recording",
+        "looped",
+        "spotted",
+        "resynthesis",
+        "spotted_resynthesis",
+        "spotted_vocoder",
+        "spotted_griffin_lim",
+    )
+    wavs: dict[str, dict[str, np.ndarray]] = {k: {} for k in (*from_bank, "ground_truth")}
+    source: dict[str, str] = {}
     for i, r in enumerate(recs):
-        rec = reference(r.category, i)
+        rec, source[r.key] = reference(r.category, i, with_path=True)
+        truth_wav = sf.read(r.sidecar_wav, dtype="float32")[0]
+        truth_wav = truth_wav.mean(axis=1) if truth_wav.ndim == 2 else truth_wav
+        n = truth_wav.shape[0]
+        env = rms_envelope(truth_wav, 16000)
+        spotted = follow_envelope(spot_recording(rec, 16000, n, env), 16000, env)
         wavs["recording"][r.key] = rec
-        z = pipe.encode_audio(rec, 16000)
-        wavs["resynthesis"][r.key] = pipe.decode_latents(z, len(rec))[0].float().cpu().numpy()
-        wavs["ground_truth"][r.key] = sf.read(r.sidecar_wav, dtype="float32")[0]
+        wavs["looped"][r.key] = spot_recording(rec, 16000, n)
+        wavs["spotted"][r.key] = spotted
+        for name, x in (("resynthesis", rec), ("spotted_resynthesis", spotted)):
+            z = pipe.encode_audio(x, 16000)
+            wavs[name][r.key] = pipe.decode_latents(z, len(x))[0].float().cpu().numpy()
+        with torch.no_grad():
+            image = pipe.codec.audio_to_mel_image(torch.from_numpy(spotted)[None].float())
+            mel = image[:, 0].transpose(1, 2)  # (1, n_mels, T_mel)
+            wavs["spotted_vocoder"][r.key] = vocode(pipe.codec.vocoder, mel)[0, :n].float().numpy()
+            wavs["spotted_griffin_lim"][r.key] = griffin_lim(mel)[0, :n].float().numpy()
+        wavs["ground_truth"][r.key] = truth_wav
     out = {}
     for name, group in wavs.items():
         predicted: dict[str, str] = {}
-        acc = category_accuracy(group, truth, names, cents, embedder, predicted=predicted)
+        if args.leave_one_out and name in from_bank:
+            hits: dict[str, float] = {}
+            fam: dict[str, float] = {}
+            for k, wav in group.items():
+                n_, c_ = centroids_of(files, without=source[k])
+                pred = predicted[k] = nearest_category(wav, n_, c_, embedder)
+                hits[k] = float(pred == truth[k])
+                fam[k] = float(pred.split("/")[0] == truth[k].split("/")[0])
+            acc = {
+                "category_acc": float(np.mean(list(hits.values()))),
+                "family_acc": float(np.mean(list(fam.values()))),
+            }
+        else:
+            acc = category_accuracy(group, truth, names, cents, embedder, predicted=predicted)
         taken = collections.Counter(predicted.values()).most_common(3)
         out[name] = {**acc, "most_taken_for": taken}
         print(
-            f"{name:12s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f} | taken for {taken}"
+            f"{name:20s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f} | taken for {taken}"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps({"clips": len(recs), **out}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"clips": len(recs), "leave_one_out": bool(args.leave_one_out), **out}, indent=1)
+        )
 
 
 # --- does the prompt decide WHAT? ----------------------------------------------------------------------------
@@ -705,6 +779,9 @@ def main(argv=None) -> int:
     ce.add_argument("--model", default=None)
     ce.add_argument("--limit", type=int, default=None)
     ce.add_argument("--bank", default=None)
+    ce.add_argument(
+        "--leave-one-out", action="store_true", help="leave each reference's own file out of its centroid"
+    )
     ce.add_argument("--threads", type=int, default=2)
     ce.add_argument("--json", default=None)
     sp = sub.add_parser("spectrograms")
