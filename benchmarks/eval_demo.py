@@ -213,17 +213,19 @@ def category_accuracy(
     model,
     per_clip: dict[str, dict[str, float]] | None = None,
     predicted: dict[str, str] | None = None,
+    centroids_for=None,
 ) -> dict[str, float]:
     """Nearest-category accuracy: a clip's aisfx block embeddings (16 kHz input, resampled by the embedder) are
     averaged and L2-normalised; its prediction is the bank category with the highest cosine similarity among
     the categories the test clips have (e.g. footsteps/gravel, animal/dog). ``category_acc``: exact category;
     ``family_acc``: the part before the slash (footsteps / impact / break / animal ...). ``per_clip`` (when
     given) receives ``{"category_acc": {stem: 0/1}, "family_acc": {stem: 0/1}}`` for paired comparisons;
-    ``predicted`` (when given) the nearest category per stem."""
+    ``predicted`` (when given) the nearest category per stem; ``centroids_for`` (when given) maps a stem to
+    the ``(names, cents)`` that clip is scored against instead of the shared ones (leave-one-out)."""
     hits: dict[str, float] = {}
     fam: dict[str, float] = {}
     for k, wav in wavs.items():
-        pred = nearest_category(wav, names, cents, model)
+        pred = nearest_category(wav, *(centroids_for(k) if centroids_for else (names, cents)), model)
         if predicted is not None:
             predicted[k] = pred
         hits[k] = float(pred == truth[k])
@@ -498,8 +500,10 @@ def ceiling(args: argparse.Namespace) -> None:
 
     from foleykit.controls.rms import follow_envelope, rms_envelope, spot_recording
     from foleykit.encoders.audio import load_aisfx
-    from foleykit.models.vocoder import GriffinLimVocoder, vocode
     from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from eval_resynthesis import resynthesize
 
     torch.set_num_threads(args.threads)
     recs = _records(args.data, args.limit)
@@ -510,7 +514,6 @@ def ceiling(args: argparse.Namespace) -> None:
     truth = {r.key: r.category for r in recs}
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
     reference = _category_references(args.bank)
-    griffin_lim = GriffinLimVocoder(seq=pipe.seq, n_iter=32)
     from_bank = (
         "recording",
         "looped",
@@ -535,29 +538,24 @@ def ceiling(args: argparse.Namespace) -> None:
         for name, x in (("resynthesis", rec), ("spotted_resynthesis", spotted)):
             z = pipe.encode_audio(x, 16000)
             wavs[name][r.key] = pipe.decode_latents(z, len(x))[0].float().cpu().numpy()
-        with torch.no_grad():
-            image = pipe.codec.audio_to_mel_image(torch.from_numpy(spotted)[None].float())
-            mel = image[:, 0].transpose(1, 2)  # (1, n_mels, T_mel)
-            wavs["spotted_vocoder"][r.key] = vocode(pipe.codec.vocoder, mel)[0, :n].float().numpy()
-            wavs["spotted_griffin_lim"][r.key] = griffin_lim(mel)[0, :n].float().numpy()
         wavs["ground_truth"][r.key] = truth_wav
+    # the spotted recordings' own mels through the vocoder / Griffin-Lim alone (eval_resynthesis's rows)
+    waveform_only, _, _ = resynthesize(pipe, wavs["spotted"], ["vocoder", "griffin-lim"])
+    for name, row in (("spotted_vocoder", "vocoder"), ("spotted_griffin_lim", "griffin-lim")):
+        wavs[name] = {k: w[: len(wavs["spotted"][k])] for k, w in waveform_only[row].items()}
     out = {}
     for name, group in wavs.items():
         predicted: dict[str, str] = {}
-        if args.leave_one_out and name in from_bank:
-            hits: dict[str, float] = {}
-            fam: dict[str, float] = {}
-            for k, wav in group.items():
-                n_, c_ = centroids_of(files, without=source[k])
-                pred = predicted[k] = nearest_category(wav, n_, c_, embedder)
-                hits[k] = float(pred == truth[k])
-                fam[k] = float(pred.split("/")[0] == truth[k].split("/")[0])
-            acc = {
-                "category_acc": float(np.mean(list(hits.values()))),
-                "family_acc": float(np.mean(list(fam.values()))),
-            }
-        else:
-            acc = category_accuracy(group, truth, names, cents, embedder, predicted=predicted)
+        loo = args.leave_one_out and name in from_bank
+        acc = category_accuracy(
+            group,
+            truth,
+            names,
+            cents,
+            embedder,
+            predicted=predicted,
+            centroids_for=(lambda k: centroids_of(files, without=source[k])) if loo else None,
+        )
         taken = collections.Counter(predicted.values()).most_common(3)
         out[name] = {**acc, "most_taken_for": taken}
         print(
