@@ -150,6 +150,7 @@ def _presets() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "vae": {"demo": ae.DEMO_MEL_VAE, "debug": ae.DEBUG_MEL_VAE, "oobleck_debug": ae.DEBUG_OOBLECK},
         "vocoder": {"demo": vocoder.DEMO_HIFIGAN, "debug": vocoder.DEBUG_HIFIGAN},
+        "istft": {"demo": vocoder.DEMO_ISTFT, "debug": vocoder.DEBUG_ISTFT},
         "unet": {
             "debug": unet.DEBUG_UNET,
             "debug_audioldm": unet.DEBUG_AUDIOLDM_UNET,
@@ -171,7 +172,7 @@ def build_codec(
         build_mel_vae,
         build_waveform_vae,
     )
-    from foleykit.models.vocoder import GriffinLimVocoder, build_hifigan
+    from foleykit.models.vocoder import GriffinLimVocoder, IstftVocoder, build_hifigan
 
     p = _presets()
     kind = spec.get("type", "mel")
@@ -193,8 +194,10 @@ def build_codec(
         voc = GriffinLimVocoder(seq=seq, **vspec)
     elif vtype == "hifigan":
         voc = build_hifigan(model_config(vspec, p["vocoder"], "vocoder"), meta=meta)
+    elif vtype == "istft":
+        voc = IstftVocoder(**model_config(vspec, p["istft"], "vocoder"))
     else:
-        raise ConfigError(f"vocoder type must be hifigan or griffin_lim, got {vtype!r}")
+        raise ConfigError(f"vocoder type must be hifigan, istft or griffin_lim, got {vtype!r}")
     return MelLatentCodec(vae=vae, vocoder=voc, mel=MelSpectrogram.from_sequence(seq), seq=seq)
 
 
@@ -561,7 +564,14 @@ def _part_builder(kind: str, spec: dict[str, Any]):
         from foleykit.models.unet import build_unet
         from foleykit.models.vocoder import build_hifigan
 
-        cfg = model_config({**spec, **overrides}, _presets()[kind], kind)
+        given = {**spec, **overrides}
+        if kind == "vocoder" and given.pop("type", "hifigan") == "istft":
+            from foleykit.models.vocoder import IstftVocoder
+            from foleykit.utils.meta import empty_weights
+
+            with empty_weights(meta):
+                return IstftVocoder(**model_config(given, _presets()["istft"], kind))
+        cfg = model_config(given, _presets()[kind], kind)
         if kind == "vae":
             return (build_waveform_vae if "downsampling_ratios" in cfg else build_mel_vae)(cfg, meta=meta)
         fn = {
@@ -591,6 +601,8 @@ PARTS: dict[str, dict[str, dict[str, Any]]] = {
         "demo": {"preset": "demo"},
         "debug": {"preset": "debug"},
         "audioldm-m": {"published": "audioldm-m-full/vocoder"},
+        "istft-demo": {"type": "istft", "preset": "demo"},
+        "istft-debug": {"type": "istft", "preset": "debug"},
     },
     "unet": {
         "debug": {"preset": "debug"},

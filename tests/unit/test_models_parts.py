@@ -139,6 +139,45 @@ def test_hifigan_outputs_one_hop_per_mel_frame():
         assert voc.vocode(model, torch.randn(2, 64, 20)).shape == (2, 3200)
 
 
+def test_istft_vocoder_outputs_one_hop_per_mel_frame_centred_like_the_mel():
+    model = voc.IstftVocoder(**voc.DEBUG_ISTFT)
+    assert voc.vocoder_hop(model) == 160 and voc.vocoder_hop(voc.build_hifigan(voc.DEBUG_HIFIGAN)) == 160
+    with torch.no_grad():
+        assert voc.vocode(model, torch.randn(2, 64, 20)).shape == (2, 3200)
+        # one frame (k = 10) among silent ones holds a click at its centre (flat magnitude, phase pi * bin): it
+        # comes out where foleykit.audio's mel frame k is centred (k * hop + hop / 2); torch.istft alone would
+        # put it half a hop early
+        log_mag = torch.full((1, 321, 20), -30.0)
+        log_mag[..., 10] = 0.0
+        phase = (torch.pi * torch.arange(321.0))[None, :, None].expand(1, 321, 20)
+        y = model.spectrum_to_waveform(log_mag, phase)[0].numpy()
+    centre = float((np.arange(y.size) * y**2).sum() / (y**2).sum())
+    assert abs(centre - (10 * 160 + 80)) < 5
+    with pytest.raises(ValueError, match="hop_length"):
+        voc.IstftVocoder(n_fft=256, hop_length=160)
+
+
+def test_istft_vocoder_magnitude_prior_gives_the_pitch_before_any_training():
+    """With ``magnitude_prior`` the untrained vocoder's magnitude is the mel's pseudo-inverse: a tone comes
+    back at its own pitch (its peak mel bin), and a zero frame stays quiet; without it, it does not."""
+    from foleykit.audio import log_mel
+
+    seq = _seq(0.5)
+    t = np.arange(8000) / seq.sample_rate
+    tone = (0.5 * np.sin(2 * np.pi * 1500 * t) * (t < 0.3)).astype(np.float32)
+    mel = log_mel(tone, seq.sample_rate, seq)  # (64, 50)
+    peak = int(np.argmax(mel[:, 15]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for prior in (True, False):
+            model = voc.IstftVocoder(**{**voc.DEBUG_ISTFT, "magnitude_prior": prior})
+            y = voc.vocode(model, torch.from_numpy(mel)[None])[0].numpy()
+            back = log_mel(y, seq.sample_rate, seq)
+            assert (int(np.argmax(back[:, 15])) == peak) == prior
+            quiet = np.abs(y[int(0.35 * 16000) :]).max() < 1e-3 * np.abs(y).max()
+            assert quiet == prior
+
+
 def test_griffin_lim_inverts_the_foleykit_mel_in_pitch_and_time():
     from foleykit.audio import log_mel
 

@@ -179,5 +179,7 @@ def test_model_parts_are_registered_by_name():
         == EXPECTED[("stable-audio-open-1.0", "vae")]
     )
     assert type(registry.build("vocoder", "debug")).__name__ == "SpeechT5HifiGan"
+    istft = registry.build("vocoder", "istft-debug", num_layers=3)
+    assert type(istft).__name__ == "IstftVocoder" and len(istft.blocks) == 3
     small = registry.build("transformer", "stable-audio-open", meta=True, num_layers=2)
     assert len(small.transformer_blocks) == 2

@@ -440,6 +440,24 @@ def test_griffin_lim_pipeline_saves_without_vocoder_weights(frames, tmp_path):
     assert np.array_equal(back(frames=frames, prompt="door").audio, out.audio)
 
 
+def test_istft_vocoder_pipeline_saves_its_spec_and_weights(frames, tmp_path):
+    from foleykit.models.vocoder import IstftVocoder
+    from foleykit.recipes import load_recipe
+
+    recipe = load_recipe("foleykit_demo", size="debug")
+    recipe["codec"]["vocoder"] = {"type": "istft", "preset": "debug", "num_layers": 3}
+    p = build_pipeline(recipe)
+    assert isinstance(p.codec.vocoder, IstftVocoder) and len(p.codec.vocoder.blocks) == 3
+    out = p(frames=frames, prompt="door")
+    folder = p.save_pretrained(tmp_path / "istft")
+    spec = json.loads((folder / "vocoder" / "config.json").read_text())["_foleykit_spec"]
+    assert spec["class"] == "foleykit.models.vocoder.IstftVocoder" and spec["kwargs"]["num_layers"] == 3
+    assert (folder / "vocoder" / "model.safetensors").is_file()
+    back = VideoToAudioPipeline.from_pretrained(folder)
+    assert isinstance(back.codec.vocoder, IstftVocoder)
+    np.testing.assert_allclose(back(frames=frames, prompt="door").audio, out.audio, atol=1e-5)
+
+
 def test_expansion_decodes_the_predicted_curve_of_this_call_only(
     pipe, frames, monkeypatch, varying_rms_mapper
 ):

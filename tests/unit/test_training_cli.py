@@ -120,6 +120,37 @@ def test_ship_writes_its_card_with_the_weights_and_can_reship_in_place(tmp_path,
     assert "--card" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+def test_ship_can_replace_the_hifigan_by_an_istft_vocoder(tmp_path):
+    """``train ship --vocoder DIR`` where DIR's vocoder is of another kind (Vocos-style iSTFT for the recipe's
+    HiFi-GAN): the shipped folder holds DIR's vocoder (its class, config and fp16 weights), the rest is the
+    model's."""
+    import torch
+
+    from foleykit.models.vocoder import IstftVocoder
+    from foleykit.pipelines.video_to_audio import VideoToAudioPipeline
+    from foleykit.recipes import build_pipeline, load_recipe
+
+    model = build_pipeline("foleykit_demo", size="debug").save_pretrained(tmp_path / "model")
+    recipe = load_recipe("foleykit_demo", size="debug")
+    recipe["codec"]["vocoder"] = {"type": "istft", "preset": "debug"}
+    voc_model = build_pipeline(recipe).save_pretrained(tmp_path / "voc")
+    out = tmp_path / "shipped"
+    assert (
+        main(["train", "ship", "--model", str(model), "--output", str(out), "--vocoder", str(voc_model)]) == 0
+    )
+    trained, donor, shipped = (VideoToAudioPipeline.from_pretrained(p) for p in (model, voc_model, out))
+    assert not isinstance(trained.codec.vocoder, IstftVocoder)
+    assert isinstance(shipped.codec.vocoder, IstftVocoder)
+    torch.testing.assert_close(
+        shipped.codec.vocoder.state_dict(),
+        {k: v.half().float() for k, v in donor.codec.vocoder.state_dict().items()},
+    )
+    torch.testing.assert_close(
+        shipped.codec.vae.state_dict(),
+        {k: v.half().float() for k, v in trained.codec.vae.state_dict().items()},
+    )
+
+
 def test_ship_can_replace_the_trained_vocoder_by_griffin_lim(tmp_path):
     """``train ship --vocoder griffin-lim``: the shipped folder decodes its mels with the weight-free Griffin-Lim
     inverse (no vocoder weights), and every trained component is the model's."""

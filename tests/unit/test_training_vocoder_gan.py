@@ -42,7 +42,7 @@ class Sounds(torch.utils.data.Dataset):
 
 
 def make_stage(
-    tmp_path: Path, overrides=(), *, pipeline=None, data: dict | None = None, seq=SEQ
+    tmp_path: Path, overrides=(), *, pipeline=None, data: dict | None = None, seq=SEQ, vocoder=None
 ) -> VocoderStage:
     cfg = resolve_run_config(
         recipe="foleykit_demo",
@@ -70,7 +70,7 @@ def make_stage(
     from foleykit.models.vocoder import DEBUG_HIFIGAN, build_hifigan
 
     torch.manual_seed(0)
-    return VocoderStage(ctx, vocoder=build_hifigan(DEBUG_HIFIGAN))
+    return VocoderStage(ctx, vocoder=vocoder if vocoder is not None else build_hifigan(DEBUG_HIFIGAN))
 
 
 def fixed_inputs(stage: VocoderStage, modules, *, step: int = 0) -> StepInputs:
@@ -98,6 +98,44 @@ def descend(stage, modules, group: str, steps: int = 8, lr: float = 2e-3) -> lis
         loss.backward()
         opt.step()
     return losses
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_istft_vocoder_trains_in_the_vocoder_stage(tmp_path, adversarial):
+    """The Vocos-style vocoder is a drop-in for the HiFi-GAN: the stage builds it, its loss falls on a fixed
+    batch, every parameter gets a gradient, and the export holds it (spec + weights) without discriminators."""
+    from foleykit.models.vocoder import DEBUG_ISTFT, IstftVocoder
+
+    torch.manual_seed(0)
+    stage = make_stage(
+        tmp_path, [f"vocoder.adversarial={str(adversarial).lower()}"], vocoder=IstftVocoder(**DEBUG_ISTFT)
+    )
+    modules = stage.build()
+    voc = modules.trainable["main"].vocoder
+    params = [p for p in voc.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=3e-3)
+    losses, reached = [], set()
+    for step in range(12):
+        if adversarial:  # the discriminators step first, as in the trainer
+            opt_d = torch.optim.Adam(modules.trainable["disc"].parameters(), lr=1e-4)
+            inputs = fixed_inputs(stage, modules, step=step)
+            d_loss, _ = stage.loss(inputs, "disc")
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        else:
+            inputs = fixed_inputs(stage, modules, step=step)
+        opt.zero_grad(set_to_none=True)
+        loss, logs = stage.loss(inputs, "main")
+        loss.backward()
+        reached |= {n for n, p in voc.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+        opt.step()
+        losses.append(logs["mel_l1"])
+    assert ("g_adv" in logs) == adversarial
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert reached == {n for n, _ in voc.named_parameters()}
+    out = stage.export(modules.trainable["main"], modules.frozen, tmp_path / "export")["vocoder"]
+    assert not list(out.glob("*disc*"))
 
 
 @pytest.mark.parametrize("term", ["adv", "feat"])
@@ -231,6 +269,63 @@ def test_segments_stay_inside_each_clip(tmp_path):
                 mels[i], modules.frozen["mel"](batch["audio"][i : i + 1])[0, :, start // 160 :][:, :f]
             )
     assert min(sizes) >= 20 and max(sizes) <= 40 and len(sizes) > 1  # 0.2 - 0.4 s at 100 mel frames/s
+
+
+def _vae_crop(vae, mel: torch.Tensor, lo: int, hi: int, start: int, f: int) -> torch.Tensor:
+    """The VAE's reconstruction (posterior mode, decoded) of ``mel[:, lo:hi]``, cut to ``[start, start + f)``."""
+    with torch.no_grad():
+        out = vae.decode(vae.encode(mel[:, lo:hi].T[None, None]).latent_dist.mode()).sample[0, 0].T
+    return out[:, start - lo : start - lo + f]
+
+
+def test_autoencoder_mel_source_feeds_the_vae_reconstruction(tmp_path):
+    """``mel_source=autoencoder``: segments are whole latent frames inside each clip, the vocoder's input is the
+    model VAE's reconstruction of the segment's mel (computed with context, so it differs from the true mel and
+    from the segment's own round trip only near its edges), and the target stays the real waveform."""
+    from foleykit.errors import ConfigError
+    from foleykit.recipes import build_pipeline
+
+    torch.manual_seed(0)
+    pipe = build_pipeline("foleykit_demo", size="debug")
+    ramp = [torch.arange(1, n + 1, dtype=torch.float32) / 1e5 for n in (6400, 16000, 12000)]
+    stage = make_stage(
+        tmp_path,
+        ["vocoder.adversarial=false", "vocoder.segment_seconds=0.3", "vocoder.mel_source=autoencoder"],
+        pipeline=pipe,
+    )
+    modules = stage.build()
+    vae = modules.frozen["vae"]
+    assert vae is pipe.codec.vae
+    batch = stage.collate([{"audio": r} for r in ramp])
+    gen = torch.Generator().manual_seed(0)
+    starts, with_context = set(), 0
+    for step in range(6):
+        inputs = StepInputs(
+            models=modules.trainable, frozen=modules.frozen, batch=batch, generator=gen, step=step, scratch={}
+        )
+        mels, wavs = stage._segments(inputs)
+        f = mels.shape[-1]
+        assert f == 28 and wavs.shape == (3, f * 160)  # 30 frames, rounded down to whole latent frames (4)
+        for i, n in enumerate((6400, 16000, 12000)):
+            start = round(float(wavs[i, 0]) * 1e5) - 1
+            assert start % 640 == 0 and start + f * 160 <= n  # on the latent grid, inside the clip
+            starts.add(start)
+            full = modules.frozen["mel"](batch["audio"][i : i + 1])[0]
+            s0 = start // 160
+            true = full[:, s0 : s0 + f]
+
+            context = _vae_crop(vae, full, max(0, s0 - 32), min(n // 160 // 4 * 4, s0 + f + 32), s0, f)
+            assert mels[i].shape == true.shape and not torch.allclose(mels[i], true, atol=1e-2)
+            torch.testing.assert_close(mels[i], context, atol=1e-5, rtol=1e-5)  # 8 latent frames a side
+            if s0 >= 32:
+                with_context += 1
+                alone = _vae_crop(vae, full, s0, s0 + f, s0, f)
+                assert not torch.allclose(mels[i], alone, atol=1e-4)  # the context matters
+    assert len(starts) > 3 and with_context > 0
+    with pytest.raises(ConfigError, match="mel_source"):
+        make_stage(tmp_path, ["vocoder.mel_source=vae"])
+    with pytest.raises(ConfigError, match="mel VAE"):
+        make_stage(tmp_path, ["vocoder.mel_source=autoencoder"]).build()
 
 
 def test_lr_decay_per_epoch_and_default_schedule(tmp_path):

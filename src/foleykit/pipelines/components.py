@@ -320,7 +320,7 @@ def save_pipeline(
     """
     import foleykit
     from foleykit.models.autoencoder import MelLatentCodec
-    from foleykit.models.vocoder import GriffinLimVocoder
+    from foleykit.models.vocoder import GriffinLimVocoder, IstftVocoder
     from foleykit.utils.io import atomic_dir
 
     def spec_of(name: str) -> dict[str, Any]:
@@ -341,13 +341,8 @@ def save_pipeline(
     with atomic_dir(path, marker="model_index.json", what="a model folder") as tmp:
         for name, module in pipe.components().items():
             spec = None
-            if isinstance(module, GriffinLimVocoder):
-                spec = {
-                    "class": "foleykit.models.vocoder.GriffinLimVocoder",
-                    "pass_seq": True,
-                    "weights": False,
-                    "kwargs": {"n_iter": module.n_iter, "momentum": module.momentum, "seed": module.seed},
-                }
+            if isinstance(module, (GriffinLimVocoder, IstftVocoder)):  # the module knows its own spec
+                spec = module.build_spec()
             elif library_of(module)[0] == SPEC_LIBRARY:
                 spec = spec_of(name)
             entries[name] = save_component(module, tmp / name, dtype=dtype, spec=spec)

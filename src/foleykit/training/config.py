@@ -153,6 +153,7 @@ _STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_decay_every": None,  # steps; null = one epoch of the training set
         "segment_seconds": 0.5,
         "segment_max_seconds": None,  # segment length drawn per step in [segment_seconds, this]
+        "mel_source": "audio",  # audio | autoencoder: the vocoder hears the mel VAE's reconstruction
     },
     # Text/audio-to-audio prior ("T2A initialisation", STA-V2A sec. II-C1): diffusion loss, CFG dropout.
     "prior": {

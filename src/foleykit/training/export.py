@@ -146,7 +146,8 @@ def ship(
         model: The trained model folder.
         out: The shipped folder.
         card: A model card copied to ``MODEL_CARD.md``.
-        vocoder: A model folder whose HiFi-GAN replaces the model's (the vocoder trains independently), or
+        vocoder: A model folder whose vocoder (HiFi-GAN or iSTFT) replaces the model's (the vocoder trains
+            independently), or
             :data:`GRIFFIN_LIM`: the weight-free Griffin-Lim inverse of the mel (``GriffinLimVocoder``) in its
             place, e.g. to hear a model without its trained vocoder (``benchmarks/eval_resynthesis.py
             --griffin-lim`` compares the two on recordings).
@@ -188,7 +189,11 @@ def ship(
             raise ConfigError("--vocoder griffin-lim needs a mel codec (a model with a vocoder)")
         pipe.codec.vocoder = GriffinLimVocoder(seq=pipe.seq)
     elif vocoder is not None:
-        pipe.codec.vocoder.load_state_dict(load(vocoder).codec.vocoder.state_dict())
+        other = load(vocoder)
+        if type(other.codec.vocoder) is type(pipe.codec.vocoder):
+            pipe.codec.vocoder.load_state_dict(other.codec.vocoder.state_dict())
+        else:  # another kind of vocoder (an iSTFT vocoder for a HiFi-GAN): the module moves (it saves its spec)
+            pipe.codec.vocoder = other.codec.vocoder
     if adapter_weight is not None:
         for a in pipe.adapters.values():
             a.weight = float(adapter_weight)

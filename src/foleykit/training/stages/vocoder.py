@@ -1,4 +1,5 @@
-"""Stage ``vocoder``: HiFi-GAN (AudioLDM layout, transformers ``SpeechT5HifiGan``) from log-mel to waveform.
+"""Stage ``vocoder``: log-mel to waveform, a HiFi-GAN (AudioLDM layout, transformers ``SpeechT5HifiGan``) or
+the Vocos-style ``IstftVocoder`` (the recipe's ``codec.vocoder.type``: hifigan | istft).
 
 Objective on random segments of ``segment_seconds`` (up to ``segment_max_seconds``, drawn per step) inside
 each clip's own length:
@@ -12,11 +13,18 @@ each clip's own length:
   least-squares losses; the generator adds ``adv_weight`` x its least-squares term and ``feat_weight`` (2)
   x feature matching. Both start at step ``disc_start`` (before it the discriminators are not stepped);
 - ``lr_decay``: HiFi-GAN's exponential LR decay (0.999) every ``lr_decay_every`` steps (default: one
-  epoch), for both optimizers.
+  epoch), for both optimizers;
+- ``mel_source``: ``audio`` (default) feeds the vocoder the true log-mel of each segment; ``autoencoder`` feeds
+  it the model's mel VAE reconstruction of that mel (posterior mode, decoded), the mel that generation gives
+  it, while the target stays the real waveform: HiFi-GAN's fine-tuning on the acoustic model's outputs
+  (Kong et al. 2020, sec. 4.4), with the frozen VAE in that role. Segments are then whole latent frames, and
+  the VAE sees ``AUTOENCODER_CONTEXT`` latent frames of context on each side (cut off afterwards). Needs a
+  model with a mel VAE (``--init`` / ``--warm-start``).
 
 Trainable: the vocoder (+ discriminators, checkpointed with their optimizer / scheduler for exact resume;
 EMA and the exported model folder hold the vocoder only). Frozen: the mel transform. Data: audio clips of
-any length up to the model window. Exports the pipeline (or ``vocoder/``: transformers layout).
+any length up to the model window. Exports the pipeline (or ``vocoder/``: the transformers layout, or a
+``foleykit.spec`` folder for the iSTFT vocoder).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from foleykit.errors import ConfigError
+from foleykit.models.vocoder import IstftVocoder
 from foleykit.training.losses import (
     MultiResolutionSTFTLoss,
     feature_matching_loss,
@@ -49,6 +58,10 @@ from foleykit.training.stages.base import (
 )
 from foleykit.training.stages.components import build_component, dataset_split, export_pipeline
 
+#: ``mel_source=autoencoder``: latent frames of context the VAE sees on each side of a training segment.
+AUTOENCODER_CONTEXT = 8
+MEL_SOURCES = ("audio", "autoencoder")
+
 
 class VocoderTask(nn.Module):
     """The trainable unit: log-mel ``Tensor[B x n_mels x T_mel]`` -> waveform ``Tensor[B x T_mel * hop]``.
@@ -57,7 +70,7 @@ class VocoderTask(nn.Module):
     the output is cropped to exactly ``T_mel * hop``.
 
     Args:
-        vocoder: transformers ``SpeechT5HifiGan`` (it takes ``B x T x n_mels``).
+        vocoder: transformers ``SpeechT5HifiGan`` or ``IstftVocoder`` (both take ``B x T x n_mels``).
         hop: Samples per mel frame.
     """
 
@@ -72,7 +85,7 @@ class VocoderTask(nn.Module):
 
 
 class VocoderStage(Stage):
-    """Train the recipe's HiFi-GAN vocoder on the recipe's mel geometry.
+    """Train the recipe's vocoder (HiFi-GAN or iSTFT) on the recipe's mel geometry.
 
     Args:
         ctx: Stage context.
@@ -89,6 +102,12 @@ class VocoderStage(Stage):
                 "the vocoder stage is for mel-latent recipes; waveform VAEs decode audio directly"
             )
         self.adversarial = bool(self.cfg.get("adversarial", False))
+        self.mel_source = str(self.cfg.get("mel_source", "audio"))
+        if self.mel_source not in MEL_SOURCES:
+            raise ConfigError(
+                f"stages.{ctx.stage_dir.name}.mel_source must be one of {', '.join(MEL_SOURCES)}, "
+                f"got {self.mel_source!r}"
+            )
 
     def requirements(self) -> dict[str, str]:
         return {"audio clips": "items with 'audio' Tensor[T] at the recipe's sample rate"}
@@ -119,20 +138,29 @@ class VocoderStage(Stage):
     def build(self) -> StageModules:
         from foleykit.audio import MelSpectrogram
         from foleykit.models.discriminators import HifiganDiscriminator
-        from foleykit.models.vocoder import hifigan_hop
+        from foleykit.models.vocoder import vocoder_hop
 
         vocoder = self._vocoder if self._vocoder is not None else build_component(self.ctx, "vocoder")
         seq = self.ctx.seq
-        if hifigan_hop(vocoder) != seq.hop_length:
+        if vocoder_hop(vocoder) != seq.hop_length:
             raise ConfigError(
-                f"vocoder upsamples {hifigan_hop(vocoder)}x but the mel hop is {seq.hop_length}"
+                f"vocoder upsamples {vocoder_hop(vocoder)}x but the mel hop is {seq.hop_length}"
             )
         self.mel = MelSpectrogram.from_sequence(seq)
         self.stft = MultiResolutionSTFTLoss(resolutions=_stft_resolutions(seq.sample_rate))
+        frozen: dict[str, nn.Module] = {"mel": self.mel, "stft": self.stft}
+        if self.mel_source == "autoencoder":
+            codec = getattr(self.ctx.pipeline, "codec", None)
+            if codec is None or not hasattr(codec, "encode_mel_image"):
+                raise ConfigError(
+                    "vocoder.mel_source=autoencoder needs a model with a mel VAE: start the run from one "
+                    "(--init MODEL or --warm-start MODEL)"
+                )
+            frozen["vae"] = codec.vae
         trainable: dict[str, nn.Module] = {"main": VocoderTask(vocoder, hop=seq.hop_length)}
         if self.adversarial:
             trainable = {"disc": HifiganDiscriminator(self.discriminator_config()), **trainable}
-        return StageModules(trainable=trainable, frozen={"mel": self.mel, "stft": self.stft})
+        return StageModules(trainable=trainable, frozen=frozen)
 
     def scheduler(self, optimizer: torch.optim.Optimizer, group: str, max_steps: int) -> Any | None:
         """HiFi-GAN's exponential decay (``lr_decay`` per ``lr_decay_every`` optimizer steps, default one epoch
@@ -211,12 +239,37 @@ class VocoderStage(Stage):
             if lengths is not None
             else torch.full((wav.shape[0],), mel.shape[-1], device=mel.device)
         )
-        room = (frames - f).clamp(min=0) + 1  # possible starts per clip
+        r = self.ctx.seq.mel_frames_per_latent if "vae" in inputs.frozen else 1
+        if r > 1:  # whole latent frames: segments start and end on the VAE's grid
+            f = max(r, f // r * r)
+            frames = frames // r * r
+        room = (frames - f).clamp(min=0) // r + 1  # possible starts per clip (in steps of r)
         u = torch.rand(wav.shape[0], generator=gen, device=gen.device).to(mel.device)
-        starts = (u * room).floor().long().clamp(max=room - 1).tolist()
-        mels = torch.stack([mel[i, :, s : s + f] for i, s in enumerate(starts)])
+        starts = ((u * room).floor().long().clamp(max=room - 1) * r).tolist()
+        if r > 1:
+            mels = torch.stack(
+                [
+                    self._through_vae(inputs.frozen["vae"], mel[i], s, f, int(frames[i]))
+                    for i, s in enumerate(starts)
+                ]
+            )
+        else:
+            mels = torch.stack([mel[i, :, s : s + f] for i, s in enumerate(starts)])
         wavs = torch.stack([wav[i, s * hop : (s + f) * hop] for i, s in enumerate(starts)])
         return mels, wavs
+
+    def _through_vae(
+        self, vae: nn.Module, mel: torch.Tensor, start: int, f: int, frames: int
+    ) -> torch.Tensor:
+        """The VAE's reconstruction (posterior mode, decoded) of ``mel[:, start : start + f]``, made with
+        ``AUTOENCODER_CONTEXT`` latent frames of context on each side (inside the clip's ``frames``)."""
+        pad = AUTOENCODER_CONTEXT * self.ctx.seq.mel_frames_per_latent
+        lo, hi = max(0, start - pad), min(max(frames, start + f), start + f + pad)
+        image = mel[:, lo:hi].transpose(0, 1)[None, None]  # (1, 1, T, n_mels)
+        with torch.no_grad():
+            z = vae.encode(image.to(vae.dtype)).latent_dist.mode()
+            out = vae.decode(z).sample[0, 0].transpose(0, 1).float()  # (n_mels, T)
+        return out[:, start - lo : start - lo + f]
 
     def loss(self, inputs: StepInputs, group: str) -> tuple[torch.Tensor, dict[str, float]]:
         """``disc``: least-squares discriminator loss on (real, generated.detach()); ``main``:
@@ -285,7 +338,12 @@ class VocoderStage(Stage):
         if self.ctx.pipeline is not None:
             return export_pipeline(self.ctx, folder)
         out = folder / "vocoder"
-        model.vocoder.save_pretrained(out, safe_serialization=True)
+        if isinstance(model.vocoder, IstftVocoder):  # a foleykit.spec component: config.json + safetensors
+            from foleykit.pipelines.components import save_component
+
+            save_component(model.vocoder, out, spec=model.vocoder.build_spec())
+        else:
+            model.vocoder.save_pretrained(out, safe_serialization=True)
         return {"vocoder": out}
 
 
