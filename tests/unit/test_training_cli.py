@@ -120,10 +120,10 @@ def test_ship_writes_its_card_with_the_weights_and_can_reship_in_place(tmp_path,
     assert "--card" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
-def test_ship_can_replace_the_hifigan_by_an_istft_vocoder(tmp_path):
+def test_ship_can_replace_the_hifigan_by_an_istft_vocoder(tmp_path, capsys):
     """``train ship --vocoder DIR`` where DIR's vocoder is of another kind (Vocos-style iSTFT for the recipe's
     HiFi-GAN): the shipped folder holds DIR's vocoder (its class, config and fp16 weights), the rest is the
-    model's."""
+    model's; a DIR without a vocoder (a waveform codec) is refused in one line, nothing written."""
     import torch
 
     from foleykit.models.vocoder import IstftVocoder
@@ -149,6 +149,19 @@ def test_ship_can_replace_the_hifigan_by_an_istft_vocoder(tmp_path):
         shipped.codec.vae.state_dict(),
         {k: v.half().float() for k, v in trained.codec.vae.state_dict().items()},
     )
+    waveform = build_pipeline("stable_v2a", size="debug").save_pretrained(tmp_path / "waveform")
+    bad = [
+        "train",
+        "ship",
+        "--model",
+        str(model),
+        "--output",
+        str(tmp_path / "x"),
+        "--vocoder",
+        str(waveform),
+    ]
+    assert main(bad) == 2
+    assert "vocoder" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_ship_can_replace_the_trained_vocoder_by_griffin_lim(tmp_path):

@@ -162,7 +162,8 @@ def ship(
         ConfigError: a negative adapter weight, a silence threshold out of (0, 1), an unknown decoding rule,
             both a threshold and a rule other than argmax, an expansion out of [1, 10], or any of these for a
             model without an RMS-Mapper; a follow strength out of [0, 1] or for a model without an RMS adapter;
-            ``out`` is a file or a folder other than a model folder (it would be replaced as a whole).
+            ``out`` is a file or a folder other than a model folder (it would be replaced as a whole); a
+            ``vocoder`` folder, or a model, without a vocoder (a waveform codec).
     """
     import torch
 
@@ -189,11 +190,10 @@ def ship(
             raise ConfigError("--vocoder griffin-lim needs a mel codec (a model with a vocoder)")
         pipe.codec.vocoder = GriffinLimVocoder(seq=pipe.seq)
     elif vocoder is not None:
-        other = load(vocoder)
-        if type(other.codec.vocoder) is type(pipe.codec.vocoder):
-            pipe.codec.vocoder.load_state_dict(other.codec.vocoder.state_dict())
-        else:  # another kind of vocoder (an iSTFT vocoder for a HiFi-GAN): the module moves (it saves its spec)
-            pipe.codec.vocoder = other.codec.vocoder
+        donor = getattr(load(vocoder).codec, "vocoder", None)
+        if donor is None or getattr(pipe.codec, "vocoder", None) is None:
+            raise ConfigError("--vocoder DIR needs two mel codecs (models with a vocoder)")
+        pipe.codec.vocoder = donor  # of any kind and size (an iSTFT vocoder for a HiFi-GAN); it saves as such
     if adapter_weight is not None:
         for a in pipe.adapters.values():
             a.weight = float(adapter_weight)
