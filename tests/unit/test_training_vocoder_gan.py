@@ -136,6 +136,11 @@ def test_istft_vocoder_trains_in_the_vocoder_stage(tmp_path, adversarial):
     assert reached == {n for n, _ in voc.named_parameters()}
     out = stage.export(modules.trainable["main"], modules.frozen, tmp_path / "export")["vocoder"]
     assert not list(out.glob("*disc*"))
+    from foleykit.pipelines.components import library_of, load_component
+
+    back = load_component("vocoder", list(library_of(voc)), out)
+    assert type(back) is IstftVocoder and back.config == voc.config
+    torch.testing.assert_close(back.state_dict(), voc.state_dict())
 
 
 @pytest.mark.parametrize("term", ["adv", "feat"])

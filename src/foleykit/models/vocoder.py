@@ -104,6 +104,24 @@ def vocoder_hop(model: nn.Module) -> int:
     return hifigan_hop(model)
 
 
+def mel_pseudo_inverse(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
+    """Pseudo-inverse ``Tensor[(n_fft / 2 + 1) x n_mels]`` of ``foleykit.audio``'s mel filterbank (librosa,
+    slaney) for an ``n_fft``-point STFT: mel energies -> a linear magnitude estimate."""
+    import librosa
+
+    basis = librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max, htk=False, norm="slaney"
+    )
+    return torch.linalg.pinv(torch.from_numpy(basis).float())
+
+
+def _at_mel_frames(y: torch.Tensor, hop: int) -> torch.Tensor:
+    """Delay a ``torch.istft(center=True)`` output by hop / 2, keeping its length: torch's frame t sits at
+    ``t * hop``, ``foleykit.audio``'s mel frame t (reflect pad (n_fft - hop) / 2, ``center=False``) at
+    ``t * hop + hop / 2``."""
+    return F.pad(y, (hop // 2, 0))[..., : y.shape[-1]]
+
+
 def vocode(vocoder: nn.Module, log_mel: torch.Tensor) -> torch.Tensor:
     """Run any foleykit vocoder on ``Tensor[B x n_mels x T_mel]`` and return ``Tensor[B x T_mel * hop]``.
 
@@ -133,23 +151,12 @@ class GriffinLimVocoder(nn.Module):
         self, *, seq: SequenceConfig, n_iter: int = 32, momentum: float = 0.99, seed: int = 0
     ) -> None:
         super().__init__()
-        import librosa
-
         self.seq = seq
         self.n_iter = int(n_iter)
         self.momentum = float(momentum)
         self.seed = int(seed)
-        basis = librosa.filters.mel(
-            sr=seq.sample_rate,
-            n_fft=seq.n_fft,
-            n_mels=seq.n_mels,
-            fmin=seq.f_min,
-            fmax=seq.f_max,
-            htk=False,
-            norm="slaney",
-        )
-        basis_t = torch.from_numpy(basis).float()  # (n_mels, F)
-        self.register_buffer("inverse_basis", torch.linalg.pinv(basis_t), persistent=False)  # (F, n_mels)
+        inverse = mel_pseudo_inverse(seq.sample_rate, seq.n_fft, seq.n_mels, seq.f_min, seq.f_max)
+        self.register_buffer("inverse_basis", inverse, persistent=False)  # (F, n_mels)
         self.register_buffer("window", torch.hann_window(seq.win_length), persistent=False)
 
     def build_spec(self) -> dict[str, Any]:
@@ -183,7 +190,7 @@ class GriffinLimVocoder(nn.Module):
             "window": self.window,
             "center": True,
         }
-        shift = seq.hop_length // 2  # see the end: foleykit.audio frames sit hop / 2 later than torch's
+        shift = seq.hop_length // 2  # foleykit.audio frames sit hop / 2 later than torch's (_at_mel_frames)
         if init is None:
             gen = torch.Generator(device="cpu").manual_seed(self.seed)
             angles = torch.exp(2j * math.pi * torch.rand(mag.shape, generator=gen)).to(mag.device)
@@ -199,11 +206,7 @@ class GriffinLimVocoder(nn.Module):
             accel = rebuilt - (self.momentum / (1 + self.momentum)) * prev if self.momentum else rebuilt
             prev = rebuilt
             angles = accel / (accel.abs() + 1e-16)
-        y = torch.istft(mag * angles, length=length, **stft_kw)
-        # foleykit.audio frames are centred at t * hop + hop / 2 (reflect pad (n_fft - hop) / 2,
-        # center=False);
-        # torch's centred frames sit at t * hop: delay by hop / 2 to realign.
-        return F.pad(y, (shift, 0))[..., :length]
+        return _at_mel_frames(torch.istft(mag * angles, length=length, **stft_kw), seq.hop_length)
 
 
 class _ConvNeXtBlock(nn.Module):
@@ -295,13 +298,8 @@ class IstftVocoder(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         self.magnitude_prior = bool(magnitude_prior)
         if self.magnitude_prior:
-            import librosa
-
-            basis = librosa.filters.mel(
-                sr=sampling_rate, n_fft=n_fft, n_mels=model_in_dim, fmin=f_min, fmax=f_max, norm="slaney"
-            )
-            inverse = torch.linalg.pinv(torch.from_numpy(basis).float())  # (n_fft / 2 + 1, n_mels)
-            self.register_buffer("mel_inverse", inverse, persistent=False)
+            inverse = mel_pseudo_inverse(sampling_rate, n_fft, model_in_dim, f_min, f_max)
+            self.register_buffer("mel_inverse", inverse, persistent=False)  # (n_fft / 2 + 1, n_mels)
             if self.head.weight.device.type != "meta":
                 with torch.no_grad():  # the correction starts at 0: the prior's magnitude
                     self.head.weight[: n_fft // 2 + 1].zero_()
@@ -337,4 +335,4 @@ class IstftVocoder(nn.Module):
             center=True,
             length=length,
         )
-        return F.pad(y, (self.hop_length // 2, 0))[..., :length]  # torch's frame t sits at t * hop
+        return _at_mel_frames(y, self.hop_length)

@@ -320,7 +320,6 @@ def save_pipeline(
     """
     import foleykit
     from foleykit.models.autoencoder import MelLatentCodec
-    from foleykit.models.vocoder import GriffinLimVocoder, IstftVocoder
     from foleykit.utils.io import atomic_dir
 
     def spec_of(name: str) -> dict[str, Any]:
@@ -341,7 +340,7 @@ def save_pipeline(
     with atomic_dir(path, marker="model_index.json", what="a model folder") as tmp:
         for name, module in pipe.components().items():
             spec = None
-            if isinstance(module, (GriffinLimVocoder, IstftVocoder)):  # the module knows its own spec
+            if callable(getattr(module, "build_spec", None)):  # a module that knows its own spec (vocoders)
                 spec = module.build_spec()
             elif library_of(module)[0] == SPEC_LIBRARY:
                 spec = spec_of(name)

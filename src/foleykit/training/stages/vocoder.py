@@ -39,7 +39,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from foleykit.errors import ConfigError
-from foleykit.models.vocoder import IstftVocoder
 from foleykit.training.losses import (
     MultiResolutionSTFTLoss,
     feature_matching_loss,
@@ -338,12 +337,10 @@ class VocoderStage(Stage):
         if self.ctx.pipeline is not None:
             return export_pipeline(self.ctx, folder)
         out = folder / "vocoder"
-        if isinstance(model.vocoder, IstftVocoder):  # a foleykit.spec component: config.json + safetensors
-            from foleykit.pipelines.components import save_component
+        from foleykit.pipelines.components import save_component
 
-            save_component(model.vocoder, out, spec=model.vocoder.build_spec())
-        else:
-            model.vocoder.save_pretrained(out, safe_serialization=True)
+        build_spec = getattr(model.vocoder, "build_spec", None)  # IstftVocoder: a foleykit.spec folder
+        save_component(model.vocoder, out, spec=build_spec() if callable(build_spec) else None)
         return {"vocoder": out}
 
 
