@@ -473,6 +473,21 @@ def _proxy_scores(
 
 
 # --- what bounds the category accuracy? ------------------------------------------------------------------
+#: the rows of ``ceiling``: references made from a bank recording, then the ground truth
+CEILING_ROWS = (
+    "recording",
+    "looped",
+    "spotted",
+    "resynthesis",
+    "spotted_resynthesis",
+    "spotted_vocoder",
+    "spotted_griffin_lim",
+    "ground_truth",
+)
+#: ceiling rows made from the spotted recording's own mel -> the ``eval_resynthesis`` row that makes them
+WAVEFORM_ONLY = {"spotted_vocoder": "vocoder", "spotted_griffin_lim": "griffin-lim"}
+
+
 def ceiling(args: argparse.Namespace) -> None:
     """The category accuracy (:func:`category_accuracy`, the score's protocol) of known-answer references per
     clip, all made from one training-split bank recording of the clip's own category:
@@ -492,7 +507,8 @@ def ceiling(args: argparse.Namespace) -> None:
     and the clip's ground-truth soundtrack (``ground_truth``: the events mixed with distractors and the ambience
     bed); with the categories each is most often taken for. ``--leave-one-out``: the recording a reference is
     made from is left out of its category's centroid (otherwise a reference is compared with centroids that
-    contain its own file)."""
+    contain its own file). ``--rows A,B``: make and score only those rows (a codec check needs two of the
+    eight; the waveform-only rows cost the most)."""
     import collections
 
     import soundfile as sf
@@ -505,6 +521,11 @@ def ceiling(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from eval_resynthesis import resynthesize
 
+    from_bank = CEILING_ROWS[:-1]
+    rows = [r.strip() for r in args.rows.split(",")] if args.rows else list(CEILING_ROWS)
+    unknown = sorted(set(rows) - set(CEILING_ROWS))
+    if unknown:  # before anything is loaded
+        raise SystemExit(f"ceiling: unknown rows {unknown}; choose from {list(CEILING_ROWS)}")
     torch.set_num_threads(args.threads)
     recs = _records(args.data, args.limit)
     embedder = load_aisfx()
@@ -514,15 +535,6 @@ def ceiling(args: argparse.Namespace) -> None:
     truth = {r.key: r.category for r in recs}
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
     reference = _category_references(args.bank)
-    from_bank = (
-        "recording",
-        "looped",
-        "spotted",
-        "resynthesis",
-        "spotted_resynthesis",
-        "spotted_vocoder",
-        "spotted_griffin_lim",
-    )
     wavs: dict[str, dict[str, np.ndarray]] = {k: {} for k in (*from_bank, "ground_truth")}
     source: dict[str, str] = {}
     for i, r in enumerate(recs):
@@ -536,15 +548,21 @@ def ceiling(args: argparse.Namespace) -> None:
         wavs["looped"][r.key] = spot_recording(rec, 16000, n)
         wavs["spotted"][r.key] = spotted
         for name, x in (("resynthesis", rec), ("spotted_resynthesis", spotted)):
+            if name not in rows:
+                continue
             z = pipe.encode_audio(x, 16000)
             wavs[name][r.key] = pipe.decode_latents(z, len(x))[0].float().cpu().numpy()
         wavs["ground_truth"][r.key] = truth_wav
     # the spotted recordings' own mels through the vocoder / Griffin-Lim alone (eval_resynthesis's rows)
-    waveform_only, _, _ = resynthesize(pipe, wavs["spotted"], ["vocoder", "griffin-lim"])
-    for name, row in (("spotted_vocoder", "vocoder"), ("spotted_griffin_lim", "griffin-lim")):
-        wavs[name] = {k: w[: len(wavs["spotted"][k])] for k, w in waveform_only[row].items()}
+    wanted = [row for name, row in WAVEFORM_ONLY.items() if name in rows]
+    if wanted:
+        waveform_only, _, _ = resynthesize(pipe, wavs["spotted"], wanted)
+        for name, row in WAVEFORM_ONLY.items():
+            if row in wanted:
+                wavs[name] = {k: w[: len(wavs["spotted"][k])] for k, w in waveform_only[row].items()}
     out = {}
-    for name, group in wavs.items():
+    for name in rows:
+        group = wavs[name]
         predicted: dict[str, str] = {}
         loo = args.leave_one_out and name in from_bank
         acc = category_accuracy(
@@ -782,6 +800,9 @@ def main(argv=None) -> int:
     )
     ce.add_argument("--threads", type=int, default=2)
     ce.add_argument("--json", default=None)
+    ce.add_argument(
+        "--rows", default=None, help="comma-separated rows to make and score (default: all eight)"
+    )
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)
     sp.add_argument("--out", required=True)

@@ -118,6 +118,28 @@ def test_autoencoder_trains_only_the_vae_and_exports_a_loadable_pipeline(tmp_pat
     assert all(torch.equal(back.codec.vae.state_dict()[k], v) for k, v in pipe.codec.vae.state_dict().items())
 
 
+def test_decoder_only_adversarial_fine_tune_keeps_the_latent_space(tmp_path):
+    """autoencoder.trainable_params=[vae.decoder.*,vae.post_quant_conv.*] with the PatchGAN: the decoder and the
+    discriminator train, the encoder does not, so a clip encodes to the same latents as before (a denoiser
+    trained on them stays valid)."""
+    pats = "[vae.decoder.*,vae.post_quant_conv.*]"
+    overrides = [f"autoencoder.trainable_params={pats}", "autoencoder.adversarial=true", "train.ema_decay=0"]
+    stage, pipe = make(tmp_path, "foleykit_demo", "autoencoder", ["vae"], overrides, steps=3)
+    vae = pipe.codec.vae
+    wav = Clips(pipe.seq, 1)[0]["audio"][None]
+    z0 = pipe.codec.encode_audio(wav).detach().clone()
+    enc0, dec0, mel0 = (
+        snapshot(vae.encoder),
+        snapshot(vae.decoder),
+        pipe.codec.decode_mel(z0).detach().clone(),
+    )
+    res = Trainer(stage=stage).fit()
+    assert not changed(enc0, vae.encoder) and changed(dec0, vae.decoder)
+    assert torch.equal(pipe.codec.encode_audio(wav), z0)
+    assert not torch.allclose(pipe.codec.decode_mel(z0), mel0)
+    assert res.history[-1]["loss/disc"] > 0 and "g_adv" in res.history[-1]
+
+
 def test_waveform_autoencoder_and_adversarial_mel_vae(tmp_path):
     stage, _pipe = make(tmp_path / "wave", "stable_v2a", "autoencoder", ["vae"], steps=1)
     res = Trainer(stage=stage).fit()
