@@ -21,6 +21,7 @@ Commands::
                                   # accuracy, log-RMS L1, per-clip log-RMS correlation with another decoding
                                   # rule; --proxy: envelope-shaped noise scored against the truth (onsets,
                                   # energy MAE, E-L1 against the clip's own audio and a silent output's)
+        [--by-scene]              # each score also per scene kind of the clips (footsteps, animal, ...)
     python benchmarks/eval_demo.py spectrograms --data SYNTH/test --out OUT --clips a,b,c,d --png-dir docs/images
     python benchmarks/eval_demo.py ceiling --data SYNTH/test [--model DIR] [--leave-one-out]   # category
                                   # accuracy of known-answer references: a bank recording of the clip's
@@ -410,8 +411,20 @@ def mapper(args: argparse.Namespace) -> None:
     corr = []
     for a, b in zip(log_rms[0].reshape(-1, n), log_rms[1].reshape(-1, n)):
         corr.append(float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-6 and b.std() > 1e-6 else 0.0)
+    per_clip: dict[str, list[float]] = {}
     if args.proxy:
-        res.update(_proxy_scores(log_rms, n, pipe.seq.control_rate, audio=audio, rate=pipe.seq.sample_rate))
+        res.update(
+            _proxy_scores(
+                log_rms, n, pipe.seq.control_rate, audio=audio, rate=pipe.seq.sample_rate, per_clip=per_clip
+            )
+        )
+    if args.by_scene:
+        per_clip.update(
+            clip_log_rms_corr=corr,
+            silent_frames_decoded=[float(np.mean(c == 0)) for c in d.reshape(-1, n)],
+            silent_frames_true=[float(np.mean(c == 0)) for c in t.reshape(-1, n)],
+        )
+        res["by_scene"] = _by_scene(_store_scenes(args.store, args.split), per_clip)
     res.update(
         {
             "decoding": predictor.decoding,
@@ -431,19 +444,43 @@ def mapper(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(res, indent=1))
 
 
+def _store_scenes(store: str, split: str) -> list[str]:
+    """The ``scene`` of each clip of a prepared store's split, in store order, read from the clip's JSON
+    sidecar in the folder the split was prepared from (``unknown`` where there is none)."""
+    entry = json.loads((Path(store) / "index.json").read_text())["splits"][split]
+    scenes = []
+    for key in entry["keys"]:
+        meta = Path(entry["source"]) / f"{key}.json"
+        scenes.append(
+            str(json.loads(meta.read_text()).get("scene", "unknown")) if meta.is_file() else "unknown"
+        )
+    return scenes
+
+
+def _by_scene(scenes: list[str], per_clip: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per-clip scores averaged within each scene kind (``{scene: {"clips": n, score: mean}}``)."""
+    out: dict[str, dict[str, float]] = {}
+    for scene in sorted(set(scenes)):
+        rows = [i for i, s in enumerate(scenes) if s == scene]
+        out[scene] = {"clips": len(rows)}
+        out[scene].update({k: float(np.mean([v[i] for i in rows])) for k, v in per_clip.items()})
+    return out
+
+
 def _proxy_scores(
     log_rms: list[np.ndarray],
     n: int,
     control_rate: float,
     rate: int = 16000,
     audio: list[np.ndarray] | None = None,
+    per_clip: dict[str, list[float]] | None = None,
 ) -> dict:
     """Onset Acc / AP (strict, whole clip) and energy MAE of envelope-shaped noise: the decoded envelope
     against the true one, each imposed on the same white noise. The generator follows a given envelope
     closely (correlation 0.95), so this ranks decoding rules by their timing without running the diffusion.
     With each clip's ``audio`` (at ``rate``): also the E-L1 of the decoded envelope's noise against that audio,
     and of a silent output (E-L1 is peak-normalised: an envelope whose valleys sit too close to its peaks
-    scores worse than silence)."""
+    scores worse than silence). ``per_clip``: filled with each score's per-clip values (``--by-scene``)."""
     from foleykit.evaluation.metrics.energy import energy_mae
     from foleykit.evaluation.metrics.envelope import e_l1
     from foleykit.evaluation.metrics.onset import onset_metrics
@@ -462,6 +499,10 @@ def _proxy_scores(
         if audio:
             el1.append(e_l1(wav[0], audio[k], rate))
             el1_silent.append(e_l1(np.zeros_like(audio[k]), audio[k], rate))
+    if per_clip is not None:
+        per_clip.update(proxy_onset_acc=acc, proxy_energy_mae=mae)
+        if audio:
+            per_clip.update(proxy_e_l1=el1, silent_e_l1=el1_silent)
     out = {
         "proxy_onset_acc": float(np.mean(acc)),
         "proxy_onset_ap": float(np.nanmean(ap)),
@@ -782,6 +823,11 @@ def main(argv=None) -> int:
     m.add_argument("--decoding", choices=("argmax", "expected", "median"), help="decode with this rule")
     m.add_argument("--expansion", type=float, default=None, help="decode with this RMSMapper expansion")
     m.add_argument("--proxy", action="store_true", help="also score envelope-shaped noise (_proxy_scores)")
+    m.add_argument(
+        "--by-scene",
+        action="store_true",
+        help="also break the per-clip scores down by the clips' scene kind (footsteps, animal, ...)",
+    )
     pr = sub.add_parser("prompts", help="prompt swap: does the prompt decide WHAT (see prompts())")
     pr.add_argument("--data", required=True)
     pr.add_argument("--model", default=None)

@@ -265,3 +265,27 @@ def test_recommend_picks_the_cheapest_configuration_within_tolerance(bench):
     assert rec(rows, tol_ap=0.02, tol_mae=0.05, tol_fd=0.10)["sampler"] == "dpm"
     assert rec(rows, tol_ap=0.2, tol_mae=0.05, tol_fd=0.10)["steps"] == 5
     assert rec([], tol_ap=0.02, tol_mae=0.05, tol_fd=0.1) is None
+
+
+def test_eval_demo_mapper_breaks_scores_down_by_scene(tmp_path):
+    """``eval_demo.py mapper --by-scene``: each clip's scene comes from its JSON sidecar in the folder the store
+    split was prepared from (``unknown`` without one), and every per-clip score is averaged within a scene."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        eval_demo = importlib.import_module("eval_demo")
+    finally:
+        sys.path.remove(str(BENCH))
+    src = tmp_path / "clips"
+    src.mkdir()
+    for key, scene in [("a", "animal"), ("b", "impact"), ("c", "animal")]:
+        (src / f"{key}.json").write_text(json.dumps({"scene": scene}))
+    store = tmp_path / "store"
+    store.mkdir()
+    index = {"splits": {"validation": {"source": str(src), "keys": ["a", "b", "c", "d"]}}}
+    (store / "index.json").write_text(json.dumps(index))
+    scenes = eval_demo._store_scenes(str(store), "validation")
+    assert scenes == ["animal", "impact", "animal", "unknown"]
+    out = eval_demo._by_scene(scenes, {"proxy_e_l1": [0.1, 0.5, 0.3, 0.9], "corr": [1.0, 0.0, 0.0, 0.5]})
+    assert out["animal"] == pytest.approx({"clips": 2, "proxy_e_l1": 0.2, "corr": 0.5})
+    assert out["impact"] == pytest.approx({"clips": 1, "proxy_e_l1": 0.5, "corr": 0.0})
+    assert out["unknown"]["clips"] == 1 and out["unknown"]["proxy_e_l1"] == pytest.approx(0.9)
