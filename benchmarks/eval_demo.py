@@ -450,10 +450,9 @@ def _store_scenes(store: str, split: str) -> list[str]:
     entry = json.loads((Path(store) / "index.json").read_text())["splits"][split]
     scenes = []
     for key in entry["keys"]:
-        meta = Path(entry["source"]) / f"{key}.json"
-        scenes.append(
-            str(json.loads(meta.read_text()).get("scene", "unknown")) if meta.is_file() else "unknown"
-        )
+        path = Path(entry["source"]) / f"{key}.json"
+        meta = json.loads(path.read_text()) if path.is_file() else {}
+        scenes.append(str(meta.get("scene", "unknown")) if isinstance(meta, dict) else "unknown")
     return scenes
 
 

@@ -279,13 +279,16 @@ def test_eval_demo_mapper_breaks_scores_down_by_scene(tmp_path):
     src.mkdir()
     for key, scene in [("a", "animal"), ("b", "impact"), ("c", "animal")]:
         (src / f"{key}.json").write_text(json.dumps({"scene": scene}))
+    (src / "e.json").write_text("[1, 2]")  # not a clip's metadata
     store = tmp_path / "store"
     store.mkdir()
-    index = {"splits": {"validation": {"source": str(src), "keys": ["a", "b", "c", "d"]}}}
+    index = {"splits": {"validation": {"source": str(src), "keys": ["a", "b", "c", "d", "e"]}}}
     (store / "index.json").write_text(json.dumps(index))
     scenes = eval_demo._store_scenes(str(store), "validation")
-    assert scenes == ["animal", "impact", "animal", "unknown"]
-    out = eval_demo._by_scene(scenes, {"proxy_e_l1": [0.1, 0.5, 0.3, 0.9], "corr": [1.0, 0.0, 0.0, 0.5]})
+    assert scenes == ["animal", "impact", "animal", "unknown", "unknown"]
+    out = eval_demo._by_scene(
+        scenes, {"proxy_e_l1": [0.1, 0.5, 0.3, 0.9, 0.7], "corr": [1.0, 0.0, 0.0, 0.5, 0.5]}
+    )
     assert out["animal"] == pytest.approx({"clips": 2, "proxy_e_l1": 0.2, "corr": 0.5})
     assert out["impact"] == pytest.approx({"clips": 1, "proxy_e_l1": 0.5, "corr": 0.0})
-    assert out["unknown"]["clips"] == 1 and out["unknown"]["proxy_e_l1"] == pytest.approx(0.9)
+    assert out["unknown"] == pytest.approx({"clips": 2, "proxy_e_l1": 0.8, "corr": 0.5})
