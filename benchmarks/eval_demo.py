@@ -12,6 +12,7 @@ Commands::
     python benchmarks/eval_demo.py generate --row demo --data SYNTH/test --out OUT [--model DIR] [--limit N]
         [--control-scale W]     # adapter weight of the demo / gtcontrol rows (choose it on SYNTH/validation)
         [--follow-envelope S]   # demo / gtcontrol rows with the envelope-following gain stage (-fS suffix)
+        [--guidance G]          # classifier-free guidance scale instead of the model's (-gG suffix)
         [--reference category]  # reference sound: a training recording of the clip's category (-refcat)
         [--init category [--init-strength S]]  # start from such a recording (init_audio; -initcat[-sS])
     python benchmarks/eval_demo.py score --data SYNTH/test --out OUT [--rows demo,nocontrol,gtcontrol]
@@ -109,6 +110,8 @@ def generate(args: argparse.Namespace) -> None:
         name += f"-cs{args.control_scale:g}"
     if args.follow_envelope is not None and args.row != "nocontrol":
         name += f"-f{args.follow_envelope:g}"
+    if args.guidance is not None:
+        name += f"-g{args.guidance:g}"
     uses_bank = "category" in (args.reference, args.init)
     references = _category_references(args.bank) if uses_bank else None
     if args.reference == "category":
@@ -131,6 +134,8 @@ def generate(args: argparse.Namespace) -> None:
             "seed": _seed(i),
             "num_inference_steps": args.steps,
         }
+        if args.guidance is not None:
+            kw["guidance_scale"] = args.guidance
         if args.follow_envelope is not None and args.row != "nocontrol":
             kw["follow_envelope"] = args.follow_envelope
         if args.row == "nocontrol":
@@ -754,6 +759,12 @@ def main(argv=None) -> int:
     g.add_argument("--model", default=None)
     g.add_argument("--limit", type=int, default=None)
     g.add_argument("--steps", type=int, default=None)
+    g.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance scale (default: the model's); -gG suffix",
+    )
     g.add_argument("--prompt", choices=("caption", "none"), default="caption")
     g.add_argument(
         "--reference",
