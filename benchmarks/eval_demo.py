@@ -450,15 +450,17 @@ def mapper(args: argparse.Namespace) -> None:
 
 
 def _store_scenes(store: str, split: str) -> list[str]:
-    """The ``scene`` of each clip of a prepared store's split, in store order, read from the clip's JSON
-    sidecar in the folder the split was prepared from (``unknown`` where there is none)."""
-    entry = json.loads((Path(store) / "index.json").read_text())["splits"][split]
-    scenes = []
-    for key in entry["keys"]:
-        path = Path(entry["source"]) / f"{key}.json"
-        meta = json.loads(path.read_text()) if path.is_file() else {}
-        scenes.append(str(meta.get("scene", "unknown")) if isinstance(meta, dict) else "unknown")
-    return scenes
+    """The ``scene`` of each clip of a prepared store's split, in store order, from the clip records of the
+    dataset the split was prepared from (``ClipRecord.metadata``; ``unknown`` where a clip has none)."""
+    from foleykit.data.cache.arrays import read_store_index
+    from foleykit.data.manifest import load_records
+
+    entry = read_store_index(store)["splits"][split]
+    records = {r.key: r for r in load_records(entry["source"])}
+    return [
+        str(records[key].metadata().get("scene", "unknown")) if key in records else "unknown"
+        for key in entry["keys"]
+    ]
 
 
 def _by_scene(scenes: list[str], per_clip: dict[str, list[float]]) -> dict[str, dict[str, float]]:

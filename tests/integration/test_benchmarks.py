@@ -268,22 +268,27 @@ def test_recommend_picks_the_cheapest_configuration_within_tolerance(bench):
 
 
 def test_eval_demo_mapper_breaks_scores_down_by_scene(tmp_path):
-    """``eval_demo.py mapper --by-scene``: each clip's scene comes from its JSON sidecar in the folder the store
-    split was prepared from (``unknown`` without one), and every per-clip score is averaged within a scene."""
+    """``eval_demo.py mapper --by-scene``: each clip's scene comes from the JSON sidecar of its record in the
+    dataset the store split was prepared from (``unknown`` without one, or with one that is not an object), and
+    every per-clip score is averaged within a scene."""
     sys.path.insert(0, str(BENCH))
     try:
         eval_demo = importlib.import_module("eval_demo")
     finally:
         sys.path.remove(str(BENCH))
+    from foleykit.data.cache.arrays import STORE_VERSION
+
     src = tmp_path / "clips"
     src.mkdir()
+    for key in "abcde":
+        (src / f"{key}.mp4").write_bytes(b"")  # records only: nothing is decoded
     for key, scene in [("a", "animal"), ("b", "impact"), ("c", "animal")]:
         (src / f"{key}.json").write_text(json.dumps({"scene": scene}))
     (src / "e.json").write_text("[1, 2]")  # not a clip's metadata
     store = tmp_path / "store"
     store.mkdir()
-    index = {"splits": {"validation": {"source": str(src), "keys": ["a", "b", "c", "d", "e"]}}}
-    (store / "index.json").write_text(json.dumps(index))
+    split = {"source": str(src), "keys": ["a", "b", "c", "d", "e"]}
+    (store / "index.json").write_text(json.dumps({"version": STORE_VERSION, "splits": {"validation": split}}))
     scenes = eval_demo._store_scenes(str(store), "validation")
     assert scenes == ["animal", "impact", "animal", "unknown", "unknown"]
     out = eval_demo._by_scene(

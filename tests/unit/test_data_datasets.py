@@ -99,6 +99,23 @@ def test_scan_folder_and_sources(clips, tmp_path):
         load_records(tmp_path / "x.txt")
 
 
+def test_a_sidecar_that_is_not_an_object_is_no_metadata(tmp_path):
+    """A clip's .json that is not valid JSON, or not a JSON object, gives no caption, events or metadata (the
+    scan and the record fall back as for a clip without one) instead of failing."""
+    for name, text in [
+        ("listed", "[1, 2]"),
+        ("broken", "{not json"),
+        ("fine", '{"scene": "animal", "events": 3}'),
+    ]:
+        (tmp_path / f"{name}.mp4").write_bytes(b"")
+        (tmp_path / f"{name}.json").write_text(text)
+    recs = {r.key: r for r in scan_folder(tmp_path)}
+    assert recs["listed"].caption == "listed" and recs["listed"].category is None
+    assert recs["listed"].metadata() == {} and recs["listed"].events() == []
+    assert recs["broken"].metadata() == {} and recs["broken"].events() == []
+    assert recs["fine"].metadata()["scene"] == "animal" and recs["fine"].events() == []
+
+
 def test_video_dataset_items(clips):
     recs = scan_folder(clips)
     ds = VideoClipDataset(recs, seq=SEQ, video_size=(32, 24))

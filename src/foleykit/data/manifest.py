@@ -56,13 +56,15 @@ class ClipRecord:
     def sidecar_wav(self) -> Path:
         return self.path.with_suffix(".wav")
 
+    def metadata(self) -> dict[str, Any]:
+        """The clip's JSON sidecar (a synthetic clip's caption, category, scene, events, ...): {} when there is
+        none, or it is not a JSON object."""
+        return read_sidecar_json(self.sidecar_json)
+
     def events(self) -> list[dict[str, Any]]:
         """Ground-truth events of a synthetic clip (times relative to ``start``), [] when there is none."""
-        if not self.sidecar_json.is_file():
-            return []
-        try:
-            events = json.loads(self.sidecar_json.read_text(encoding="utf-8")).get("events", [])
-        except ValueError:
+        events = self.metadata().get("events", [])
+        if not isinstance(events, list):
             return []
         end = self.end if self.end is not None else float("inf")
         return [
@@ -70,6 +72,17 @@ class ClipRecord:
             for e in events
             if isinstance(e, dict) and "time" in e and self.start <= float(e["time"]) < end
         ]
+
+
+def read_sidecar_json(path: Path) -> dict[str, Any]:
+    """A clip's JSON sidecar as a dict: {} when the file is missing, not valid JSON, or not a JSON object."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _number(value: str, what: str, where: str) -> float | None:
@@ -167,11 +180,8 @@ def scan_folder(folder: str | os.PathLike) -> list[ClipRecord]:
         caption, category = v.stem.replace("_", " ").replace("-", " "), None
         js, txt = v.with_suffix(".json"), v.with_suffix(".txt")
         if js.is_file():
-            try:
-                meta = json.loads(js.read_text(encoding="utf-8"))
-                caption, category = meta.get("caption", caption), meta.get("category")
-            except ValueError:
-                pass
+            meta = read_sidecar_json(js)
+            caption, category = meta.get("caption", caption), meta.get("category")
         elif txt.is_file():
             caption = txt.read_text(encoding="utf-8").strip() or caption
         records.append(ClipRecord(path=v.resolve(), caption=caption, category=category))
