@@ -61,6 +61,10 @@ def test_clip_keypoints_are_cut_to_the_record_window(tmp_path: Path) -> None:
     assert len(got["people"][0]["points"]) == 90
     assert clip_keypoints(_record(tmp_path, 0.0, kp))["people"][0]["points"] == pts
     assert clip_keypoints(_record(tmp_path, 0.0, None)) is None
+    rec = _record(tmp_path, 0.0, kp)
+    for text in ("[1, 2]", '{"keypoints": [1]}', "{not json"):  # no keypoints there, and no error
+        rec.sidecar_json.write_text(text)
+        assert clip_keypoints(rec) is None
 
 
 def test_warm_start_copies_every_fitting_tensor_and_reports_the_rest(tmp_path: Path) -> None:

@@ -376,16 +376,8 @@ def clip_keypoints(record: Any) -> dict[str, Any] | None:
     With ``VideoInputsExtractor(pose="keypoints")`` a frozen encoder that ``accepts_keypoints`` (the scene
     encoder) takes them in place of its pose model.
     """
-    import json
-
-    f = record.sidecar_json
-    if not f.is_file():
-        return None
-    try:
-        kp = json.loads(f.read_text(encoding="utf-8")).get("keypoints")
-    except ValueError:
-        return None
-    if not kp or not kp.get("people"):
+    kp = record.metadata().get("keypoints")
+    if not isinstance(kp, dict) or not kp.get("people"):
         return None
     skip = int(round(float(record.start or 0.0) * float(kp.get("fps", 0.0) or 0.0)))
     if skip > 0:
