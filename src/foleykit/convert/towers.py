@@ -123,17 +123,9 @@ class CLIPFrameEncoder(VideoEncoder):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 ``Tensor[B x T x H x W x 3]`` -> ``Tensor[(B*T) x 3 x S x S]`` (S = image_size)."""
-        b, t, h, w, _ = frames.shape
-        x = frames.reshape(b * t, h, w, 3).permute(0, 3, 1, 2).float().div_(255.0)
-        s = self.input_size
-        scale = s / min(h, w)
-        nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
-        if (nh, nw) != (h, w):
-            x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True).clamp_(
-                0, 1
-            )
-        top, left = (nh - s) // 2, (nw - s) // 2
-        x = x[:, :, top : top + s, left : left + s]
+        from foleykit.encoders.video import clip_center_crop
+
+        x = clip_center_crop(frames, self.input_size)
         return (x - self.mean) / self.std if self.normalize_pixels else x
 
     def _encode(self, frames: Tensor) -> Tensor:

@@ -17,27 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from foleykit.data.bank import SoundBank
+from foleykit.data.render import SURFACES
 from foleykit.utils.io import atomic_dir, atomic_write_json
 
 #: Categories made by default (the synthetic generator's scenes use all of them).
 CATEGORIES = (
-    *(
-        f"footsteps/{s}"
-        for s in (
-            "carpet",
-            "dirt",
-            "grass",
-            "gravel",
-            "metal",
-            "sand",
-            "snow",
-            "water",
-            "stone",
-            "tile",
-            "wood",
-            "linoleum",
-        )
-    ),
+    *(f"footsteps/{s}" for s in SURFACES),
     "impact/metal",
     "impact/thud",
     "impact/ground",

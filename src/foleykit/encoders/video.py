@@ -65,6 +65,20 @@ def _to_float(frames: Tensor, size: int) -> Tensor:
     return resize_frames(x, size)
 
 
+def clip_center_crop(frames: Tensor, size: int) -> Tensor:
+    """CLIP's image preprocessing without the normalisation: uint8 ``Tensor[B x T x H x W x 3]`` -> float
+    ``Tensor[(B*T) x 3 x size x size]`` in [0, 1], the shorter side resized to ``size`` (bicubic, antialiased,
+    as the published ``CLIPImageProcessor``) and the centre cropped."""
+    B, T, H, W, _ = frames.shape
+    x = frames.reshape(B * T, H, W, 3).permute(0, 3, 1, 2).float().div_(255.0)
+    scale = size / min(H, W)
+    h, w = max(size, round(H * scale)), max(size, round(W * scale))
+    if (h, w) != (H, W):
+        x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[:, :, top : top + size, left : left + size]
+
+
 class DebugVideoEncoder(VideoEncoder):
     """Weight-free 16-d features for tests: 2x2 grid of mean RGB (12) + 2x2 mean |frame difference| (4).
 
@@ -310,18 +324,7 @@ class CLIPVideoEncoder(VideoEncoder):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 ``Tensor[B x T x H x W x 3]`` -> normalised ``Tensor[(B*T) x 3 x S x S]``, S = image_size."""
-        B, T, H, W, _ = frames.shape
-        x = frames.reshape(B * T, H, W, 3).permute(0, 3, 1, 2).float().div_(255.0)
-        s = self.input_size
-        scale = s / min(H, W)
-        h, w = max(s, round(H * scale)), max(s, round(W * scale))
-        if (h, w) != (H, W):
-            x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=True).clamp_(
-                0, 1
-            )
-        top, left = (h - s) // 2, (w - s) // 2
-        x = x[:, :, top : top + s, left : left + s]
-        return (x - self.mean) / self.std
+        return (clip_center_crop(frames, self.input_size) - self.mean) / self.std
 
     def _encode(self, frames: Tensor) -> Tensor:
         B, T = frames.shape[:2]

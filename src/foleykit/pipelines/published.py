@@ -39,20 +39,7 @@ from foleykit.pipelines import trust
 
 INDEX_FILE = "model_index.json"
 #: Samplers a published folder may name (diffusers classes; loaded from ``scheduler/scheduler_config.json``).
-SCHEDULERS = (
-    "DDIMScheduler",
-    "DDPMScheduler",
-    "PNDMScheduler",
-    "LMSDiscreteScheduler",
-    "EulerDiscreteScheduler",
-    "EulerAncestralDiscreteScheduler",
-    "HeunDiscreteScheduler",
-    "DPMSolverMultistepScheduler",
-    "UniPCMultistepScheduler",
-    "CosineDPMSolverMultistepScheduler",
-    "EDMDPMSolverMultistepScheduler",
-    "EDMEulerScheduler",
-)
+SCHEDULERS = trust.SCHEDULERS
 TOKENIZERS = (
     "RobertaTokenizer",
     "RobertaTokenizerFast",
