@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from foleykit.encoders.base import TextEncoder, VideoEncoder
+from foleykit.encoders.video import clip_center_crop
 from foleykit.errors import ConfigError, WeightsNotFoundError
 
 
@@ -123,8 +124,6 @@ class CLIPFrameEncoder(VideoEncoder):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 ``Tensor[B x T x H x W x 3]`` -> ``Tensor[(B*T) x 3 x S x S]`` (S = image_size)."""
-        from foleykit.encoders.video import clip_center_crop
-
         x = clip_center_crop(frames, self.input_size)
         return (x - self.mean) / self.std if self.normalize_pixels else x
 

@@ -67,8 +67,8 @@ def _to_float(frames: Tensor, size: int) -> Tensor:
 
 def clip_center_crop(frames: Tensor, size: int) -> Tensor:
     """CLIP's image preprocessing without the normalisation: uint8 ``Tensor[B x T x H x W x 3]`` -> float
-    ``Tensor[(B*T) x 3 x size x size]`` in [0, 1], the shorter side resized to ``size`` (bicubic, antialiased,
-    as the published ``CLIPImageProcessor``) and the centre cropped."""
+    ``Tensor[(B*T) x 3 x size x size]`` in [0, 1]: the shorter side resized to ``size`` (bicubic, antialiased,
+    as the published ``CLIPImageProcessor``), then a ``size x size`` crop at the centre."""
     B, T, H, W, _ = frames.shape
     x = frames.reshape(B * T, H, W, 3).permute(0, 3, 1, 2).float().div_(255.0)
     scale = size / min(H, W)
