@@ -28,6 +28,9 @@ Commands::
                                   # accuracy of known-answer references: a bank recording of the clip's
                                   # category as it is, looped, spotted on the truth's envelope, through the
                                   # VAE+vocoder, the vocoder or Griffin-Lim alone; and of the ground truth
+        [--category-from probe --probe-store STORE]  # the recordings of the category the picture's
+                                  # features name (probe_category.py's probe fitted on STORE's train split)
+        [--paired-with OUT/ROW]   # each row's category hits paired against a generated row's
     python benchmarks/eval_demo.py prompts --data SYNTH/validation [--limit 16] [--model DIR]   # prompt swap:
                                   # does the caption move the sound towards its category (see prompts())
 
@@ -573,6 +576,10 @@ def ceiling(args: argparse.Namespace) -> None:
     unknown = sorted(set(rows) - set(CEILING_ROWS))
     if unknown:  # before anything is loaded
         raise SystemExit(f"ceiling: unknown rows {unknown}; choose from {list(CEILING_ROWS)}")
+    if (args.category_from == "probe") != bool(args.probe_store):
+        raise SystemExit("ceiling: --category-from probe and --probe-store STORE go together")
+    if args.paired_with and not Path(args.paired_with).is_dir():
+        raise SystemExit(f"ceiling: --paired-with {args.paired_with}: no such folder")
     torch.set_num_threads(args.threads)
     recs = _records(args.data, args.limit)
     embedder = load_aisfx()
@@ -582,10 +589,11 @@ def ceiling(args: argparse.Namespace) -> None:
     truth = {r.key: r.category for r in recs}
     pipe = VideoToAudioPipeline.from_pretrained(args.model)
     reference = _category_references(args.bank)
+    named = truth if args.category_from == "truth" else _probe_categories(pipe, recs, args.probe_store, names)
     wavs: dict[str, dict[str, np.ndarray]] = {k: {} for k in (*from_bank, "ground_truth")}
     source: dict[str, str] = {}
     for i, r in enumerate(recs):
-        rec, source[r.key] = reference(r.category, i, with_path=True)
+        rec, source[r.key] = reference(named[r.key], i, with_path=True)
         truth_wav = sf.read(r.sidecar_wav, dtype="float32")[0]
         truth_wav = truth_wav.mean(axis=1) if truth_wav.ndim == 2 else truth_wav
         n = truth_wav.shape[0]
@@ -607,10 +615,32 @@ def ceiling(args: argparse.Namespace) -> None:
         for name, row in WAVEFORM_ONLY.items():
             if row in wanted:
                 wavs[name] = {k: w[: len(wavs["spotted"][k])] for k, w in waveform_only[row].items()}
-    out = {}
+    out: dict = {}
+    if args.category_from == "probe":
+        out["probe"] = {
+            "category_acc": float(np.mean([named[k] == truth[k] for k in truth])),
+            "family_acc": float(np.mean([named[k].split("/")[0] == truth[k].split("/")[0] for k in truth])),
+        }
+        print(
+            f"{'probe (no sound)':20s} category {out['probe']['category_acc']:.3f} "
+            f"family {out['probe']['family_acc']:.3f}"
+        )
+    other_hits: dict[str, dict[str, float]] = {}
+    if args.paired_with:
+        other = {
+            k: sf.read(Path(args.paired_with) / f"{k}.wav", dtype="float32")[0]
+            for k in truth
+            if (Path(args.paired_with) / f"{k}.wav").is_file()
+        }
+        acc = category_accuracy(
+            other, {k: truth[k] for k in other}, names, cents, embedder, per_clip=other_hits
+        )
+        out["paired_with"] = {"folder": str(args.paired_with), "clips": len(other), **acc}
+        print(f"{'paired-with row':20s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f}")
     for name in rows:
         group = wavs[name]
         predicted: dict[str, str] = {}
+        hits: dict[str, dict[str, float]] = {}
         loo = args.leave_one_out and name in from_bank
         acc = category_accuracy(
             group,
@@ -618,18 +648,61 @@ def ceiling(args: argparse.Namespace) -> None:
             names,
             cents,
             embedder,
+            per_clip=hits,
             predicted=predicted,
             centroids_for=(lambda k: centroids_of(files, without=source[k])) if loo else None,
         )
         taken = collections.Counter(predicted.values()).most_common(3)
         out[name] = {**acc, "most_taken_for": taken}
-        print(
-            f"{name:20s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f} | taken for {taken}"
-        )
+        line = f"{name:20s} category {acc['category_acc']:.3f} family {acc['family_acc']:.3f} | taken for {taken}"
+        if other_hits:
+            out[name]["minus_paired_with"] = _paired_hits(hits, other_hits)
+            line += " | minus the paired-with row: " + ", ".join(
+                f"{m} {d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                for m, d in out[name]["minus_paired_with"].items()
+            )
+        print(line)
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"clips": len(recs), "leave_one_out": bool(args.leave_one_out), **out}, indent=1)
+            json.dumps(
+                {
+                    "clips": len(recs),
+                    "leave_one_out": bool(args.leave_one_out),
+                    "category_from": args.category_from,
+                    **out,
+                },
+                indent=1,
+            )
         )
+
+
+def _probe_categories(pipe, recs, store: str, names: list[str]) -> dict[str, str]:
+    """Each clip's category as the picture's features name it: ``probe_category.py``'s probe fitted on the
+    ``train`` split of ``store`` (pooled detector features), applied to the clip's features from the model's
+    video encoder, among the categories the scored clips have (``names``)."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from probe_category import fit_probe, pool_clip, pooled_features, predict_categories
+
+    x_tr, y_tr = pooled_features(store, "train")
+    probe = fit_probe(x_tr, y_tr)
+    with torch.no_grad():
+        x = np.stack([pool_clip(pipe.encode_video(str(r.path))[0].float().cpu().numpy()) for r in recs])
+    return dict(zip((r.key for r in recs), predict_categories(probe, x, set(names)), strict=True))
+
+
+def _paired_hits(
+    a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Paired bootstrap (``foleykit.evaluation.paired_difference``) of per-clip category / family hits, a - b."""
+    from foleykit.evaluation import paired_difference
+
+    out = {}
+    for metric in ("category_acc", "family_acc"):
+        d = paired_difference(a[metric], b[metric], metric)
+        out[metric] = {"diff": d.diff, "low": d.low, "high": d.high, "clips": d.num_clips}
+    return out
 
 
 # --- does the prompt decide WHAT? ----------------------------------------------------------------------------
@@ -860,6 +933,19 @@ def main(argv=None) -> int:
     ce.add_argument("--json", default=None)
     ce.add_argument(
         "--rows", default=None, help="comma-separated rows to make and score (default: all eight)"
+    )
+    ce.add_argument(
+        "--category-from",
+        choices=("truth", "probe"),
+        default="truth",
+        help="whose category the bank recordings are of: the clip's true one, or the one the picture's "
+        "features name (probe_category.py's probe; needs --probe-store)",
+    )
+    ce.add_argument("--probe-store", default=None, help="store whose train split the probe is fitted on")
+    ce.add_argument(
+        "--paired-with",
+        default=None,
+        help="a folder of generated <stem>.wav (e.g. OUT/demo-noprompt): each row's hits paired against its",
     )
     sp = sub.add_parser("spectrograms")
     sp.add_argument("--data", required=True)

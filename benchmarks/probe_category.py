@@ -12,7 +12,9 @@ compares the part before the ``/``).
 
 STORE_POSE: a store prepared with ``foleykit train prepare`` for the ``foleykit_demo`` recipe (its
 ``video_features`` are the scene encoder's 332 channels). The second half of the question, whether the
-generator renders a kind of sound it is told, is ``eval_demo.py generate --reference category``.
+generator renders a kind of sound it is told, is ``eval_demo.py generate --reference category``. Both halves
+together, at best: ``eval_demo.py ceiling --category-from probe --probe-store STORE_POSE`` scores real bank
+recordings of the category this probe names, on each clip's true timing.
 """
 
 from __future__ import annotations
@@ -23,32 +25,51 @@ import json
 import numpy as np
 
 
-def pooled_features(store: str, split: str) -> tuple[np.ndarray, list[str]]:
-    """Per clip: mean embedding, mean and max object scores (``foleykit.vision.encoder.group_slices``), and
-    the clip categories."""
-    from foleykit.data.cache import ArrayDataset
-    from foleykit.vision.encoder import group_slices
+def pool_clip(x: np.ndarray) -> np.ndarray:
+    """One clip's scene features ``(T, 332)`` -> the probe's input: the embedding averaged over time, the
+    object scores averaged and max-pooled over time (``foleykit.vision.scene.group_slices``)."""
+    from foleykit.vision.scene import group_slices
 
     cols = group_slices()
     width = max(s.stop for s in cols.values())
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2 or x.shape[-1] != width:
+        raise SystemExit(f"video features of shape {x.shape}: the scene encoder gives (T, {width})")
+    emb, obj = x[:, cols["embedding"]], x[:, cols["objects"]]
+    return np.concatenate([emb.mean(0), obj.mean(0), obj.max(0)])
+
+
+def pooled_features(store: str, split: str) -> tuple[np.ndarray, list[str]]:
+    """Per clip of a store split: :func:`pool_clip` of its stored features, and the clip categories."""
+    from foleykit.data.cache import ArrayDataset
+
     ds = ArrayDataset(store, split, fields=["video_features"])
     feats = ds.arrays()["video_features"]
-    if feats.shape[-1] != width:
-        raise SystemExit(
-            f"{store}: video_features have {feats.shape[-1]} channels, the scene encoder {width}"
-        )
-    rows = []
-    for i in range(len(ds)):
-        x = np.asarray(feats[i], np.float32)
-        emb, obj = x[:, cols["embedding"]], x[:, cols["objects"]]
-        rows.append(np.concatenate([emb.mean(0), obj.mean(0), obj.max(0)]))
+    rows = [pool_clip(feats[i]) for i in range(len(ds))]
     return np.stack(rows), [ds.info(i)["category"] for i in range(len(ds))]
 
 
-def main() -> None:
+def fit_probe(x: np.ndarray, y: list[str], c: float = 0.1):
+    """The probe: standardised features, L2 logistic regression (inverse strength ``c``)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x, y)
+
+
+def predict_categories(probe, x: np.ndarray, allowed: set[str]) -> list[str]:
+    """The most probable category of each row among ``allowed`` (the categories the scored split has), as
+    ``eval_demo.category_accuracy`` restricts its own predictions."""
+    classes = list(probe.classes_)
+    ok = np.array([c in allowed for c in classes])
+    if not ok.any():
+        raise SystemExit(f"the probe knows none of the categories {sorted(allowed)}")
+    proba = probe.predict_proba(x)
+    return [str(classes[j]) for j in np.argmax(np.where(ok, proba, -1.0), axis=1)]
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", required=True)
     ap.add_argument("--train", default="train")
@@ -57,12 +78,8 @@ def main() -> None:
     args = ap.parse_args()
     x_tr, y_tr = pooled_features(args.store, args.train)
     x_te, y_te = pooled_features(args.store, args.test)
-    scaler = StandardScaler().fit(x_tr)
-    clf = LogisticRegression(C=args.c, max_iter=2000).fit(scaler.transform(x_tr), y_tr)
-    proba = clf.predict_proba(scaler.transform(x_te))
-    classes = list(clf.classes_)
-    allowed = np.array([c in set(y_te) for c in classes])
-    pred = [classes[j] for j in np.argmax(np.where(allowed, proba, -1.0), axis=1)]
+    probe = fit_probe(x_tr, y_tr, args.c)
+    pred = predict_categories(probe, x_te, set(y_te))
     acc = float(np.mean([p == t for p, t in zip(pred, y_te, strict=True)]))
     fam = float(np.mean([p.split("/")[0] == t.split("/")[0] for p, t in zip(pred, y_te, strict=True)]))
     majority = max(set(y_te), key=y_te.count)
@@ -71,8 +88,8 @@ def main() -> None:
             {
                 "train_clips": len(y_tr),
                 "test_clips": len(y_te),
-                "categories_trained": len(classes),
-                "categories_tested": int(allowed.sum()),
+                "categories_trained": len(probe.classes_),
+                "categories_tested": len({c for c in probe.classes_ if c in set(y_te)}),
                 "category_acc": acc,
                 "family_acc": fam,
                 "majority_category_acc": y_te.count(majority) / len(y_te),

@@ -297,3 +297,78 @@ def test_eval_demo_mapper_breaks_scores_down_by_scene(tmp_path):
     assert out["animal"] == pytest.approx({"clips": 2, "proxy_e_l1": 0.2, "corr": 0.5})
     assert out["impact"] == pytest.approx({"clips": 1, "proxy_e_l1": 0.5, "corr": 0.0})
     assert out["unknown"] == pytest.approx({"clips": 2, "proxy_e_l1": 0.8, "corr": 0.5})
+
+
+def _bench_module(name: str):
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_category_probe_names_only_the_scored_categories():
+    """``probe_category.py``: the probe reads the time-pooled embedding and object scores of the scene features,
+    and names, for each clip, the most probable of the categories the scored clips have (as
+    ``eval_demo.category_accuracy`` restricts its own predictions)."""
+    probe_category = _bench_module("probe_category")
+    from foleykit.vision.scene import group_slices
+
+    cols = group_slices()
+    width = max(s.stop for s in cols.values())
+    rng = np.random.default_rng(0)
+    obj = cols["objects"].start
+
+    def clip(kind: int) -> np.ndarray:
+        x = rng.normal(0, 0.1, (20, width)).astype(np.float32)
+        x[5:9, obj + kind] += 3.0  # one object class shows for a few frames
+        return x
+
+    kinds = [0, 1, 2] * 40
+    x = np.stack([probe_category.pool_clip(clip(k)) for k in kinds])
+    assert x.shape == (
+        len(kinds),
+        cols["embedding"].stop - cols["embedding"].start + 2 * (cols["objects"].stop - obj),
+    )
+    y = [("animal/dog", "impact/metal", "footsteps/wood")[k] for k in kinds]
+    probe = probe_category.fit_probe(x, y, c=0.1)
+    test = np.stack([probe_category.pool_clip(clip(k)) for k in (0, 1, 2)])
+    assert probe_category.predict_categories(probe, test, set(y)) == [
+        "animal/dog",
+        "impact/metal",
+        "footsteps/wood",
+    ]
+    # a dog's clip scored among clips that have no dog: the best of the categories they have
+    restricted = probe_category.predict_categories(probe, test, {"impact/metal", "footsteps/wood"})
+    assert restricted[1:] == ["impact/metal", "footsteps/wood"] and restricted[0] in {
+        "impact/metal",
+        "footsteps/wood",
+    }
+    with pytest.raises(SystemExit, match="none of the categories"):
+        probe_category.predict_categories(probe, test, {"break/glass"})
+    with pytest.raises(SystemExit, match="scene encoder"):
+        probe_category.pool_clip(np.zeros((20, 16), np.float32))
+
+
+def test_eval_demo_ceiling_pairs_hits_and_checks_its_options(tmp_path):
+    """``eval_demo.py ceiling``: per-clip category hits paired against a generated row's (a - b, bootstrap
+    interval), and the probe's options refused together before anything is loaded."""
+    eval_demo = _bench_module("eval_demo")
+    a = {
+        "category_acc": {"c1": 1.0, "c2": 1.0, "c3": 0.0, "c4": 1.0},
+        "family_acc": {k: 1.0 for k in ["c1", "c2", "c3", "c4"]},
+    }
+    b = {
+        "category_acc": {"c1": 0.0, "c2": 1.0, "c3": 0.0, "c4": 0.0},
+        "family_acc": {k: 1.0 for k in ["c1", "c2", "c3", "c4"]},
+    }
+    d = eval_demo._paired_hits(a, b)
+    assert d["category_acc"]["diff"] == pytest.approx(0.5) and d["category_acc"]["clips"] == 4
+    assert d["category_acc"]["low"] <= 0.5 <= d["category_acc"]["high"]
+    assert d["family_acc"]["diff"] == 0.0
+    with pytest.raises(SystemExit, match="go together"):
+        eval_demo.main(["ceiling", "--data", str(tmp_path), "--category-from", "probe"])
+    with pytest.raises(SystemExit, match="go together"):
+        eval_demo.main(["ceiling", "--data", str(tmp_path), "--probe-store", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no such folder"):
+        eval_demo.main(["ceiling", "--data", str(tmp_path), "--paired-with", str(tmp_path / "missing")])
