@@ -632,6 +632,10 @@ def ceiling(args: argparse.Namespace) -> None:
             for k in truth
             if (Path(args.paired_with) / f"{k}.wav").is_file()
         }
+        if not other:
+            raise SystemExit(
+                f"ceiling: --paired-with {args.paired_with} holds no <stem>.wav of the scored clips"
+            )
         acc = category_accuracy(
             other, {k: truth[k] for k in other}, names, cents, embedder, per_clip=other_hits
         )
@@ -682,7 +686,9 @@ def _probe_categories(pipe, recs, store: str, names: list[str]) -> dict[str, str
     video encoder, among the categories the scored clips have (``names``)."""
     import torch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     from probe_category import fit_probe, pool_clip, pooled_features, predict_categories
 
     x_tr, y_tr = pooled_features(store, "train")
