@@ -617,10 +617,9 @@ def ceiling(args: argparse.Namespace) -> None:
                 wavs[name] = {k: w[: len(wavs["spotted"][k])] for k, w in waveform_only[row].items()}
     out: dict = {}
     if args.category_from == "probe":
-        out["probe"] = {
-            "category_acc": float(np.mean([named[k] == truth[k] for k in truth])),
-            "family_acc": float(np.mean([named[k].split("/")[0] == truth[k].split("/")[0] for k in truth])),
-        }
+        from probe_category import hit_rates  # the benchmark folder is on sys.path (above)
+
+        out["probe"] = hit_rates([named[k] for k in truth], list(truth.values()))
         print(
             f"{'probe (no sound)':20s} category {out['probe']['category_acc']:.3f} "
             f"family {out['probe']['family_acc']:.3f}"
@@ -662,7 +661,7 @@ def ceiling(args: argparse.Namespace) -> None:
         if other_hits:
             out[name]["minus_paired_with"] = _paired_hits(hits, other_hits)
             line += " | minus the paired-with row: " + ", ".join(
-                f"{m} {d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                f"{m} {d['diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
                 for m, d in out[name]["minus_paired_with"].items()
             )
         print(line)
@@ -700,15 +699,12 @@ def _probe_categories(pipe, recs, store: str, names: list[str]) -> dict[str, str
 
 def _paired_hits(
     a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]
-) -> dict[str, dict[str, float]]:
-    """Paired bootstrap (``foleykit.evaluation.paired_difference``) of per-clip category / family hits, a - b."""
+) -> dict[str, dict[str, object]]:
+    """Paired bootstrap of per-clip category / family hits, a - b (as ``score --compare`` pairs them):
+    ``{metric: PairedDifference.to_dict()}``."""
     from foleykit.evaluation import paired_difference
 
-    out = {}
-    for metric in ("category_acc", "family_acc"):
-        d = paired_difference(a[metric], b[metric], metric)
-        out[metric] = {"diff": d.diff, "low": d.low, "high": d.high, "clips": d.num_clips}
-    return out
+    return {m: paired_difference(a[m], b[m], m).to_dict() for m in CATEGORY}
 
 
 # --- does the prompt decide WHAT? ----------------------------------------------------------------------------

@@ -69,6 +69,16 @@ def predict_categories(probe, x: np.ndarray, allowed: set[str]) -> list[str]:
     return [str(classes[j]) for j in np.argmax(np.where(ok, proba, -1.0), axis=1)]
 
 
+def hit_rates(pred: list[str], truth: list[str]) -> dict[str, float]:
+    """Share of right categories and of right families (the part before ``/``), as ``category_accuracy``
+    counts them."""
+    pairs = list(zip(pred, truth, strict=True))
+    return {
+        "category_acc": float(np.mean([p == t for p, t in pairs])),
+        "family_acc": float(np.mean([p.split("/")[0] == t.split("/")[0] for p, t in pairs])),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", required=True)
@@ -80,8 +90,6 @@ def main() -> None:
     x_te, y_te = pooled_features(args.store, args.test)
     probe = fit_probe(x_tr, y_tr, args.c)
     pred = predict_categories(probe, x_te, set(y_te))
-    acc = float(np.mean([p == t for p, t in zip(pred, y_te, strict=True)]))
-    fam = float(np.mean([p.split("/")[0] == t.split("/")[0] for p, t in zip(pred, y_te, strict=True)]))
     majority = max(set(y_te), key=y_te.count)
     print(
         json.dumps(
@@ -90,8 +98,7 @@ def main() -> None:
                 "test_clips": len(y_te),
                 "categories_trained": len(probe.classes_),
                 "categories_tested": len({c for c in probe.classes_ if c in set(y_te)}),
-                "category_acc": acc,
-                "family_acc": fam,
+                **hit_rates(pred, y_te),
                 "majority_category_acc": y_te.count(majority) / len(y_te),
             },
             indent=1,

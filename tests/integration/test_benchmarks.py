@@ -344,6 +344,10 @@ def test_category_probe_names_only_the_scored_categories():
         "impact/metal",
         "footsteps/wood",
     }
+    rates = probe_category.hit_rates(
+        ["animal/dog", "impact/wood", "break/glass"], ["animal/cat", "impact/wood", "door/open"]
+    )
+    assert rates == pytest.approx({"category_acc": 1 / 3, "family_acc": 2 / 3})
     with pytest.raises(SystemExit, match="none of the categories"):
         probe_category.predict_categories(probe, test, {"break/glass"})
     with pytest.raises(SystemExit, match="scene encoder"):
@@ -363,8 +367,8 @@ def test_eval_demo_ceiling_pairs_hits_and_checks_its_options(tmp_path):
         "family_acc": {k: 1.0 for k in ["c1", "c2", "c3", "c4"]},
     }
     d = eval_demo._paired_hits(a, b)
-    assert d["category_acc"]["diff"] == pytest.approx(0.5) and d["category_acc"]["clips"] == 4
-    assert d["category_acc"]["low"] <= 0.5 <= d["category_acc"]["high"]
+    assert d["category_acc"]["diff"] == pytest.approx(0.5) and d["category_acc"]["num_clips"] == 4
+    assert d["category_acc"]["ci"][0] <= 0.5 <= d["category_acc"]["ci"][1]
     assert d["family_acc"]["diff"] == 0.0
     with pytest.raises(SystemExit, match="go together"):
         eval_demo.main(["ceiling", "--data", str(tmp_path), "--category-from", "probe"])
